@@ -1,0 +1,49 @@
+"""`xares`: the Typer app. Each command lives in its own module; user errors are rendered here once."""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Callable
+
+import typer
+
+from xares_llm.cli.console import err
+from xares_llm.errors import XaresError
+
+app = typer.Typer(
+    name="xares",
+    help=(
+        "Evaluate an audio encoder as the front end of an audio LLM, from a shared feature cache.\n\n"
+        "Quick start: `xares demo` runs the whole pipeline offline on synthetic tasks."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def user_errors(command: Callable) -> Callable:
+    """Render an `XaresError` as one red line and exit 1; XARES_DEBUG=1 keeps the traceback."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except XaresError as e:
+            if os.environ.get("XARES_DEBUG"):
+                raise
+            err.print(f"[red]error:[/red] {e}", highlight=False, soft_wrap=True)
+            raise typer.Exit(code=1) from e
+
+    return wrapper
+
+
+COMMANDS: dict[str, Callable] = {}
+
+for name, command in COMMANDS.items():
+    app.command(name)(user_errors(command))
+
+
+def main() -> None:
+    app()

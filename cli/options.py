@@ -1,0 +1,24 @@
+"""Options shared by several commands, declared once."""
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+CacheOpt = Annotated[
+    Path | None,
+    typer.Option("--cache", help="Feature cache root [default: $XARES_CACHE or ~/.cache/xares].", show_default=False),
+]
+DataOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--data",
+        help="Local audio shards mirroring the hub layout [default: $XARES_DATA or <cache>/data].",
+        show_default=False,
+    ),
+]
+EncoderArgsOpt = Annotated[
+    str | None,
+    typer.Option("--encoder-args", help="Encoder constructor kwargs as JSON, e.g. '{\"layer\": 6}'."),
+]
+DeviceOpt = Annotated[str, typer.Option("--device", help="cpu, cuda or cuda:N.")]

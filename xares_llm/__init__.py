@@ -1,0 +1,18 @@
+"""xares-llm: evaluate audio encoders as the front end of an audio language model.
+
+Data flow (DESIGN.md)::
+
+    WebDataset shards (HF hub or local dir)
+      -> decode, mono, resample 16 kHz              audio.py        (background thread)
+      -> length-sorted batches bounded by seconds   extract.py
+      -> encoder: eval(), no_grad, autocast         encoding.py
+      -> trim each clip to its valid frames         encoding.py
+      -> part writer (atomic, one part per shard)   cache/writer.py (background thread)
+    => feature store <cache>/features/<encoder-id>/<dataset>/<split>/part-*.zarr
+      -> mixture sampler -> random window in frames -> length-bucketed batches   sampler.py
+      -> projector -> [audio | prompt | answer] -> LLM (+ LoRA) -> loss         model.py, train.py
+      -> [audio | prompt] -> batched greedy generation, left-padded             evaluate.py
+    => run dir: checkpoints, predictions/<task>.jsonl, scores.json             scoring.py
+"""
+
+__version__ = "0.1.0"

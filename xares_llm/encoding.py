@@ -1,0 +1,104 @@
+"""Run a contract encoder on a list of clips and get back each clip's valid frames.
+
+This is the one place that pads, masks, windows long clips and trims padding frames, so
+extraction, `xares check`, the benchmarks and the online-encoder baseline all agree.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+from xares_llm.constants import SAMPLE_RATE
+
+
+def valid_frame_counts(
+    n_frames: int, feature_mask: torch.Tensor | None, n_samples: Sequence[int], padded_samples: int
+) -> list[int]:
+    """Frames of each clip that belong to real audio.
+
+    With a feature mask: its per-row sum. With ``mask=None`` (SPEC 1: "every frame is real"),
+    padding frames still exist in a padded batch, so we keep ``ceil(n_samples / padded * T')``:
+    the fraction of the padded input that is real, in frames. The reference system feeds those
+    padding frames to the LLM; we do not.
+    """
+    if feature_mask is not None:
+        return [int(v) for v in feature_mask.bool().sum(dim=1).tolist()]
+    return [min(n_frames, math.ceil(n / padded_samples * n_frames)) for n in n_samples]
+
+
+def pad_batch(clips: Sequence[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Clips of float32 samples -> audio (B, T) zero-padded, mask (B, T) with 1 on real samples."""
+    longest = max(1, max(len(c) for c in clips))
+    audio = torch.zeros(len(clips), longest)
+    mask = torch.zeros(len(clips), longest, dtype=torch.long)
+    for i, clip in enumerate(clips):
+        audio[i, : len(clip)] = torch.from_numpy(np.asarray(clip, dtype=np.float32))
+        mask[i, : len(clip)] = 1
+    return audio, mask
+
+
+def windows(clip: np.ndarray, max_samples: int | None) -> list[np.ndarray]:
+    """Cut a clip into consecutive windows of at most `max_samples` (the encoder's input limit)."""
+    if not max_samples or len(clip) <= max_samples:
+        return [clip]
+    return [clip[start : start + max_samples] for start in range(0, len(clip), max_samples)]
+
+
+def autocast_context(device: torch.device, dtype: torch.dtype | None) -> contextlib.AbstractContextManager:
+    if dtype is None or device.type != "cuda":
+        return contextlib.nullcontext()
+    return torch.autocast(device_type="cuda", dtype=dtype)
+
+
+@torch.inference_mode()
+def encode_clips(
+    encoder: torch.nn.Module,
+    clips: Sequence[np.ndarray],
+    device: torch.device | str = "cpu",
+    autocast_dtype: torch.dtype | None = None,
+) -> list[torch.Tensor]:
+    """Encode clips (16 kHz float32 samples) in one padded batch -> per clip frames (T'_i, D) on CPU.
+
+    Clips longer than ``encoder.max_input_seconds`` are encoded as separate windows whose frames
+    are concatenated in order.
+    """
+    device = torch.device(device)
+    max_seconds = getattr(encoder, "max_input_seconds", None)
+    max_samples = int(max_seconds * SAMPLE_RATE) if max_seconds else None
+    pieces: list[np.ndarray] = []
+    owner: list[int] = []
+    for index, clip in enumerate(clips):
+        for window in windows(clip, max_samples):
+            pieces.append(window)
+            owner.append(index)
+    audio, mask = pad_batch(pieces)
+    with autocast_context(device, autocast_dtype):
+        output = encoder(audio.to(device), mask.to(device))
+    features, feature_mask = unpack_output(output)
+    counts = valid_frame_counts(features.shape[1], feature_mask, [len(p) for p in pieces], audio.shape[1])
+    features = features.detach().float().cpu()
+    per_clip: list[list[torch.Tensor]] = [[] for _ in clips]
+    for row, (index, count) in enumerate(zip(owner, counts, strict=True)):
+        if feature_mask is not None:
+            row_mask = feature_mask[row].bool().cpu()
+            per_clip[index].append(features[row][row_mask])
+        else:
+            per_clip[index].append(features[row, :count])
+    return [torch.cat(parts) if len(parts) > 1 else parts[0] for parts in per_clip]
+
+
+def unpack_output(output: object) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The contract's ``(features, mask)``; anything else is a contract violation."""
+    if not isinstance(output, tuple | list) or len(output) != 2:
+        raise TypeError(f"encoder must return a 2-tuple (features, feature_mask), got {type(output).__name__}")
+    features, feature_mask = output
+    if not isinstance(features, torch.Tensor) or features.dim() != 3:
+        raise TypeError("encoder features must be a 3-D tensor [B, T', D]")
+    if feature_mask is not None and (not isinstance(feature_mask, torch.Tensor) or feature_mask.dim() != 2):
+        raise TypeError("encoder feature_mask must be None or a 2-D tensor [B, T']")
+    return features, feature_mask

@@ -1,0 +1,1 @@
+"""Metrics with the reference system's exact semantics (SPEC 5)."""
