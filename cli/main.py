@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 import typer
 
+from xares_llm.cli import extract
 from xares_llm.cli.console import err
 from xares_llm.errors import XaresError
 
@@ -21,6 +22,11 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+
+@app.callback()
+def root() -> None:
+    """Stage one: `xares extract`. Stage two: `xares train`, `xares eval`, `xares score`."""
 
 
 def user_errors(command: Callable) -> Callable:
@@ -39,7 +45,9 @@ def user_errors(command: Callable) -> Callable:
     return wrapper
 
 
-COMMANDS: dict[str, Callable] = {}
+COMMANDS: dict[str, Callable] = {
+    "extract": extract.extract,
+}
 
 for name, command in COMMANDS.items():
     app.command(name)(user_errors(command))

@@ -1,0 +1,26 @@
+"""The feature store (format `xares-features/1`): layout, part writer, reader.
+
+Knows nothing about models or tasks: it stores frames, offsets, keys, meta and lengths.
+"""
+
+from xares_llm.cache.format import FORMAT, EncoderInfo, PartAttrs, SourceInfo, part_name, split_dir
+from xares_llm.cache.reader import Clip, FeatureSplit, complete_parts, list_encoders, read_encoder_info, read_part_attrs
+from xares_llm.cache.writer import PartBuffer, remove_stale_temps, write_part
+
+__all__ = [
+    "FORMAT",
+    "Clip",
+    "EncoderInfo",
+    "FeatureSplit",
+    "PartAttrs",
+    "PartBuffer",
+    "SourceInfo",
+    "complete_parts",
+    "list_encoders",
+    "part_name",
+    "read_encoder_info",
+    "read_part_attrs",
+    "remove_stale_temps",
+    "split_dir",
+    "write_part",
+]

@@ -1,0 +1,108 @@
+"""`xares extract`: stage one, encoder -> feature store."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from xares_llm.cli.console import err, out
+from xares_llm.cli.options import CacheOpt, DataOpt, DeviceOpt, EncoderArgsOpt
+from xares_llm.constants import DEFAULT_BATCH_SECONDS
+from xares_llm.extract import extract as run_extract
+from xares_llm.sources import default_cache_root, default_data_root
+from xares_llm.tasks import SPLITS, resolve_tasks
+
+
+class RichExtractProgress:
+    """Parts done / total with ETA, plus clips and audio hours per second of wall time."""
+
+    def __init__(self, progress: Progress):
+        self.progress = progress
+        self.task = progress.add_task("parts", total=None, clips=0, rate=0.0)
+        self.clips, self.audio_seconds, self.started = 0, 0.0, None
+
+    def start(self, total_units: int) -> None:
+        self.progress.update(self.task, total=total_units)
+
+    def advance(self, clips: int, audio_seconds: float) -> None:
+        self.clips += clips
+        self.audio_seconds += audio_seconds
+        elapsed = self.progress.tasks[self.task].elapsed or 1e-9
+        self.progress.update(self.task, clips=self.clips, rate=self.audio_seconds / 3600 / elapsed)
+
+    def unit_done(self, label: str, skipped: bool) -> None:
+        self.progress.update(self.task, advance=1, description=label)
+
+
+def extract(
+    encoder: Annotated[
+        str, typer.Argument(help="Built-in name (mel, whisper-base, ...), path/file.py[:Class] or pkg.module:Class.")
+    ],
+    tasks: Annotated[
+        str, typer.Option("--tasks", help="Task or mixture names, comma-separated (demo, task1, esc50,...).")
+    ],
+    split: Annotated[str, typer.Option("--split", help="Splits to extract: train, test or train,test.")] = "train,test",
+    cache: CacheOpt = None,
+    data: DataOpt = None,
+    encoder_args: EncoderArgsOpt = None,
+    batch_seconds: Annotated[
+        float, typer.Option(help="Seconds of padded audio per encoder batch.")
+    ] = DEFAULT_BATCH_SECONDS,
+    device: DeviceOpt = "cpu",
+    dtype: Annotated[str, typer.Option(help="Stored feature dtype: float16 or float32.")] = "float16",
+) -> None:
+    """Run ENCODER once over every clip of the tasks and write Zarr feature stores.
+
+    A rerun skips complete parts whose source shard is unchanged; another encoder (other weights
+    or kwargs) gets its own encoder-id and store.
+
+    Examples:
+
+      xares extract mel --tasks demo
+
+      xares extract whisper-base --tasks task1 --device cuda --data /data/xares_llm_data
+
+      xares extract my_encoder.py:MyEncoder --encoder-args '{"layer": 6}' --tasks esc50 --split test
+    """
+    splits = [s.strip() for s in split.split(",") if s.strip()]
+    bad = [s for s in splits if s not in SPLITS]
+    if bad:
+        raise typer.BadParameter(f"unknown split {bad[0]!r}; use train, test or train,test", param_hint="--split")
+    cache_root = cache or default_cache_root()
+    data_root = data or default_data_root(cache_root)
+    columns = [
+        TextColumn("{task.description}", style="cyan"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[clips]} clips, {task.fields[rate]:.2f} audio h/s"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+    ]
+    with Progress(*columns, console=err, transient=False) as progress:
+        report = run_extract(
+            encoder,
+            resolve_tasks(tasks),
+            cache_root,
+            data_root,
+            splits=splits,
+            encoder_args=encoder_args,
+            batch_seconds=batch_seconds,
+            device=device,
+            dtype=dtype,
+            progress=RichExtractProgress(progress),
+        )
+    out.print(f"encoder-id [bold]{report.encoder_id}[/bold]  store {report.store}")
+    if report.up_to_date:
+        out.print(f"{report.up_to_date} parts up to date")
+    if report.written:
+        speed = report.audio_seconds / max(report.wall_seconds, 1e-9)
+        out.print(
+            f"wrote {len(report.written)} parts: {report.clips} clips, {report.audio_seconds / 3600:.2f} h of audio "
+            f"in {report.wall_seconds:.1f} s ({speed:.0f}x real time)"
+        )
+    if report.dropped:
+        err.print(f"[yellow]{len(report.dropped)} clips skipped[/yellow] (recorded in each part's attrs 'dropped'):")
+        for item in report.dropped[:10]:
+            err.print(f"  {item['shard']} {item['key']}: {item['reason']}", highlight=False)

@@ -1,0 +1,328 @@
+"""Stage one: run the frozen encoder once over every clip and write feature-store parts.
+
+Work unit = one source shard -> one part. Per unit: read the tar (webdataset), decode each clip
+to mono 16 kHz, sort by length, batch by total padded seconds, encode, trim to valid frames,
+write the part atomically. Decoding of the next shard runs in a background thread and the write
+of the previous part in another, so the encoder rarely waits. A rerun skips complete parts whose
+source shard is unchanged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+import torch
+import webdataset as wds
+
+from xares_llm import __version__
+from xares_llm.audio import AUDIO_EXTENSIONS, decode_audio
+from xares_llm.cache import (
+    EncoderInfo,
+    PartBuffer,
+    SourceInfo,
+    part_name,
+    read_encoder_info,
+    read_part_attrs,
+    remove_stale_temps,
+    split_dir,
+    write_part,
+)
+from xares_llm.cache.format import ENCODER_FILE, STORE_DTYPES, encoder_dir
+from xares_llm.constants import DEFAULT_BATCH_SECONDS, SAMPLE_RATE
+from xares_llm.demo_data import write_demo_shards
+from xares_llm.encoders import LoadedEncoder, load_encoder
+from xares_llm.encoders.fingerprint import encoder_id as make_encoder_id
+from xares_llm.encoders.fingerprint import fingerprint
+from xares_llm.encoding import encode_clips
+from xares_llm.errors import DataError, EncoderError, StoreError
+from xares_llm.sources import shard_paths
+from xares_llm.tasks import SPLITS, Split, TaskConfig
+
+PROBE_SECONDS = 10.0  # audio used to measure an encoder's frame rate when it does not declare one
+
+
+class ExtractProgress(Protocol):
+    """What extraction reports while it runs (the CLI renders it with Rich)."""
+
+    def start(self, total_units: int) -> None: ...
+    def advance(self, clips: int, audio_seconds: float) -> None: ...
+    def unit_done(self, label: str, skipped: bool) -> None: ...
+
+
+@dataclass
+class WorkUnit:
+    dataset: str
+    split: Split
+    shard: str  # repo-relative shard path
+    local_path: Path
+    part_path: Path
+
+    @property
+    def label(self) -> str:
+        return f"{self.dataset}/{self.split}/{Path(self.shard).name}"
+
+
+@dataclass
+class DecodedShard:
+    source: SourceInfo
+    keys: list[str] = field(default_factory=list)
+    audio: list[np.ndarray] = field(default_factory=list)
+    meta: list[str] = field(default_factory=list)
+    dropped: list[dict] = field(default_factory=list)
+
+
+@dataclass
+class ExtractReport:
+    encoder_id: str
+    store: Path
+    written: list[Path] = field(default_factory=list)
+    up_to_date: int = 0
+    clips: int = 0
+    dropped: list[dict] = field(default_factory=list)
+    audio_seconds: float = 0.0
+    wall_seconds: float = 0.0
+
+
+def preprocessing_settings() -> dict:
+    return {"sample_rate": SAMPLE_RATE, "mono": "channel mean", "peak_normalise": "if |x| > 1", "resampler": "soxr HQ"}
+
+
+def prepare_encoder(spec: str, kwargs: str | dict | None, device: str, dtype: str) -> tuple[LoadedEncoder, EncoderInfo]:
+    """Load the encoder, put it in eval mode on `device`, and describe it for encoder.json."""
+    if dtype not in STORE_DTYPES:
+        raise StoreError(f"--dtype must be one of {', '.join(STORE_DTYPES)}, got {dtype!r}")
+    loaded = load_encoder(spec, kwargs)
+    module = loaded.module.eval().to(device)
+    rate = getattr(module, "sampling_rate", SAMPLE_RATE)
+    if rate != SAMPLE_RATE:
+        raise EncoderError(f"encoder {spec!r} declares sampling_rate={rate}; the benchmark feeds {SAMPLE_RATE} Hz")
+    if not isinstance(getattr(module, "output_dim", None), int):
+        raise EncoderError(f"encoder {spec!r} has no integer `output_dim`; run `xares check {spec}`")
+    digest = fingerprint(loaded, preprocessing_settings(), dtype)
+    frame_rate = getattr(module, "frame_rate_hz", None) or measure_frame_rate(module, device)
+    info = EncoderInfo(
+        encoder_id=make_encoder_id(loaded, digest),
+        spec=spec,
+        qualname=loaded.qualname,
+        kwargs=loaded.kwargs,
+        fingerprint=digest,
+        output_dim=module.output_dim,
+        frame_rate_hz=float(frame_rate),
+        sample_rate=SAMPLE_RATE,
+        dtype=dtype,
+        windowing={"max_input_seconds": getattr(module, "max_input_seconds", None)},
+        xares_version=__version__,
+    )
+    return loaded, info
+
+
+def measure_frame_rate(module: torch.nn.Module, device: str) -> float:
+    probe = np.zeros(int(PROBE_SECONDS * SAMPLE_RATE), dtype=np.float32)
+    (frames,) = encode_clips(module, [probe], device)
+    return len(frames) / PROBE_SECONDS
+
+
+def write_encoder_info(cache_root: Path, info: EncoderInfo) -> None:
+    """Create encoder.json, or confirm the existing one was made by this very encoder."""
+    existing = read_encoder_info(cache_root, info.encoder_id)
+    if existing is not None:
+        if existing.fingerprint != info.fingerprint:
+            raise StoreError(
+                f"{encoder_dir(cache_root, info.encoder_id)} belongs to another encoder (fingerprint "
+                f"{existing.fingerprint[:16]}… vs {info.fingerprint[:16]}…); remove it or use another --cache"
+            )
+        return
+    path = encoder_dir(cache_root, info.encoder_id) / ENCODER_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(info.to_json())
+    tmp.replace(path)
+
+
+def plan_units(
+    tasks: list[TaskConfig], splits: list[Split], cache_root: Path, data_root: Path, encoder_id: str
+) -> list[WorkUnit]:
+    """One unit per distinct (dataset, split, shard); demo shards are written when missing."""
+    if any(t.dataset.repo is None and t.track == "demo" for t in tasks):
+        write_demo_shards(data_root)
+    units: dict[tuple[str, str, str], WorkUnit] = {}
+    for task in tasks:
+        for split in splits:
+            directory = split_dir(cache_root, encoder_id, task.dataset.name, split)
+            for shard, local in zip(task.dataset.shards(split), shard_paths(task, split, data_root), strict=True):
+                units.setdefault(
+                    (task.dataset.name, split, shard),
+                    WorkUnit(task.dataset.name, split, shard, local, directory / part_name(shard)),
+                )
+    return list(units.values())
+
+
+def source_info(unit: WorkUnit, previous: SourceInfo | None = None) -> SourceInfo:
+    """Describe the shard file; re-hash only when size or mtime differ from `previous`."""
+    stat = unit.local_path.stat()
+    if previous and previous.size == stat.st_size and previous.mtime_ns == stat.st_mtime_ns:
+        return previous
+    with unit.local_path.open("rb") as f:
+        sha = hashlib.file_digest(f, "sha256").hexdigest()
+    return SourceInfo(name=unit.shard, size=stat.st_size, sha256=sha, mtime_ns=stat.st_mtime_ns)
+
+
+def is_up_to_date(unit: WorkUnit) -> bool:
+    attrs = read_part_attrs(unit.part_path)
+    if attrs is None:
+        return False
+    current = source_info(unit, attrs.source)
+    return (current.name, current.size, current.sha256) == (attrs.source.name, attrs.source.size, attrs.source.sha256)
+
+
+def decode_shard(unit: WorkUnit) -> DecodedShard:
+    """Read and decode every sample of one shard; bad samples are recorded, never fatal."""
+    decoded = DecodedShard(source=source_info(unit))
+    try:
+        samples = list(wds.WebDataset(str(unit.local_path), shardshuffle=False, empty_check=False))
+    except Exception as e:  # a truncated or corrupt tar: webdataset raises many types
+        raise DataError(f"cannot read shard {unit.local_path}: {type(e).__name__}: {e}") from e
+    for sample in samples:
+        key = sample["__key__"]
+        ext = next((e for e in AUDIO_EXTENSIONS if e in sample), None)
+        if ext is None:
+            present = sorted(k for k in sample if not k.startswith("__"))
+            decoded.dropped.append({"key": key, "reason": f"no audio file (found {', '.join(present) or 'nothing'})"})
+            continue
+        try:
+            meta_text = sample["json"].decode("utf-8") if "json" in sample else "{}"
+            json.loads(meta_text)
+        except (UnicodeDecodeError, json.JSONDecodeError) as e:
+            decoded.dropped.append({"key": key, "reason": f"unreadable json: {e}"})
+            continue
+        try:
+            audio = decode_audio(sample[ext], f"{key}.{ext}")
+        except DataError as e:
+            decoded.dropped.append({"key": key, "reason": str(e)})
+            continue
+        if audio.size == 0:
+            decoded.dropped.append({"key": key, "reason": "empty audio"})
+            continue
+        decoded.keys.append(key)
+        decoded.audio.append(audio)
+        decoded.meta.append(meta_text)
+    return decoded
+
+
+def length_batches(lengths: list[int], batch_seconds: float) -> Iterator[list[int]]:
+    """Indices sorted by length (longest first), grouped so batch size x longest <= batch_seconds."""
+    budget = batch_seconds * SAMPLE_RATE
+    batch: list[int] = []
+    for index in sorted(range(len(lengths)), key=lambda i: -lengths[i]):
+        longest = lengths[batch[0]] if batch else lengths[index]
+        if batch and (len(batch) + 1) * longest > budget:
+            yield batch
+            batch = []
+        batch.append(index)
+    if batch:
+        yield batch
+
+
+class Extractor:
+    """Encodes decoded shards into part buffers with one loaded encoder."""
+
+    def __init__(self, module: torch.nn.Module, info: EncoderInfo, device: str, batch_seconds: float):
+        self.module, self.info, self.device, self.batch_seconds = module, info, device, batch_seconds
+        use_autocast = torch.device(device).type == "cuda" and info.dtype == "float16"
+        self.autocast_dtype = torch.float16 if use_autocast else None
+
+    def encode(self, shard: DecodedShard, progress: ExtractProgress | None) -> PartBuffer:
+        buffer = PartBuffer(dim=self.info.output_dim, dtype=self.info.dtype, dropped=list(shard.dropped))
+        features: dict[int, np.ndarray] = {}
+        failed: dict[int, str] = {}
+        for batch in length_batches([len(a) for a in shard.audio], self.batch_seconds):
+            for index, result in zip(batch, self._encode_batch([shard.audio[i] for i in batch]), strict=True):
+                if isinstance(result, str):
+                    failed[index] = result
+                else:
+                    features[index] = result
+            if progress:
+                progress.advance(len(batch), sum(len(shard.audio[i]) for i in batch) / SAMPLE_RATE)
+        for index, key in enumerate(shard.keys):  # source order, whatever order we encoded in
+            if index in failed:
+                buffer.drop(key, failed[index])
+            else:
+                buffer.add(key, features[index], shard.meta[index], len(shard.audio[index]))
+        return buffer
+
+    def _encode_batch(self, clips: list[np.ndarray]) -> list[np.ndarray | str]:
+        """Encode a batch; if it fails, retry clip by clip so one bad clip costs only itself."""
+        try:
+            return [f.numpy() for f in encode_clips(self.module, clips, self.device, self.autocast_dtype)]
+        except (RuntimeError, ValueError, TypeError) as e:
+            if len(clips) == 1:
+                return [f"encoder failed: {type(e).__name__}: {e}"]
+            if torch.device(self.device).type == "cuda":
+                torch.cuda.empty_cache()
+            return [result for clip in clips for result in self._encode_batch([clip])]
+
+
+def extract(
+    encoder: str,
+    tasks: list[TaskConfig],
+    cache_root: Path,
+    data_root: Path,
+    splits: list[Split] | None = None,
+    encoder_args: str | dict | None = None,
+    batch_seconds: float = DEFAULT_BATCH_SECONDS,
+    device: str = "cpu",
+    dtype: str = "float16",
+    progress: ExtractProgress | None = None,
+) -> ExtractReport:
+    """Extract every missing part of `tasks` x `splits` for `encoder` into the cache at `cache_root`."""
+    started = time.perf_counter()
+    loaded, info = prepare_encoder(encoder, encoder_args, device, dtype)
+    report = ExtractReport(encoder_id=info.encoder_id, store=encoder_dir(cache_root, info.encoder_id))
+    units = plan_units(tasks, list(splits or SPLITS), cache_root, data_root, info.encoder_id)
+    for directory in {u.part_path.parent for u in units}:
+        remove_stale_temps(directory)
+    todo = []
+    for unit in units:
+        if is_up_to_date(unit):
+            report.up_to_date += 1
+        else:
+            todo.append(unit)
+    if progress:
+        progress.start(len(units))
+        for unit in units:
+            if unit not in todo:
+                progress.unit_done(unit.label, skipped=True)
+    if not todo:
+        report.wall_seconds = time.perf_counter() - started
+        return report
+    write_encoder_info(cache_root, info)
+    extractor = Extractor(loaded.module, info, device, batch_seconds)
+    with ThreadPoolExecutor(1, "xares-decode") as decoder, ThreadPoolExecutor(1, "xares-write") as writer:
+        next_shard: Future = decoder.submit(decode_shard, todo[0])
+        pending_write: Future | None = None
+        for position, unit in enumerate(todo):
+            shard = next_shard.result()
+            if position + 1 < len(todo):
+                next_shard = decoder.submit(decode_shard, todo[position + 1])
+            buffer = extractor.encode(shard, progress)
+            if pending_write is not None:
+                pending_write.result()
+            pending_write = writer.submit(write_part, unit.part_path, buffer, shard.source)
+            report.written.append(unit.part_path)
+            report.clips += len(buffer.keys)
+            report.dropped += [{**d, "shard": unit.shard} for d in buffer.dropped]
+            report.audio_seconds += sum(buffer.n_samples) / SAMPLE_RATE
+            if progress:
+                progress.unit_done(unit.label, skipped=False)
+        if pending_write is not None:
+            pending_write.result()
+    report.wall_seconds = time.perf_counter() - started
+    return report
