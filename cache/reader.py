@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import bisect
 import json
+from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cached_property
@@ -28,6 +29,9 @@ from xares_llm.cache.format import (
     features_root,
     split_dir,
 )
+
+
+CHUNK_CACHE_BYTES = 256 << 20  # decoded frame chunks kept per process (LRU)
 
 
 @dataclass
@@ -100,6 +104,8 @@ class FeatureSplit:
             starts.append(starts[-1] + len(self._keys[-1]))
         self._starts = starts
         self._frames: dict[int, zarr.Array] = {}  # opened lazily, per process
+        self._chunks: OrderedDict[tuple[int, int], np.ndarray] = OrderedDict()
+        self._chunk_bytes = 0
 
     def __len__(self) -> int:
         return self._starts[-1]
@@ -131,13 +137,38 @@ class FeatureSplit:
         return str(self._keys[part][local])
 
     def frames(self, index: int, start: int = 0, stop: int | None = None) -> np.ndarray:
-        """Frames [start:stop) of clip `index`, (T', D); reads only the chunks that hold them."""
+        """Frames [start:stop) of clip `index`, (T', D).
+
+        Reads whole chunks and keeps them decoded in a small LRU cache: a chunk holds many clips,
+        so neighbouring reads (evaluation order, bucketed training) decompress it once.
+        """
         part, local = self._locate(index)
         begin, end = (int(v) for v in self._offsets[part][local : local + 2])
         stop = end - begin if stop is None else min(stop, end - begin)
+        array = self._frames_array(part)
         if stop <= start:
-            return np.zeros((0, self._frames_array(part).shape[1]), dtype=self._frames_array(part).dtype)
-        return self._frames_array(part)[begin + start : begin + stop]
+            return np.zeros((0, array.shape[1]), dtype=array.dtype)
+        first, last = begin + start, begin + stop
+        rows = array.chunks[0]
+        pieces = [self._chunk(part, c) for c in range(first // rows, (last - 1) // rows + 1)]
+        joined = pieces[0] if len(pieces) == 1 else np.concatenate(pieces)
+        offset = (first // rows) * rows
+        return joined[first - offset : last - offset]
+
+    def _chunk(self, part: int, chunk: int) -> np.ndarray:
+        key = (part, chunk)
+        if key in self._chunks:
+            self._chunks.move_to_end(key)
+            return self._chunks[key]
+        array = self._frames_array(part)
+        rows = array.chunks[0]
+        data = array[chunk * rows : (chunk + 1) * rows]
+        self._chunks[key] = data
+        self._chunk_bytes += data.nbytes
+        while self._chunk_bytes > CHUNK_CACHE_BYTES and len(self._chunks) > 1:
+            _, evicted = self._chunks.popitem(last=False)
+            self._chunk_bytes -= evicted.nbytes
+        return data
 
     def __getitem__(self, index: int) -> Clip:
         part, local = self._locate(index)
@@ -154,4 +185,4 @@ class FeatureSplit:
 
     def __getstate__(self) -> dict:
         # zarr handles are reopened in each DataLoader worker rather than pickled.
-        return {**self.__dict__, "_frames": {}}
+        return {**self.__dict__, "_frames": {}, "_chunks": OrderedDict(), "_chunk_bytes": 0}

@@ -5,35 +5,14 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from xares_llm.cli.console import err, out
 from xares_llm.cli.options import CacheOpt, DataOpt, DeviceOpt, EncoderArgsOpt
+from xares_llm.cli.progress import ExtractReporter, make_progress
 from xares_llm.constants import DEFAULT_BATCH_SECONDS
 from xares_llm.extract import extract as run_extract
 from xares_llm.sources import default_cache_root, default_data_root
 from xares_llm.tasks import SPLITS, resolve_tasks
-
-
-class RichExtractProgress:
-    """Parts done / total with ETA, plus clips and audio hours per second of wall time."""
-
-    def __init__(self, progress: Progress):
-        self.progress = progress
-        self.task = progress.add_task("parts", total=None, clips=0, rate=0.0)
-        self.clips, self.audio_seconds, self.started = 0, 0.0, None
-
-    def start(self, total_units: int) -> None:
-        self.progress.update(self.task, total=total_units)
-
-    def advance(self, clips: int, audio_seconds: float) -> None:
-        self.clips += clips
-        self.audio_seconds += audio_seconds
-        elapsed = self.progress.tasks[self.task].elapsed or 1e-9
-        self.progress.update(self.task, clips=self.clips, rate=self.audio_seconds / 3600 / elapsed)
-
-    def unit_done(self, label: str, skipped: bool) -> None:
-        self.progress.update(self.task, advance=1, description=label)
 
 
 def extract(
@@ -72,15 +51,7 @@ def extract(
         raise typer.BadParameter(f"unknown split {bad[0]!r}; use train, test or train,test", param_hint="--split")
     cache_root = cache or default_cache_root()
     data_root = data or default_data_root(cache_root)
-    columns = [
-        TextColumn("{task.description}", style="cyan"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[clips]} clips, {task.fields[rate]:.2f} audio h/s"),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-    ]
-    with Progress(*columns, console=err, transient=False) as progress:
+    with make_progress() as progress:
         report = run_extract(
             encoder,
             resolve_tasks(tasks),
@@ -91,7 +62,7 @@ def extract(
             batch_seconds=batch_seconds,
             device=device,
             dtype=dtype,
-            progress=RichExtractProgress(progress),
+            progress=ExtractReporter(progress),
         )
     out.print(f"encoder-id [bold]{report.encoder_id}[/bold]  store {report.store}")
     if report.up_to_date:

@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 import typer
 
-from xares_llm.cli import extract
+from xares_llm.cli import check, demo, download, evaluate, extract, run, score, tasks, train
 from xares_llm.cli.console import err
 from xares_llm.errors import XaresError
 
@@ -46,7 +46,15 @@ def user_errors(command: Callable) -> Callable:
 
 
 COMMANDS: dict[str, Callable] = {
+    "demo": demo.demo,
+    "tasks": tasks.list_tasks,
+    "check": check.check,
     "extract": extract.extract,
+    "train": train.train,
+    "eval": evaluate.evaluate,
+    "score": score.score,
+    "run": run.run,
+    "download": download.download,
 }
 
 for name, command in COMMANDS.items():

@@ -7,13 +7,13 @@ import typer
 
 CacheOpt = Annotated[
     Path | None,
-    typer.Option("--cache", help="Feature cache root [default: $XARES_CACHE or ~/.cache/xares].", show_default=False),
+    typer.Option("--cache", help="Feature cache root \\[default: $XARES_CACHE or ~/.cache/xares].", show_default=False),
 ]
 DataOpt = Annotated[
     Path | None,
     typer.Option(
         "--data",
-        help="Local audio shards mirroring the hub layout [default: $XARES_DATA or <cache>/data].",
+        help="Local audio shards mirroring the hub layout \\[default: $XARES_DATA or <cache>/data].",
         show_default=False,
     ),
 ]
@@ -22,3 +22,7 @@ EncoderArgsOpt = Annotated[
     typer.Option("--encoder-args", help="Encoder constructor kwargs as JSON, e.g. '{\"layer\": 6}'."),
 ]
 DeviceOpt = Annotated[str, typer.Option("--device", help="cpu, cuda or cuda:N.")]
+AutoDeviceOpt = Annotated[
+    str | None,
+    typer.Option("--device", help="cpu, cuda or cuda:N \\[default: cuda if available].", show_default=False),
+]

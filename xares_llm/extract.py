@@ -46,6 +46,8 @@ from xares_llm.errors import DataError, EncoderError, StoreError
 from xares_llm.sources import shard_paths
 from xares_llm.tasks import SPLITS, Split, TaskConfig
 
+# Splits to extract: the same for every task, or per task name (training tasks need train, evaluated ones test).
+SplitChoice = list[Split] | dict[str, list[Split]]
 PROBE_SECONDS = 10.0  # audio used to measure an encoder's frame rate when it does not declare one
 
 
@@ -148,14 +150,14 @@ def write_encoder_info(cache_root: Path, info: EncoderInfo) -> None:
 
 
 def plan_units(
-    tasks: list[TaskConfig], splits: list[Split], cache_root: Path, data_root: Path, encoder_id: str
+    tasks: list[TaskConfig], splits: SplitChoice, cache_root: Path, data_root: Path, encoder_id: str
 ) -> list[WorkUnit]:
     """One unit per distinct (dataset, split, shard); demo shards are written when missing."""
     if any(t.dataset.repo is None and t.track == "demo" for t in tasks):
         write_demo_shards(data_root)
     units: dict[tuple[str, str, str], WorkUnit] = {}
     for task in tasks:
-        for split in splits:
+        for split in splits.get(task.name, []) if isinstance(splits, dict) else splits:
             directory = split_dir(cache_root, encoder_id, task.dataset.name, split)
             for shard, local in zip(task.dataset.shards(split), shard_paths(task, split, data_root), strict=True):
                 units.setdefault(
@@ -275,7 +277,7 @@ def extract(
     tasks: list[TaskConfig],
     cache_root: Path,
     data_root: Path,
-    splits: list[Split] | None = None,
+    splits: SplitChoice | None = None,
     encoder_args: str | dict | None = None,
     batch_seconds: float = DEFAULT_BATCH_SECONDS,
     device: str = "cpu",
@@ -286,7 +288,7 @@ def extract(
     started = time.perf_counter()
     loaded, info = prepare_encoder(encoder, encoder_args, device, dtype)
     report = ExtractReport(encoder_id=info.encoder_id, store=encoder_dir(cache_root, info.encoder_id))
-    units = plan_units(tasks, list(splits or SPLITS), cache_root, data_root, info.encoder_id)
+    units = plan_units(tasks, splits or list(SPLITS), cache_root, data_root, info.encoder_id)
     for directory in {u.part_path.parent for u in units}:
         remove_stale_temps(directory)
     todo = []

@@ -35,8 +35,8 @@ def register_encoder(name: str, target: str, **default_kwargs: object) -> None:
 register_encoder("mel", "xares_llm.encoders.mel:MelEncoder")
 for _size in ("tiny", "base", "small", "medium", "large-v3"):
     register_encoder(f"whisper-{_size}", "xares_llm.encoders.whisper:WhisperEncoder", model=f"openai/whisper-{_size}")
-for _size in ("base", "0.6b", "1.2b"):
-    register_encoder(f"dasheng-{_size}", "xares_llm.encoders.dasheng:DashengEncoder", model=f"dasheng-{_size}")
+for _size, _repo in (("base", "dasheng-base"), ("0.6b", "dasheng-0.6B"), ("1.2b", "dasheng-1.2B")):
+    register_encoder(f"dasheng-{_size}", "xares_llm.encoders.dasheng:DashengEncoder", model=f"mispeech/{_repo}")
 register_encoder("hubert-base", "xares_llm.encoders.ssl:SSLEncoder", model="facebook/hubert-base-ls960")
 register_encoder("wavlm-base-plus", "xares_llm.encoders.ssl:SSLEncoder", model="microsoft/wavlm-base-plus")
 register_encoder("wav2vec2-base", "xares_llm.encoders.ssl:SSLEncoder", model="facebook/wav2vec2-base")

@@ -1,0 +1,59 @@
+"""`xares download`: pre-fetch the audio shards of tasks or mixtures, with a progress bar."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
+
+from xares_llm.cli.console import err, out
+from xares_llm.cli.options import CacheOpt, DataOpt
+from xares_llm.download import DEFAULT_WORKERS, Shard, format_bytes, parse_splits, plan_download, run_download
+from xares_llm.sources import default_data_root
+from xares_llm.tasks import resolve_tasks
+
+TasksArg = Annotated[
+    str,
+    typer.Option("--tasks", help="Tasks or mixtures, comma-separated: task1, task2, all, or e.g. esc50,gtzan."),
+]
+SplitOpt = Annotated[str, typer.Option("--split", help="Splits to fetch: train, test or train,test.")]
+WorkersOpt = Annotated[int, typer.Option("--workers", min=1, help="Shards downloaded at once.")]
+
+
+def download(
+    tasks: TasksArg,
+    split: SplitOpt = "train,test",
+    data: DataOpt = None,
+    cache: CacheOpt = None,
+    workers: WorkersOpt = DEFAULT_WORKERS,
+) -> None:
+    """Download only the shards the tasks need from the Hugging Face hub; present shards are skipped.
+
+    Examples: `xares download --tasks task1`, `xares download --tasks esc50,gtzan --split test --data /data/xares`.
+    """
+    data_root = data or default_data_root(cache)
+    plan = plan_download(resolve_tasks(tasks), parse_splits(split), data_root)
+    if plan.local_only:
+        err.print(f"generated locally, nothing to fetch: {', '.join(plan.local_only)}")
+    missing, present = plan.missing, plan.present
+    err.print(
+        f"{len(plan.shards)} shards under {data_root}: {len(present)} present, "
+        f"{len(missing)} to fetch ({format_bytes(plan.bytes_missing)})"
+    )
+    if missing:
+        columns = (
+            TextColumn("{task.description}"),
+            BarColumn(),
+            DownloadColumn(),
+            TransferSpeedColumn(),
+            TimeRemainingColumn(),
+        )
+        with Progress(*columns, console=err) as progress:
+            bar = progress.add_task("downloading", total=plan.bytes_missing)
+
+            def advance(shard: Shard, size: int) -> None:
+                progress.update(bar, advance=plan.sizes.get(shard, size), description=shard.task)
+
+            run_download(plan, workers=workers, on_done=advance)
+    out.print(f"{len(plan.shards)} shards, {format_bytes(plan.bytes_on_disk())} on disk under {data_root}")

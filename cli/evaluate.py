@@ -1,0 +1,54 @@
+"""`xares eval`: decode every test clip of a trained run, then score it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from xares_llm.cli.console import out
+from xares_llm.cli.options import AutoDeviceOpt, CacheOpt
+from xares_llm.cli.progress import EvalReporter, make_progress
+from xares_llm.cli.render import scores_table
+from xares_llm.cli.score import EcheckerOpt, SbertOpt, metric_options
+from xares_llm.evaluate import evaluate as run_evaluate
+from xares_llm.scoring import score_run
+from xares_llm.sources import default_cache_root
+
+
+def evaluate(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory written by `xares train`.")],
+    tasks: Annotated[
+        str | None, typer.Option("--tasks", help="Tasks to evaluate \\[default: the run's mixture].")
+    ] = None,
+    batch_size: Annotated[int | None, typer.Option("--batch-size", help="Clips per decoding batch.")] = None,
+    cache: CacheOpt = None,
+    device: AutoDeviceOpt = None,
+    allow_unfinished: Annotated[bool, typer.Option(help="Evaluate the last checkpoint of an unfinished run.")] = False,
+    redo: Annotated[bool, typer.Option(help="Decode again even where predictions exist.")] = False,
+    sbert: SbertOpt = None,
+    echecker: EcheckerOpt = None,
+) -> None:
+    """Greedy-decode every test clip, write predictions/<task>.jsonl, then score them.
+
+    Examples:
+
+      xares eval runs/mel-1a2b3c4d5e6f-demo-demo
+
+      xares eval RUN --tasks esc50,gtzan --batch-size 16 --device cuda
+    """
+    cache_root = cache or default_cache_root()
+    names = [t.strip() for t in tasks.split(",")] if tasks else None
+    with make_progress() as progress:
+        run_evaluate(
+            run_dir,
+            cache_root,
+            tasks=names,
+            batch_size=batch_size,
+            device=device,
+            allow_unfinished=allow_unfinished,
+            redo=redo,
+            progress=EvalReporter(progress),
+        )
+    out.print(scores_table(score_run(run_dir, metric_options(sbert, echecker, cache_root))))

@@ -1,0 +1,73 @@
+"""`xares run`: the whole benchmark for one encoder and track, resumable stage by stage."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from xares_llm.baselines import BASELINES
+from xares_llm.cli.console import out
+from xares_llm.cli.options import AutoDeviceOpt, CacheOpt, DataOpt, EncoderArgsOpt
+from xares_llm.cli.progress import make_progress, pipeline_hooks
+from xares_llm.cli.render import scores_table
+from xares_llm.cli.score import EcheckerOpt, SbertOpt, metric_options
+from xares_llm.cli.train import RecipeOpt, SetOpt, default_run_dir
+from xares_llm.extract import prepare_encoder
+from xares_llm.pipeline import TRACK_MIXTURES, run_pipeline
+from xares_llm.recipe import load_recipe, parse_overrides
+from xares_llm.sources import default_cache_root, default_data_root
+
+
+def run(
+    encoder: Annotated[str, typer.Argument(help="Built-in name, path/file.py[:Class] or pkg.module:Class.")],
+    track: Annotated[str, typer.Option("--track", help="A (15 closed-set tasks), B (5 open-set tasks) or all.")],
+    recipe: RecipeOpt = "reference",
+    steps: Annotated[int | None, typer.Option("--steps", help="Training steps (overrides the recipe).")] = None,
+    data: DataOpt = None,
+    cache: CacheOpt = None,
+    run_dir: Annotated[Path | None, typer.Option("--run-dir", help="Run directory \\[default: runs/...].")] = None,
+    encoder_args: EncoderArgsOpt = None,
+    set_: SetOpt = None,
+    device: AutoDeviceOpt = None,
+    sbert: SbertOpt = None,
+    echecker: EcheckerOpt = None,
+) -> None:
+    """Extract what is missing, train on the track's mixture, evaluate and score.
+
+    Every stage skips what is complete, so running the same command again after an interruption
+    continues. The final table puts the scores beside the published baselines.
+
+    Examples:
+
+      xares run whisper-base --track A --recipe t4 --device cuda
+
+      xares run my_encoder.py --track B --data /data/xares_llm_data
+    """
+    if track not in TRACK_MIXTURES:
+        raise typer.BadParameter(f"use one of {', '.join(TRACK_MIXTURES)}", param_hint="--track")
+    mixture = TRACK_MIXTURES[track]
+    cache_root = cache or default_cache_root()
+    overrides = parse_overrides(set_ or [])
+    if steps is not None:
+        overrides["steps"] = steps
+    resolved = load_recipe(recipe, overrides)
+    if run_dir is None:
+        _, info = prepare_encoder(encoder, encoder_args, "cpu", "float16")
+        run_dir = default_run_dir(info.encoder_id, mixture, recipe)
+    with make_progress() as progress:
+        result = run_pipeline(
+            encoder,
+            mixture,
+            resolved,
+            cache_root,
+            data or default_data_root(cache_root),
+            run_dir,
+            encoder_args=encoder_args,
+            device=device,
+            metric_options=metric_options(sbert, echecker, cache_root),
+            hooks=pipeline_hooks(progress, resolved.log_every),
+        )
+    out.print(scores_table(result.scores, BASELINES))
+    out.print(f"run dir: {run_dir}")

@@ -1,0 +1,57 @@
+"""`xares score`: recompute every metric from a run's predictions, without loading its model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from xares_llm.cli.console import out
+from xares_llm.cli.options import CacheOpt
+from xares_llm.cli.render import scores_table
+from xares_llm.metrics import MetricOptions
+from xares_llm.scoring import score_run
+from xares_llm.sources import default_cache_root
+
+SbertOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--sbert",
+        help="Sentence-BERT for FENSE/DATE: a local dir or hub id \\[default: $XARES_SBERT or the official model].",
+    ),
+]
+EcheckerOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--echecker",
+        help="FENSE error checker: a .ckpt file, or 'none' to disable the penalty "
+        "\\[default: $XARES_ECHECKER or the official download].",
+    ),
+]
+
+
+def metric_options(sbert: str | None, echecker: str | None, cache: Path | None) -> MetricOptions:
+    return MetricOptions(
+        sbert=sbert, echecker=echecker, cache_dir=(cache or default_cache_root()) / "metrics", progress=True
+    )
+
+
+def score(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory with predictions/*.jsonl.")],
+    sbert: SbertOpt = None,
+    echecker: EcheckerOpt = None,
+    cache: CacheOpt = None,
+) -> None:
+    """Score predictions/*.jsonl of RUN_DIR; writes scores.json and scores.tsv.
+
+    String metrics (accuracy, mAP, iWER, iCER) need no model and run in seconds. Caption metrics
+    (FENSE, DATE) load their sentence models; a score made with substitutes is marked.
+
+    Examples:
+
+      xares score runs/mel-1a2b3c4d5e6f-demo-demo
+
+      xares score RUN --sbert ./paraphrase-TinyBERT-L6-v2 --echecker none
+    """
+    out.print(scores_table(score_run(run_dir, metric_options(sbert, echecker, cache))))

@@ -1,0 +1,31 @@
+"""Shared fixtures: a small demo dataset and its `mel` feature store, built once per session."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from xares_llm.demo_data import DemoSize, write_demo_shards
+from xares_llm.extract import ExtractReport, extract
+from xares_llm.tasks import resolve_tasks
+
+SMALL_DEMO = DemoSize(train_clips_per_shard=40, test_clips_per_shard=8)
+
+
+@dataclass
+class DemoStore:
+    data_root: Path
+    cache_root: Path
+    report: ExtractReport
+
+
+@pytest.fixture(scope="session")
+def demo_store(tmp_path_factory: pytest.TempPathFactory) -> DemoStore:
+    """Small demo shards extracted with `mel` (float32, so stored frames equal encoder output exactly)."""
+    base = tmp_path_factory.mktemp("demo")
+    data_root, cache_root = base / "data", base / "cache"
+    write_demo_shards(data_root, SMALL_DEMO)
+    report = extract("mel", resolve_tasks("demo"), cache_root, data_root, dtype="float32")
+    return DemoStore(data_root, cache_root, report)

@@ -1,0 +1,225 @@
+"""`xares check`: good encoders pass, each broken one fails with its own reason, spec forms reach the loader."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+from typer.testing import CliRunner
+
+from xares_llm.check import CheckResult, all_mandatory_passed, check_encoder, run_checks
+from xares_llm.cli.console import out
+from xares_llm.cli.main import app
+
+FIXTURES = Path(__file__).parent / "fixtures" / "encoders"
+MINIMAL = FIXTURES / "minimal.py"
+BROKEN = FIXTURES / "broken.py"
+PAIR = FIXTURES / "pair.py"
+
+runner = CliRunner()
+
+
+def by_name(results: list[CheckResult]) -> dict[str, CheckResult]:
+    return {r.name: r for r in results}
+
+
+def first_real_failure(results: list[CheckResult]) -> CheckResult:
+    """The first mandatory check that ran and failed (skips follow from it and are not the reason)."""
+    return next(r for r in results if r.mandatory and not r.passed and not r.skipped)
+
+
+@pytest.fixture
+def wide_console(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Keep table cells on one line so a reason can be found in the CLI output as one string."""
+    monkeypatch.setattr(out, "_width", 400)
+
+
+# -- encoders that pass --------------------------------------------------------------------------
+
+
+def test_mel_passes_every_check() -> None:
+    results = by_name(run_checks("mel"))
+    assert all(r.passed for r in results.values()), [r for r in results.values() if not r.passed]
+    assert results["feature dim"].detail == "D = 320 == output_dim"
+    assert results["frame rate"].mandatory  # mel declares frame_rate_hz, so it must match
+    assert results["frame rate"].detail.startswith("25.00 Hz measured")
+    assert results["30 s clip"].detail.startswith("750 frames")
+    assert not results["time"].mandatory and not results["peak memory"].mandatory  # informational on CPU
+
+
+def test_minimal_contract_only_encoder_passes() -> None:
+    results = run_checks(str(MINIMAL))
+    assert all_mandatory_passed(results), [r for r in results if not r.passed]
+    named = by_name(results)
+    assert named["mask type"].detail.startswith("None")
+    assert named["padding mask"].detail.startswith("no mask (None)")
+    assert named["sampling_rate"].detail.startswith("not declared")
+    assert not named["frame rate"].mandatory
+    assert named["frame rate"].detail.startswith("50.00 frames per second")
+
+
+class _DropoutEncoder(nn.Module):
+    """Passes only in eval mode: in train mode dropout makes batched != single-clip output."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.output_dim = 16
+        self.proj = nn.Sequential(nn.Linear(320, 16), nn.Dropout(0.5))
+
+    def forward(self, audio: torch.Tensor, audio_attention_mask: torch.Tensor | None = None):
+        n = audio.shape[1] // 320
+        return self.proj(audio[:, : n * 320].reshape(audio.shape[0], n, 320)), None
+
+
+def test_encoder_runs_in_eval_mode() -> None:
+    encoder = _DropoutEncoder().train()
+    results = check_encoder(encoder)
+    assert all_mandatory_passed(results), [r for r in results if not r.passed]
+    assert not encoder.training
+
+
+# -- broken encoders, each with its own reason ------------------------------------------------------
+
+BROKEN_CASES = [
+    ("WrongDimEncoder", "feature dim", "features have D = 32 but output_dim = 320"),
+    ("PooledEncoder", "features 3-D", "features must be 3-D [B, T', D], got 2-D of shape (3, 32)"),
+    ("BareTensorEncoder", "returns 2-tuple", "got a bare Tensor of shape (3, 156, 32)"),
+    ("ShortMaskEncoder", "mask length", "feature_mask has shape (3, 155) but features have 3 clips of 156 frames"),
+    ("NaNEncoder", "finite output", "NaN and 0 Inf values in the features of torch.randn(3, 50000)"),
+    ("SilenceNaNEncoder", "finite output", "NaN and 0 Inf values in the features of 1 s of silence"),
+    ("BatchMaxEncoder", "batch consistency", "the 1.23 s clip differs between a padded batch and alone"),
+    ("NoOutputDimEncoder", "output_dim", "no attribute output_dim"),
+    ("AllRealMaskEncoder", "padding mask", "has all 200 frames marked real"),
+    ("OneArgEncoder", "forward signature", "forward takes 1 positional argument(s)"),
+    ("WrongRateEncoder", "sampling_rate", "sampling_rate is 44100 but every clip is fed at 16000 Hz"),
+    ("WrongFrameRateEncoder", "frame rate", "frame_rate_hz declares 100 Hz but one 30 s clip gave 1500 frames"),
+]
+
+
+@pytest.mark.parametrize(("cls", "check", "reason"), BROKEN_CASES, ids=[c[0] for c in BROKEN_CASES])
+def test_broken_encoder_fails_with_its_reason(cls: str, check: str, reason: str) -> None:
+    results = run_checks(f"{BROKEN}:{cls}")
+    assert not all_mandatory_passed(results)
+    failure = first_real_failure(results)
+    assert failure.name == check, failure
+    assert reason in failure.detail
+
+
+def test_reasons_are_distinct() -> None:
+    assert len({reason for _, _, reason in BROKEN_CASES}) == len(BROKEN_CASES)
+
+
+def test_checks_after_a_fatal_failure_are_skipped_with_a_reason() -> None:
+    results = by_name(run_checks(f"{BROKEN}:BareTensorEncoder"))
+    after = ["features 3-D", "mask length", "batch consistency", "30 s clip", "time"]
+    for name in after:
+        assert results[name].skipped and not results[name].passed
+        assert results[name].detail == "skipped: the encoder does not return (features, feature_mask)"
+    assert results["output_dim"].passed  # checks before the failure still ran
+
+
+def test_all_real_mask_also_breaks_batch_consistency() -> None:
+    results = by_name(run_checks(f"{BROKEN}:AllRealMaskEncoder"))
+    assert "gives 200 valid frames in a padded batch but 61 alone" in results["batch consistency"].detail
+
+
+def test_not_a_module_is_reported_not_raised() -> None:
+    results = check_encoder(object())
+    assert results[0].name == "nn.Module" and not results[0].passed
+    assert "expected a torch.nn.Module, got object" in results[0].detail
+    assert all(r.skipped for r in results[1:])
+
+
+# -- the command line -------------------------------------------------------------------------------
+
+
+def test_cli_mel_exits_zero() -> None:
+    result = runner.invoke(app, ["check", "mel"])
+    assert result.exit_code == 0, result.output
+    assert "all mandatory checks passed" in result.output
+    assert "batch consistency" in result.output
+
+
+def test_cli_relative_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(FIXTURES)
+    result = runner.invoke(app, ["check", "minimal.py"])
+    assert result.exit_code == 0, result.output
+
+
+def test_cli_named_class_in_file_with_two_candidates(wide_console: None) -> None:
+    result = runner.invoke(app, ["check", f"{PAIR}:WideEncoder"])
+    assert result.exit_code == 0, result.output
+    assert "D = 128 == output_dim" in result.output
+
+
+def test_cli_two_candidates_without_a_name_lists_them() -> None:
+    result = runner.invoke(app, ["check", str(PAIR)])
+    assert result.exit_code == 1
+    assert "exactly one class whose name ends in 'Encoder' (found: MinimalEncoder, WideEncoder)" in result.output
+    assert "Traceback" not in result.output
+
+
+CLI_BROKEN_CASES = [c for c in BROKEN_CASES if c[0] in ("WrongDimEncoder", "BareTensorEncoder", "BatchMaxEncoder")]
+
+
+@pytest.mark.parametrize(("cls", "check", "reason"), CLI_BROKEN_CASES, ids=[c[0] for c in CLI_BROKEN_CASES])
+def test_cli_broken_encoder_exits_one_with_its_reason(cls: str, check: str, reason: str, wide_console: None) -> None:
+    result = runner.invoke(app, ["check", f"{BROKEN}:{cls}"])
+    assert result.exit_code == 1, result.output
+    assert reason in result.output
+    assert "mandatory check(s) failed:" in result.output and check in result.output
+
+
+def test_cli_not_a_module() -> None:
+    result = runner.invoke(app, ["check", f"{BROKEN}:NotAModuleEncoder"])
+    assert result.exit_code == 1
+    assert "NotAModuleEncoder is not a torch.nn.Module" in result.output
+
+
+def test_cli_encoder_args_reach_the_constructor(wide_console: None) -> None:
+    result = runner.invoke(app, ["check", str(MINIMAL), "--encoder-args", '{"dim": 48}'])
+    assert result.exit_code == 0, result.output
+    assert "D = 48 == output_dim" in result.output
+
+
+def test_cli_unknown_encoder_arg_is_a_clear_error() -> None:
+    result = runner.invoke(app, ["check", str(MINIMAL), "--encoder-args", '{"width": 48}'])
+    assert result.exit_code == 1
+    assert "constructing MinimalEncoder with {'width': 48} failed" in result.output
+
+
+def test_cli_invalid_json_is_a_clear_error() -> None:
+    result = runner.invoke(app, ["check", "mel", "--encoder-args", "{dim: 48"])
+    assert result.exit_code == 1
+    assert "--encoder-args is not valid JSON" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_cli_unknown_device() -> None:
+    result = runner.invoke(app, ["check", "mel", "--device", "tpu"])
+    assert result.exit_code == 1
+    assert "use cpu, cuda or cuda:N" in result.output
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the refusal when CUDA is absent")
+def test_cli_cuda_without_cuda_is_refused() -> None:
+    result = runner.invoke(app, ["check", "mel", "--device", "cuda"])
+    assert result.exit_code == 1
+    assert "torch.cuda.is_available() is False" in result.output
+
+
+@pytest.mark.requires_cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_mel_passes_on_cuda() -> None:
+    results = by_name(run_checks("mel", device="cuda"))
+    assert all(r.passed for r in results.values()), [r for r in results.values() if not r.passed]
+    assert results["peak memory"].mandatory
+    assert "GiB allocated at peak" in results["peak memory"].detail
+
+
+def test_cli_help_shows_examples() -> None:
+    result = runner.invoke(app, ["check", "--help"])
+    assert result.exit_code == 0
+    assert "xares check my_encoders.py:LargeEncoder" in result.output

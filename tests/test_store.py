@@ -1,0 +1,143 @@
+"""Feature store round trip: what extraction writes is what the encoder computes and the tar holds."""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+import tarfile
+
+import numpy as np
+import pytest
+import torch
+import zarr
+
+from xares_llm.audio import decode_audio
+from xares_llm.cache import FeatureSplit, PartBuffer, SourceInfo, read_part_attrs, write_part
+from xares_llm.cache.format import part_name
+from xares_llm.encoders import load_encoder
+from xares_llm.encoding import encode_clips
+from xares_llm.extract import extract, prepare_encoder
+from xares_llm.tasks import load_task, resolve_tasks
+
+
+def tar_samples(path) -> dict[str, dict[str, bytes]]:
+    samples: dict[str, dict[str, bytes]] = {}
+    with tarfile.open(path) as tar:
+        for member in tar.getmembers():
+            key, _, ext = member.name.partition(".")
+            samples.setdefault(key, {})[ext] = tar.extractfile(member).read()
+    return samples
+
+
+def test_part_matches_tar_and_single_clip_encoder(demo_store):
+    task = load_task("demo_melody")
+    shard = task.dataset.shards("test")[0]
+    part = demo_store.cache_root / "features" / demo_store.report.encoder_id / "demo_melody" / "test" / part_name(shard)
+    group = zarr.open_group(part, mode="r")
+    assert set(group.array_keys()) == {"frames", "offsets", "keys", "meta", "n_samples"}
+    assert group["offsets"][-1] == group["frames"].shape[0]
+    samples = tar_samples(demo_store.data_root / shard)
+    assert list(group["keys"][:]) == list(samples)
+    encoder = load_encoder("mel").module.eval()
+    offsets = group["offsets"][:]
+    for i, key in enumerate(group["keys"][:]):
+        audio = decode_audio(samples[key]["flac"])
+        assert group["n_samples"][i] == len(audio)
+        assert json.loads(str(group["meta"][i])) == json.loads(samples[key]["json"])
+        (expected,) = encode_clips(encoder, [audio])
+        stored = group["frames"][offsets[i] : offsets[i + 1]]
+        np.testing.assert_array_equal(stored, expected.numpy())  # float32 store: exact
+
+
+def test_float16_store_rounds_only(tmp_path, demo_store):
+    tasks = [load_task("demo_pitch")]
+    report = extract("mel", tasks, tmp_path, demo_store.data_root, splits=["test"])
+    store16 = FeatureSplit(tmp_path, report.encoder_id, "demo_pitch", "test")
+    store32 = FeatureSplit(demo_store.cache_root, demo_store.report.encoder_id, "demo_pitch", "test")
+    assert report.encoder_id != demo_store.report.encoder_id  # dtype is part of the fingerprint
+    assert len(store16) == len(store32) > 0
+    for i in range(len(store16)):
+        assert store16.frames(i).dtype == np.float16
+        np.testing.assert_array_equal(store16.frames(i), store32.frames(i).astype(np.float16))
+
+
+def test_rerun_is_a_noop(demo_store):
+    before = {p: p.stat().st_mtime_ns for p in demo_store.cache_root.rglob("*") if p.is_file()}
+    report = extract("mel", resolve_tasks("demo"), demo_store.cache_root, demo_store.data_root, dtype="float32")
+    after = {p: p.stat().st_mtime_ns for p in demo_store.cache_root.rglob("*") if p.is_file()}
+    assert report.written == [] and report.up_to_date == 16
+    assert before == after
+
+
+def test_changed_shard_is_reextracted(tmp_path, demo_store):
+    data = tmp_path / "data"
+    shutil.copytree(demo_store.data_root, data)
+    tasks = [load_task("demo_count")]
+    first = extract("mel", tasks, tmp_path / "cache", data, splits=["test"])
+    shard = data / tasks[0].dataset.shards("test")[1]
+    with tarfile.open(shard, "a") as tar:  # a new sample appended to the source shard
+        info = tarfile.TarInfo("extra_clip.json")
+        payload = b'{"count": 2}'
+        info.size = len(payload)
+        tar.addfile(info, io.BytesIO(payload))
+    second = extract("mel", tasks, tmp_path / "cache", data, splits=["test"])
+    assert second.up_to_date == 1 and len(second.written) == 1
+    attrs = read_part_attrs(second.written[0])
+    assert {"key": "extra_clip", "reason": "no audio file (found json)"} in attrs.dropped
+    assert first.encoder_id == second.encoder_id
+
+
+def test_reader_random_access_and_iteration(demo_store):
+    store = FeatureSplit(demo_store.cache_root, demo_store.report.encoder_id, "demo_events", "train")
+    assert len(store) == 80 and len(store.parts) == 2
+    clips = list(store)
+    assert [c.key for c in clips] == [store.key(i) for i in range(len(store))]
+    last = store[len(store) - 1]
+    np.testing.assert_array_equal(last.frames, clips[-1].frames)
+    np.testing.assert_array_equal(store.frames(5, 2, 7), clips[5].frames[2:7])
+    assert store.frame_counts.tolist() == [len(c.frames) for c in clips]
+    with pytest.raises(IndexError):
+        store[len(store)]
+
+
+def test_unfinished_part_is_invisible(tmp_path):
+    buffer = PartBuffer(dim=4, dtype="float32")
+    buffer.add("a", np.ones((3, 4)), "{}", 480)
+    path = tmp_path / "features" / "enc" / "ds" / "train" / "part-x.zarr"
+    write_part(path, buffer, SourceInfo("x.tar", 1, "00", 0))
+    zarr.open_group(path, mode="r+").attrs["status"] = "writing"
+    assert len(FeatureSplit(tmp_path, "enc", "ds", "train")) == 0
+
+
+def test_fingerprint_changes_with_one_weight_and_one_kwarg(tmp_path):
+    source = tmp_path / "tiny_encoder.py"
+    source.write_text(
+        "import torch\n"
+        "class TinyEncoder(torch.nn.Module):\n"
+        "    def __init__(self, dim=4):\n"
+        "        super().__init__()\n"
+        "        self.output_dim = dim\n"
+        "        self.proj = torch.nn.Linear(1, dim)\n"
+        "        torch.nn.init.ones_(self.proj.weight)\n"
+        "        torch.nn.init.zeros_(self.proj.bias)\n"
+        "    def forward(self, audio, mask=None):\n"
+        "        return self.proj(audio.unsqueeze(-1)), mask\n"
+    )
+    base = prepare_encoder(str(source), None, "cpu", "float16")[1]
+    assert prepare_encoder(str(source), None, "cpu", "float16")[1].encoder_id == base.encoder_id
+    assert prepare_encoder(str(source), {"dim": 5}, "cpu", "float16")[1].encoder_id != base.encoder_id
+    changed = "init.ones_(self.proj.weight)\n        self.proj.weight.data[0, 0] = 2.0"
+    source.write_text(source.read_text().replace("init.ones_(self.proj.weight)", changed))
+    assert prepare_encoder(str(source), None, "cpu", "float16")[1].encoder_id != base.encoder_id
+    assert base.encoder_id.startswith("tiny-") and len(base.encoder_id.split("-")[-1]) == 12
+
+
+def test_weight_change_alone_changes_fingerprint():
+    from xares_llm.encoders.fingerprint import fingerprint
+
+    loaded = load_encoder("mel")
+    first = fingerprint(loaded, {}, "float16")
+    with torch.no_grad():
+        loaded.module.filters[3, 5] += 1e-3
+    assert fingerprint(loaded, {}, "float16") != first

@@ -1,0 +1,84 @@
+"""The whole benchmark in one call: extract what is missing, train, evaluate, score.
+
+Each stage skips what is already complete (parts up to date, a finished run, existing
+predictions), so calling it again after an interruption continues where it stopped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from xares_llm.evaluate import EvalProgress, evaluate
+from xares_llm.extract import ExtractProgress, ExtractReport, extract
+from xares_llm.metrics import MetricOptions
+from xares_llm.recipe import Recipe
+from xares_llm.scoring import Scores, score_run
+from xares_llm.tasks import Split, load_mixture, load_task
+from xares_llm.train import TrainProgress, TrainResult, train
+
+TRACK_MIXTURES = {"A": "task1", "B": "task2", "all": "all"}  # SPEC 4
+
+
+@dataclass
+class Hooks:
+    """Progress reporters per stage; `stage` is told when each stage starts."""
+
+    stage: Callable[[str], None] | None = None
+    extract: ExtractProgress | None = None
+    train: TrainProgress | None = None
+    evaluate: EvalProgress | None = None
+
+
+@dataclass
+class PipelineResult:
+    extract: ExtractReport
+    train: TrainResult
+    scores: Scores
+
+
+def run_pipeline(
+    encoder: str,
+    mixture: str,
+    recipe: Recipe,
+    cache_root: Path,
+    data_root: Path,
+    run_dir: Path,
+    encoder_args: str | dict | None = None,
+    device: str | None = None,
+    metric_options: MetricOptions | None = None,
+    hooks: Hooks | None = None,
+) -> PipelineResult:
+    hooks = hooks or Hooks()
+    mix = load_mixture(mixture)
+    tasks = [load_task(name) for name in dict.fromkeys([*mix.weights, *mix.evaluate])]
+    splits: dict[str, list[Split]] = {t.name: [] for t in tasks}
+    for name in mix.weights:
+        splits[name].append("train")
+    for name in mix.evaluate:
+        splits[name].append("test")
+
+    if hooks.stage:
+        hooks.stage("extract")
+    report = extract(
+        encoder,
+        tasks,
+        cache_root,
+        data_root,
+        splits=splits,
+        encoder_args=encoder_args,
+        device=device or "cpu",
+        progress=hooks.extract,
+    )
+
+    if hooks.stage:
+        hooks.stage("train")
+    trained = train(run_dir, recipe, mix, report.encoder_id, cache_root, encoder, device, hooks.train)
+
+    if hooks.stage:
+        hooks.stage("evaluate")
+    evaluate(run_dir, cache_root, device=device, progress=hooks.evaluate)
+    if hooks.stage:
+        hooks.stage("score")
+    return PipelineResult(report, trained, score_run(run_dir, metric_options))

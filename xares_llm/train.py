@@ -1,0 +1,293 @@
+"""Stage two, training: projector + LLM on a task mixture, reading cached features only.
+
+Setup (stores, model, optimiser) -> resume from the last checkpoint if the run dir has one ->
+one loop: lr schedule, forward under autocast, backward, clip, step, log, checkpoint.
+Checkpoints hold the trainable weights (safetensors) and optimiser, scheduler, scaler and RNG
+state; the sampler is a pure function of the step, so a resumed run continues the same trajectory.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from xares_llm.cache import list_encoders, read_encoder_info
+from xares_llm.cache.format import STORE_DTYPES
+from xares_llm.errors import EncoderError, StoreError, XaresError
+from xares_llm.model import AudioLLM, Batch
+from xares_llm.recipe import Recipe
+from xares_llm.runs import (
+    LOG_FILE,
+    RECIPE_FILE,
+    STATE_FILE,
+    TOKENIZER_DIR,
+    WEIGHTS_FILE,
+    RunInfo,
+    checkpoint_dir,
+    checkpoints,
+    prune_checkpoints,
+    read_recipe,
+    read_run,
+    write_run,
+)
+from xares_llm.sampler import BatchBuilder, MixtureSampler, TrainBatches, open_task_data, window_frames
+from xares_llm.tasks import MixtureConfig, load_task, mixture_weights
+from xares_llm.tokenizer import load_tokenizer
+
+
+class TrainProgress(Protocol):
+    def start(self, first_step: int, total_steps: int) -> None: ...
+    def step(self, step: int, loss: float, lr: float) -> None: ...
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    steps_done: int
+    resumed_from: int  # 0 for a fresh run
+    final_loss: float | None
+
+
+def resolve_device(device: str | None) -> torch.device:
+    if device in (None, "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
+    """fp32 on CPU whatever the recipe says; fp16/bf16 autocast on CUDA; auto = bf16 where supported."""
+    if device.type != "cuda" or precision == "fp32":
+        return None
+    if precision == "auto":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return {"fp16": torch.float16, "bf16": torch.bfloat16}[precision]
+
+
+def resolve_store(cache_root: Path, encoder: str, encoder_args: str | dict | None = None) -> tuple[str, str]:
+    """ENCODER as an encoder-id, a unique id prefix, or a spec -> (encoder-id, spec).
+
+    An id needs only the cache (someone who has the store but not the encoder can train);
+    a spec is loaded and fingerprinted to find its store.
+    """
+    infos = {info.encoder_id: info for info in list_encoders(cache_root)}
+    matches = [i for i in infos if i == encoder] or [i for i in infos if i.startswith(encoder)]
+    if len(matches) == 1 and not encoder_args:
+        return matches[0], infos[matches[0]].spec
+    if len(matches) > 1:
+        raise StoreError(f"encoder-id prefix {encoder!r} is ambiguous: {', '.join(matches)}")
+    from xares_llm.extract import prepare_encoder
+
+    candidates = []
+    for dtype in STORE_DTYPES:  # the store dtype is part of the fingerprint
+        try:
+            _, info = prepare_encoder(encoder, encoder_args, "cpu", dtype)
+        except EncoderError as e:
+            known = ", ".join(infos) or "none"
+            raise StoreError(
+                f"{encoder!r} is neither a store in {cache_root} (stores: {known}) nor a loadable encoder: {e}"
+            ) from e
+        if info.encoder_id in infos:
+            return info.encoder_id, encoder
+        candidates.append(info.encoder_id)
+    raise StoreError(
+        f"no feature store for {encoder} ({' or '.join(candidates)}) in {cache_root}; "
+        f"create it with: xares extract {encoder} --tasks <mixture> --cache {cache_root}"
+    )
+
+
+def lr_lambda(warmup: int, total: int):
+    """Linear warm-up over `warmup` steps, then linear decay to 0 at `total` (SPEC 2)."""
+
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        return max(0.0, (total - step) / max(1, total - warmup))
+
+    return factor
+
+
+def identity(batch: Batch) -> Batch:
+    return batch
+
+
+def save_checkpoint(run_dir: Path, step: int, model: AudioLLM, state: dict, keep: int) -> None:
+    """Write into a temp dir, then rename: a kill mid-write never leaves a checkpoint that looks complete."""
+    final = checkpoint_dir(run_dir, step)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}-", dir=final.parent))
+    weights = {k: v.detach().cpu().contiguous() for k, v in model.trainable_state_dict().items()}
+    save_file(weights, str(tmp / WEIGHTS_FILE))
+    torch.save(state, tmp / STATE_FILE)
+    if final.exists():
+        shutil.rmtree(final)
+    os.replace(tmp, final)
+    prune_checkpoints(run_dir, keep)
+
+
+def load_trainable(model: AudioLLM, path: Path) -> None:
+    weights = load_file(str(path))
+    missing = sorted(set(model.trainable_state_dict()) - set(weights))
+    unexpected = model.load_state_dict(weights, strict=False).unexpected_keys
+    if missing or unexpected:
+        raise XaresError(
+            f"checkpoint {path} does not match the model (missing {missing[:3]}, unexpected {unexpected[:3]})"
+        )
+
+
+def build_model(recipe: Recipe, input_dim: int, tokenizer) -> AudioLLM:
+    """Seeded construction, so frozen (or random-init) weights are identical across processes."""
+    torch.manual_seed(recipe.seed)
+    return AudioLLM(recipe, input_dim, tokenizer)
+
+
+def start_or_resume(
+    run_dir: Path, recipe: Recipe, cache_root: Path, encoder_id: str, encoder_spec: str, mixture: MixtureConfig
+) -> RunInfo:
+    """Create the run dir, or check that an existing one was started with the same inputs."""
+    existing = read_run(run_dir)
+    if existing is not None:
+        saved = read_recipe(run_dir)
+        if saved != recipe:
+            diff = [k for k in recipe.model_fields if getattr(saved, k) != getattr(recipe, k)]
+            raise XaresError(
+                f"{run_dir} was started with a different recipe (fields: {', '.join(diff)}); "
+                "rerun with the same settings to resume, or choose another --run-dir"
+            )
+        if (existing.encoder_id, existing.mixture) != (encoder_id, mixture.name):
+            raise XaresError(
+                f"{run_dir} belongs to encoder {existing.encoder_id} on mixture {existing.mixture}; "
+                "choose another --run-dir"
+            )
+        return existing
+    encoder_info = read_encoder_info(cache_root, encoder_id)
+    info = RunInfo(
+        encoder_id=encoder_id,
+        encoder_spec=encoder_spec,
+        mixture=mixture.name,
+        train_tasks=mixture_weights(mixture),
+        eval_tasks=list(mixture.evaluate),
+        input_dim=encoder_info.output_dim,
+        frame_rate_hz=encoder_info.frame_rate_hz,
+        steps=recipe.steps,
+    )
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / RECIPE_FILE).write_text(recipe.to_yaml())
+    tokenizer = load_tokenizer(recipe.llm.tokenizer or recipe.llm.name, recipe.llm.revision)
+    tokenizer.save_pretrained(str(run_dir / TOKENIZER_DIR))
+    write_run(run_dir, info)
+    return info
+
+
+def train(
+    run_dir: Path,
+    recipe: Recipe,
+    mixture: MixtureConfig,
+    encoder_id: str,
+    cache_root: Path,
+    encoder_spec: str | None = None,
+    device: str | None = None,
+    progress: TrainProgress | None = None,
+) -> TrainResult:
+    """Train (or resume) the run in `run_dir` until `recipe.steps`; marks it finished only then."""
+    run_dir = Path(run_dir)
+    info = start_or_resume(run_dir, recipe, cache_root, encoder_id, encoder_spec or encoder_id, mixture)
+    if info.finished:
+        return TrainResult(run_dir, info.steps_done, info.steps_done, None)
+    dev = resolve_device(device)
+    amp_dtype = autocast_dtype(recipe.precision, dev)
+
+    # setup: stores, tokenizer, model, optimiser, schedule
+    tasks = [load_task(name) for name in info.train_tasks]
+    data = open_task_data(cache_root, encoder_id, tasks, "train", encoder_spec)
+    tokenizer = load_tokenizer(str(run_dir / TOKENIZER_DIR))
+    model = build_model(recipe, info.input_dim, tokenizer).to(dev)
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(trainable, lr=recipe.optim.lr, weight_decay=recipe.optim.weight_decay)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(recipe.optim.warmup_steps, recipe.steps))
+    scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16)
+
+    # resume: weights, optimiser, schedule, scaler and RNG state of the last checkpoint
+    first_step = 0
+    saved = checkpoints(run_dir)
+    if saved:
+        first_step, path = saved[-1]
+        load_trainable(model, path / WEIGHTS_FILE)
+        state = torch.load(path / STATE_FILE, map_location="cpu", weights_only=False)
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        scaler.load_state_dict(state["scaler"])
+        torch.set_rng_state(state["torch_rng"])
+        if dev.type == "cuda" and state.get("cuda_rng") is not None:
+            torch.cuda.set_rng_state(state["cuda_rng"])
+    truncate_log(run_dir / LOG_FILE, first_step)
+
+    sampler = MixtureSampler(
+        data,
+        [info.train_tasks[t.name] for t in tasks],
+        window_frames(recipe.window_seconds, info.frame_rate_hz),
+        recipe.batch_size,
+        recipe.seed,
+    )
+    batches = torch.utils.data.DataLoader(
+        TrainBatches(sampler, BatchBuilder(data, tokenizer), first_step, recipe.steps),
+        batch_size=None,
+        collate_fn=identity,
+        num_workers=recipe.num_workers,
+        persistent_workers=False,
+    )
+    if progress:
+        progress.start(first_step, recipe.steps)
+    model.train()
+    loss_value = None
+    with (run_dir / LOG_FILE).open("a") as log:
+        for step, batch in enumerate(batches, start=first_step + 1):
+            # forward and backward, under autocast on CUDA
+            with torch.autocast(dev.type, dtype=amp_dtype) if amp_dtype else contextlib.nullcontext():
+                loss = model(batch.to(dev))
+            scaler.scale(loss).backward()
+            # clip, step, schedule
+            scaler.unscale_(optimizer)
+            torch.nn.utils.clip_grad_norm_(trainable, recipe.optim.grad_clip)
+            scaler.step(optimizer)
+            scaler.update()
+            optimizer.zero_grad(set_to_none=True)
+            lr = scheduler.get_last_lr()[0]
+            scheduler.step()
+            # log and checkpoint
+            loss_value = float(loss.detach())
+            log.write(json.dumps({"step": step, "loss": loss_value, "lr": lr}) + "\n")
+            if progress:
+                progress.step(step, loss_value, lr)
+            if step % recipe.checkpoint_every == 0 or step == recipe.steps:
+                log.flush()
+                state = {
+                    "step": step,
+                    "optimizer": optimizer.state_dict(),
+                    "scheduler": scheduler.state_dict(),
+                    "scaler": scaler.state_dict(),
+                    "torch_rng": torch.get_rng_state(),
+                    "cuda_rng": torch.cuda.get_rng_state() if dev.type == "cuda" else None,
+                }
+                save_checkpoint(run_dir, step, model, state, recipe.keep_checkpoints)
+                info.steps_done = step
+                write_run(run_dir, info)
+    info.status = "finished"
+    write_run(run_dir, info)
+    return TrainResult(run_dir, recipe.steps, first_step, loss_value)
+
+
+def truncate_log(path: Path, last_step: int) -> None:
+    """Drop log lines past the checkpoint we resume from (they will be recomputed)."""
+    if not path.is_file():
+        return
+    kept = [line for line in path.read_text().splitlines() if line and json.loads(line)["step"] <= last_step]
+    path.write_text("".join(f"{line}\n" for line in kept))
