@@ -30,7 +30,6 @@ from xares_llm.cache.format import (
     split_dir,
 )
 
-
 CHUNK_CACHE_BYTES = 256 << 20  # decoded frame chunks kept per process (LRU)
 
 

@@ -63,3 +63,7 @@ for name, command in COMMANDS.items():
 
 def main() -> None:
     app()
+
+
+if __name__ == "__main__":
+    main()

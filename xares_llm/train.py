@@ -157,7 +157,7 @@ def start_or_resume(
     if existing is not None:
         saved = read_recipe(run_dir)
         if saved != recipe:
-            diff = [k for k in recipe.model_fields if getattr(saved, k) != getattr(recipe, k)]
+            diff = [k for k in Recipe.model_fields if getattr(saved, k) != getattr(recipe, k)]
             raise XaresError(
                 f"{run_dir} was started with a different recipe (fields: {', '.join(diff)}); "
                 "rerun with the same settings to resume, or choose another --run-dir"

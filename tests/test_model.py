@@ -1,0 +1,132 @@
+"""AudioLLM: sequence layout, loss masking, projector stacking, LoRA, batched generation."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from transformers import LlamaConfig, LlamaForCausalLM
+
+from xares_llm.errors import ConfigError
+from xares_llm.model import IGNORE_INDEX, AudioLLM, Batch, Projector
+from xares_llm.recipe import ProjectorConfig, load_recipe
+from xares_llm.tokenizer import byte_tokenizer, load_tokenizer
+from xares_llm.train import build_model
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    return load_tokenizer("byte")
+
+
+def tiny_recipe(**overrides):
+    return load_recipe("demo", overrides)
+
+
+def make_batch(tokenizer, lengths=(7, 3), dim=8, answers=("do re", "1")) -> Batch:
+    gen = torch.Generator().manual_seed(0)
+    features = torch.randn(len(lengths), max(lengths), dim, generator=gen)
+    for i, n in enumerate(lengths):
+        features[i, n:] = 0
+    encode = lambda text: tokenizer(text, add_special_tokens=False)["input_ids"]  # noqa: E731
+    return Batch(
+        features=features,
+        frame_lengths=torch.tensor(lengths),
+        prompt_ids=[encode("Which?"), encode("Count.")],
+        answer_ids=[encode(a) for a in answers],
+    )
+
+
+def test_projector_stacks_and_pads_the_remainder():
+    projector = Projector(3, 4, ProjectorConfig(type="linear", stack=2))
+    out = projector(torch.ones(2, 5, 3))
+    assert out.shape == (2, 3, 4)
+    assert projector.output_lengths(torch.tensor([5, 4, 1])).tolist() == [3, 2, 1]
+    with torch.no_grad():  # the 5th frame reaches the LLM, next to zero padding
+        last = projector.net(torch.cat([torch.ones(3), torch.zeros(3)]))
+    torch.testing.assert_close(out[0, 2], last)
+
+
+def test_mlp_projector():
+    projector = Projector(3, 4, ProjectorConfig(type="mlp", stack=1, hidden=6))
+    assert [type(m).__name__ for m in projector.net] == ["Linear", "GELU", "Linear"]
+    assert projector(torch.ones(1, 2, 3)).shape == (1, 2, 4)
+
+
+def test_sequence_and_labels_follow_spec(tokenizer):
+    model = build_model(tiny_recipe(projector={"type": "linear", "stack": 1}), 8, tokenizer)
+    batch = make_batch(tokenizer)
+    embeds, labels = model._sequences(batch, with_answer=True)
+    for i, n_audio in enumerate((7, 3)):
+        prompt, answer = batch.prompt_ids[i], batch.answer_ids[i]
+        assert len(embeds[i]) == n_audio + len(prompt) + len(answer) + 1
+        expected = [IGNORE_INDEX] * (n_audio + len(prompt)) + answer + [tokenizer.eos_token_id]
+        assert labels[i].tolist() == expected
+        torch.testing.assert_close(embeds[i][n_audio : n_audio + len(prompt)], model.embed_tokens(prompt, "cpu"))
+
+
+def test_loss_counts_answer_and_eos_only(tokenizer):
+    model = build_model(tiny_recipe(), 8, tokenizer).eval()
+    batch = make_batch(tokenizer)
+    loss = model(batch)
+    embeds, labels = model._sequences(batch, with_answer=True)
+    total, count = 0.0, 0
+    for e, label in zip(embeds, labels, strict=True):  # each sample alone: padding cannot matter
+        logits = model.llm(inputs_embeds=e[None]).logits[0, :-1]
+        target = label[1:]
+        keep = target != IGNORE_INDEX
+        total += torch.nn.functional.cross_entropy(logits[keep], target[keep], reduction="sum")
+        count += int(keep.sum())
+    torch.testing.assert_close(loss, total / count, rtol=1e-5, atol=1e-5)
+
+
+def test_left_padded_batched_generation_equals_single(tokenizer):
+    model = build_model(tiny_recipe(), 8, tokenizer).eval()
+    batch = make_batch(tokenizer)
+    decoding = tiny_recipe().decoding
+    together = model.generate(Batch(batch.features, batch.frame_lengths, batch.prompt_ids), decoding)
+    for i in range(2):
+        n = int(batch.frame_lengths[i])
+        alone = model.generate(
+            Batch(batch.features[i : i + 1, :n], batch.frame_lengths[i : i + 1], [batch.prompt_ids[i]]), decoding
+        )
+        assert alone[0] == together[i]
+
+
+def test_lora_freezes_the_llm(tokenizer):
+    recipe = tiny_recipe(lora={"r": 4, "alpha": 8, "dropout": 0.0})
+    model = build_model(recipe, 8, tokenizer)
+    trainable = [n for n, p in model.named_parameters() if p.requires_grad]
+    assert trainable and all("lora_" in n or n.startswith("projector.") for n in trainable)
+    assert any(n.startswith("projector.") for n in trainable)
+    assert set(model.trainable_state_dict()) == set(trainable)
+
+
+def test_pretrained_llm_and_tokenizer_from_a_local_folder(tmp_path, tokenizer):
+    """The hub code path (from_pretrained), offline: a folder saved from a tiny config."""
+    config = LlamaConfig(
+        vocab_size=257,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        num_key_value_heads=2,
+    )
+    torch.manual_seed(1)
+    LlamaForCausalLM(config).save_pretrained(tmp_path)
+    byte_tokenizer().save_pretrained(tmp_path)
+    recipe = load_recipe("reference", {"llm": {"name": str(tmp_path)}})
+    loaded_tokenizer = load_tokenizer(str(tmp_path))
+    model = AudioLLM(recipe, 8, loaded_tokenizer)
+    reference = LlamaForCausalLM.from_pretrained(tmp_path)
+    weight = model.llm.get_base_model().model.embed_tokens.weight
+    torch.testing.assert_close(weight, reference.model.embed_tokens.weight)
+    assert loaded_tokenizer.pad_token == loaded_tokenizer.eos_token  # SPEC 2: pad = EOS
+
+
+def test_recipe_errors_name_the_field(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("name: bad\nllm: {name: x}\nprecision: fp8\n")
+    with pytest.raises(ConfigError, match=r"bad.yaml: field 'precision'.*'fp32', 'fp16', 'bf16' or 'auto'.*fp8"):
+        load_recipe(str(path))
+    with pytest.raises(ConfigError, match="set exactly one of 'name'"):
+        load_recipe("demo", {"llm.name": "x"})

@@ -1,0 +1,130 @@
+"""Stage two end to end on the small demo store: train, resume, evaluate, score, errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from safetensors.torch import load_file
+from typer.testing import CliRunner
+
+from xares_llm.cli.main import app
+from xares_llm.errors import StoreError, XaresError
+from xares_llm.evaluate import evaluate, read_predictions
+from xares_llm.recipe import load_recipe
+from xares_llm.runs import WEIGHTS_FILE, checkpoints, read_run
+from xares_llm.scoring import SCORES_JSON, score_run
+from xares_llm.tasks import load_mixture
+from xares_llm.train import resolve_store, train
+
+STEPS = 24
+
+
+def recipe(**overrides):
+    return load_recipe("demo", {"steps": STEPS, "checkpoint_every": 8, "batch_size": 8, **overrides})
+
+
+def losses(run_dir: Path) -> list[float]:
+    return [json.loads(line)["loss"] for line in (run_dir / "log.jsonl").read_text().splitlines()]
+
+
+@pytest.fixture(scope="module")
+def trained_run(demo_store, tmp_path_factory) -> Path:
+    run_dir = tmp_path_factory.mktemp("run") / "run"
+    train(run_dir, recipe(), load_mixture("demo"), demo_store.report.encoder_id, demo_store.cache_root)
+    return run_dir
+
+
+class Interrupt:
+    """A progress reporter that stops training at one step, as a Ctrl-C would."""
+
+    def __init__(self, at: int):
+        self.at = at
+
+    def start(self, first_step: int, total_steps: int) -> None: ...
+
+    def step(self, step: int, loss: float, lr: float) -> None:
+        if step == self.at:
+            raise KeyboardInterrupt
+
+
+def test_training_finishes_and_learns(trained_run):
+    info = read_run(trained_run)
+    assert info.finished and info.steps_done == STEPS
+    values = losses(trained_run)
+    assert len(values) == STEPS
+    assert sum(values[-6:]) / 6 < sum(values[:6]) / 6
+    assert [step for step, _ in checkpoints(trained_run)] == [16, 24]  # keep_checkpoints = 2
+
+
+def test_resumed_run_reproduces_the_uninterrupted_one(trained_run, demo_store, tmp_path):
+    run_dir = tmp_path / "run"
+    with pytest.raises(KeyboardInterrupt):
+        train(
+            run_dir,
+            recipe(),
+            load_mixture("demo"),
+            demo_store.report.encoder_id,
+            demo_store.cache_root,
+            progress=Interrupt(13),
+        )
+    assert not read_run(run_dir).finished and read_run(run_dir).steps_done == 8
+    with pytest.raises(XaresError, match="unfinished"):
+        evaluate(run_dir, demo_store.cache_root)
+    result = train(run_dir, recipe(), load_mixture("demo"), demo_store.report.encoder_id, demo_store.cache_root)
+    assert result.resumed_from == 8
+    assert losses(run_dir) == losses(trained_run)  # exact on CPU
+    final = lambda run: load_file(str(checkpoints(run)[-1][1] / WEIGHTS_FILE))  # noqa: E731
+    for name, tensor in final(trained_run).items():
+        assert tensor.equal(final(run_dir)[name]), name
+
+
+def test_resume_refuses_another_recipe(trained_run, demo_store):
+    with pytest.raises(XaresError, match=r"different recipe.*optim"):
+        train(
+            trained_run,
+            recipe(optim={"lr": 1.0}),
+            load_mixture("demo"),
+            demo_store.report.encoder_id,
+            demo_store.cache_root,
+        )
+
+
+def test_eval_writes_every_test_clip_and_score_reproduces(trained_run, demo_store):
+    paths = evaluate(trained_run, demo_store.cache_root)
+    assert sorted(p.stem for p in paths) == sorted(load_mixture("demo").evaluate)
+    rows = read_predictions(trained_run / "predictions" / "demo_events.jsonl")
+    assert len(rows) == 16 and all(r["references"] and isinstance(r["prediction"], str) for r in rows)
+    scores = score_run(trained_run)
+    assert set(scores.tasks) == {"demo_pitch", "demo_count", "demo_events", "demo_melody"}
+    first = (trained_run / SCORES_JSON).read_text()
+    result = CliRunner().invoke(app, ["score", str(trained_run)])
+    assert result.exit_code == 0, result.output
+    assert "demo_melody" in result.output and "overall" in result.output
+    assert (trained_run / SCORES_JSON).read_text() == first
+
+
+def test_eval_from_a_fresh_process_matches(trained_run, demo_store, tmp_path):
+    evaluate(trained_run, demo_store.cache_root, tasks=["demo_pitch"])
+    expected = (trained_run / "predictions" / "demo_pitch.jsonl").read_text()
+    env = {**os.environ, "XARES_CACHE": str(demo_store.cache_root)}
+    command = [sys.executable, "-m", "xares_llm.cli.main", "eval", str(trained_run), "--tasks", "demo_pitch", "--redo"]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert (trained_run / "predictions" / "demo_pitch.jsonl").read_text() == expected
+
+
+def test_missing_store_names_the_extract_command(tmp_path, demo_store):
+    with pytest.raises(StoreError, match=r"xares extract mel"):
+        resolve_store(tmp_path, "mel")
+    encoder_id = demo_store.report.encoder_id
+    assert resolve_store(demo_store.cache_root, encoder_id[:8]) == (encoder_id, "mel")
+    result = CliRunner().invoke(
+        app, ["train", "mel", "--mixture", "demo", "--recipe", "demo", "--cache", str(tmp_path)]
+    )
+    assert result.exit_code == 1
+    assert "no feature store for mel" in result.output and "xares extract mel" in result.output
