@@ -15,7 +15,7 @@ def scores_table(scores: Scores, baselines: dict[str, dict[str, float]] | None =
     table.add_column("score", justify="right", style="bold")
     names = list(baselines or {})
     for name in names:
-        table.add_column(name, justify="right", style="dim")
+        table.add_column(name.replace("-", "\n"), justify="right", style="dim")
     unofficial = False
     for s in scores.tasks.values():
         marker = "" if s.settings.get("official", True) else " *"

@@ -22,7 +22,12 @@ from xares_llm.sources import default_cache_root, default_data_root
 
 def run(
     encoder: Annotated[str, typer.Argument(help="Built-in name, path/file.py[:Class] or pkg.module:Class.")],
-    track: Annotated[str, typer.Option("--track", help="A (15 closed-set tasks), B (5 open-set tasks) or all.")],
+    track: Annotated[
+        str | None, typer.Option("--track", help="A (15 closed-set tasks), B (5 open-set tasks) or all.")
+    ] = None,
+    mixture: Annotated[
+        str | None, typer.Option("--mixture", help="Instead of --track: a mixture name or YAML path.")
+    ] = None,
     recipe: RecipeOpt = "reference",
     steps: Annotated[int | None, typer.Option("--steps", help="Training steps (overrides the recipe).")] = None,
     data: DataOpt = None,
@@ -44,10 +49,15 @@ def run(
       xares run whisper-base --track A --recipe t4 --device cuda
 
       xares run my_encoder.py --track B --data /data/xares_llm_data
+
+      xares run mel --mixture my_mixture.yaml --recipe demo --steps 500
     """
-    if track not in TRACK_MIXTURES:
-        raise typer.BadParameter(f"use one of {', '.join(TRACK_MIXTURES)}", param_hint="--track")
-    mixture = TRACK_MIXTURES[track]
+    if (track is None) == (mixture is None):
+        raise typer.BadParameter("give exactly one of --track (A, B, all) or --mixture", param_hint="--track")
+    if track is not None:
+        if track not in TRACK_MIXTURES:
+            raise typer.BadParameter(f"use one of {', '.join(TRACK_MIXTURES)}", param_hint="--track")
+        mixture = TRACK_MIXTURES[track]
     cache_root = cache or default_cache_root()
     overrides = parse_overrides(set_ or [])
     if steps is not None:
@@ -55,7 +65,7 @@ def run(
     resolved = load_recipe(recipe, overrides)
     if run_dir is None:
         _, info = prepare_encoder(encoder, encoder_args, "cpu", "float16")
-        run_dir = default_run_dir(info.encoder_id, mixture, recipe)
+        run_dir = default_run_dir(info.encoder_id, Path(mixture).stem, recipe)
     with make_progress() as progress:
         result = run_pipeline(
             encoder,

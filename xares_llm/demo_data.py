@@ -112,17 +112,25 @@ def shard_relative_path(task: str, split: str, index: int) -> str:
 
 
 def write_shard(path: Path, task: str, split: str, index: int, n_clips: int) -> None:
-    """Write one deterministic shard atomically (temp file, then rename)."""
+    """Write one deterministic demo shard."""
     rng = np.random.default_rng([DEMO_TASKS.index(task), ("train", "test").index(split), index])
+    samples = []
+    for i in range(n_clips):
+        audio, meta = GENERATORS[task](rng)
+        samples.append(
+            (f"{task}_{split}_{index:02d}_{i:05d}", audio, meta | {"duration_s": round(len(audio) / SAMPLE_RATE, 3)})
+        )
+    write_tar(path, samples)
+
+
+def write_tar(path: Path, samples: list[tuple[str, np.ndarray, dict]]) -> None:
+    """WebDataset shard of ``<key>.flac`` + ``<key>.json`` samples, atomically (gzip for ``.tar.gz``)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    with tarfile.open(tmp, "w") as tar:
-        for i in range(n_clips):
-            audio, meta = GENERATORS[task](rng)
-            key = f"{task}_{split}_{index:02d}_{i:05d}"
+    tmp = path.with_name(path.name + ".tmp")
+    with tarfile.open(tmp, "w:gz" if path.name.endswith(".gz") else "w") as tar:
+        for key, audio, meta in samples:
             flac = io.BytesIO()
             sf.write(flac, audio, SAMPLE_RATE, format="FLAC")
-            meta |= {"duration_s": round(len(audio) / SAMPLE_RATE, 3)}
             for name, data in ((f"{key}.flac", flac.getvalue()), (f"{key}.json", json.dumps(meta).encode())):
                 info = tarfile.TarInfo(name)
                 info.size, info.mtime = len(data), 0
