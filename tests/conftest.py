@@ -29,3 +29,14 @@ def demo_store(tmp_path_factory: pytest.TempPathFactory) -> DemoStore:
     write_demo_shards(data_root, SMALL_DEMO)
     report = extract("mel", resolve_tasks("demo"), cache_root, data_root, dtype="float32")
     return DemoStore(data_root, cache_root, report)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _one_torch_thread():
+    """Test models are tiny: one thread avoids hand-off costs and oversubscription on shared CPUs."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -7,6 +7,8 @@ Nothing touches the network: every model is built from a tiny config, saved with
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -327,3 +329,15 @@ def test_missing_weights_give_a_clear_error(tmp_path):
         DashengEncoder(str(tmp_path))
     with pytest.raises(EncoderError, match="cannot load pretrained weights"):
         load_encoder("whisper-tiny", {"model": str(tmp_path / "nowhere")})
+
+
+def test_xares_check_passes_on_a_tiny_whisper(whisper_dir):
+    from typer.testing import CliRunner
+
+    from xares_llm.cli.main import app
+
+    result = CliRunner().invoke(
+        app, ["check", "whisper-base", "--encoder-args", json.dumps({"model": str(whisper_dir)})]
+    )
+    assert result.exit_code == 0, result.output
+    assert "all mandatory checks passed" in result.output

@@ -1,0 +1,146 @@
+"""Training step cost: from the feature cache vs. LLM-only vs. encoder-in-the-loop (the reference design).
+
+Per encoder, the same examples go through three steps, interleaved step by step:
+
+- llm_only: features already in memory, only projector + LLM forward/backward/optimiser step
+- cached:   what `xares train` does: read the frame windows from the Zarr store, then the step
+- online:   decode the audio, crop it, run the frozen encoder, then the step (the reference system)
+
+LLM = a SmolLM2-135M-sized Llama (random init) with the reference LoRA, batch 4. Encoders: `mel`,
+a Whisper-base-sized and a Whisper-large-sized encoder (random init). Reports median seconds per
+step and the ratios cached / llm_only and online / cached.
+
+    python -m benchmarks.train_step [--steps 3] [--large-steps 1] [--out benchmarks/results/train_step.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import webdataset as wds
+
+from benchmarks.common import SMOLLM2_135M, save_random_whisper, write_clips_shards, write_result
+from benchmarks.extract_overhead import bench_task
+from xares_llm.audio import decode_audio
+from xares_llm.constants import SAMPLE_RATE
+from xares_llm.encoding import encode_clips
+from xares_llm.extract import extract, prepare_encoder
+from xares_llm.model import Batch
+from xares_llm.recipe import load_recipe
+from xares_llm.sampler import BatchBuilder, MixtureSampler, open_task_data, pad_frames, window_frames
+from xares_llm.tokenizer import load_tokenizer
+from xares_llm.train import build_model
+
+
+def optimiser_step(model, optimizer, batch: Batch) -> None:
+    loss = model(batch)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], 1.0)
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+
+
+def bench_encoder(name: str, spec: str, kwargs: dict, steps: int, root: Path, task, audio_bytes: dict) -> dict:
+    cache = root / f"cache-{name}"
+    report = extract(spec, [task], cache, root / "data", splits=["train"], encoder_args=kwargs)
+    loaded, info = prepare_encoder(spec, kwargs, "cpu", "float16")
+    encoder = loaded.module
+    recipe = load_recipe("reference", {"llm": {"config": SMOLLM2_135M, "tokenizer": "byte"}})
+    tokenizer = load_tokenizer("byte")
+    data = open_task_data(cache, report.encoder_id, [task], "train")
+    sampler = MixtureSampler(data, [1.0], window_frames(recipe.window_seconds, info.frame_rate_hz), 4, 0)
+    builder = BatchBuilder(data, tokenizer)
+    model = build_model(recipe, info.output_dim, tokenizer)
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
+    model.train()
+
+    def online_batch(examples) -> Batch:
+        clips = []
+        for e in examples:
+            key = data[0].store.key(int(data[0].clip_index[e.pair]))
+            audio = decode_audio(audio_bytes[key])
+            start = int(e.start / info.frame_rate_hz * SAMPLE_RATE)
+            clips.append(audio[start : start + int(recipe.window_seconds * SAMPLE_RATE)])
+        frames = encode_clips(encoder, clips)  # no_grad, eval: the frozen encoder
+        return Batch(
+            features=pad_frames([f.numpy() for f in frames]),
+            frame_lengths=torch.tensor([len(f) for f in frames]),
+            prompt_ids=[builder.prompt_ids[0]] * len(examples),
+            answer_ids=[builder.encode(data[0].targets[e.pair]) for e in examples],
+        )
+
+    times: dict[str, list[float]] = {"llm_only": [], "cached": [], "online": []}
+    frames = []
+    for step in range(steps + 1):  # step 0 warms up every path
+        examples = sampler.examples(step)
+        prebuilt = builder(examples)
+        frames += prebuilt.frame_lengths.tolist()
+        cold = BatchBuilder(open_task_data(cache, report.encoder_id, [task], "train"), tokenizer)  # no warm chunks
+        for mode in times:
+            start = time.perf_counter()
+            if mode == "llm_only":
+                batch = prebuilt
+            elif mode == "cached":
+                batch = cold(examples)
+            else:
+                batch = online_batch(examples)
+            optimiser_step(model, optimizer, batch)
+            if step:
+                times[mode].append(time.perf_counter() - start)
+    median = {mode: statistics.median(values) for mode, values in times.items()}
+    row = {
+        "encoder": name,
+        "mean_frames_per_example": round(float(np.mean(frames)), 1),
+        **{f"{mode}_s": round(value, 4) for mode, value in median.items()},
+        "cached_over_llm_only": round(median["cached"] / median["llm_only"], 4),
+        "online_over_cached": round(median["online"] / median["cached"], 3),
+        "steps": steps,
+    }
+    print(row, flush=True)
+    return row
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--steps", type=int, default=3, help="timed steps per encoder (after one warm-up)")
+    parser.add_argument("--large-steps", type=int, default=1, help="timed steps for the Whisper-large-sized encoder")
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/results/train_step.json"))
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        task = bench_task(2)
+        write_clips_shards(root / "data", task.dataset.shards("train"), 8, (6.0, 10.0))
+        audio_bytes = {
+            s["__key__"]: s["flac"]
+            for shard in task.dataset.shards("train")
+            for s in wds.WebDataset(str(root / "data" / shard), shardshuffle=False)
+        }
+        encoders = [
+            ("mel", "mel", {}, args.steps),
+            (
+                "whisper-base-sized",
+                "whisper-base",
+                {"model": str(save_random_whisper("whisper-base", root / "wb"))},
+                args.steps,
+            ),
+            (
+                "whisper-large-sized",
+                "whisper-large-v3",
+                {"model": str(save_random_whisper("whisper-large", root / "wl"))},
+                args.large_steps,
+            ),
+        ]
+        results = [
+            bench_encoder(name, spec, kwargs, steps, root, task, audio_bytes) for name, spec, kwargs, steps in encoders
+        ]
+    write_result(args.out, {"benchmark": "train_step", "goal": "cached_over_llm_only <= 1.05", "results": results})
+
+
+if __name__ == "__main__":
+    main()
