@@ -5,7 +5,7 @@ Knows nothing about models or tasks: it stores frames, offsets, keys, meta and l
 
 from xares_llm.cache.format import FORMAT, EncoderInfo, PartAttrs, SourceInfo, part_name, split_dir
 from xares_llm.cache.reader import Clip, FeatureSplit, complete_parts, list_encoders, read_encoder_info, read_part_attrs
-from xares_llm.cache.writer import PartBuffer, remove_stale_temps, write_part
+from xares_llm.cache.writer import PartBuffer, PartLock, remove_stale_temps, write_part
 
 __all__ = [
     "FORMAT",
@@ -14,6 +14,7 @@ __all__ = [
     "FeatureSplit",
     "PartAttrs",
     "PartBuffer",
+    "PartLock",
     "SourceInfo",
     "complete_parts",
     "list_encoders",

@@ -23,7 +23,8 @@ from pathlib import Path
 FORMAT = "xares-features/1"
 ENCODER_FILE = "encoder.json"
 PART_SUFFIX = ".zarr"
-TMP_MARKER = ".tmp-"  # part-X.zarr.tmp-<uuid>: a part being written
+TMP_MARKER = ".tmp-"  # part-X.zarr.tmp-<host>-<pid>-<uuid>: a part being written
+LOCK_SUFFIX = ".lock"  # part-X.zarr.lock holds <host>-<pid> of the process extracting it
 STATUS_COMPLETE = "complete"
 ARRAYS = ("frames", "offsets", "keys", "meta", "n_samples")
 STORE_DTYPES = ("float16", "float32")

@@ -20,7 +20,7 @@ import numpy as np
 import zarr
 from zarr.codecs import Crc32cCodec, ZstdCodec
 
-from xares_llm.cache.format import TMP_MARKER, PartAttrs, SourceInfo
+from xares_llm.cache.format import LOCK_SUFFIX, TMP_MARKER, PartAttrs, SourceInfo
 
 CHUNK_BYTES = 1 << 20  # target bytes per frames chunk
 CHUNKS_PER_SHARD = 64  # chunks packed into one file by the sharding codec
@@ -63,7 +63,7 @@ def write_part(final_path: Path, buffer: PartBuffer, source: SourceInfo) -> Part
     """Write `buffer` as a complete part at `final_path` (replacing any old part there)."""
     final_path = Path(final_path)
     final_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp_path = final_path.with_name(f"{final_path.name}{TMP_MARKER}{uuid.uuid4().hex[:8]}")
+    tmp_path = final_path.with_name(f"{final_path.name}{TMP_MARKER}{_owner()}-{uuid.uuid4().hex[:8]}")
     lengths = np.array([len(f) for f in buffer.frames], dtype=np.int64)
     offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
     frames = np.concatenate(buffer.frames) if buffer.frames else np.zeros((0, buffer.dim), buffer.dtype)
@@ -119,11 +119,71 @@ def write_part(final_path: Path, buffer: PartBuffer, source: SourceInfo) -> Part
     return attrs
 
 
+def _owner() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+def _owner_is_gone(owner: str) -> bool:
+    """True when `owner` (``host-pid``) is a process on this host that no longer runs."""
+    host, _, pid = owner.rpartition("-")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False  # another machine's writer: we cannot tell, so we leave it alone
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
 def remove_stale_temps(directory: Path) -> int:
-    """Delete temp parts left by killed runs in `directory`; returns how many were removed."""
+    """Delete temp parts whose writer process is gone (killed runs); returns how many were removed.
+
+    Temps of live writers (another `xares extract` on the same store) are left alone.
+    """
     if not directory.is_dir():
         return 0
-    stale = [p for p in directory.iterdir() if TMP_MARKER in p.name]
-    for path in stale:
-        shutil.rmtree(path, ignore_errors=True)
-    return len(stale)
+    removed = 0
+    for path in directory.iterdir():
+        if TMP_MARKER in path.name and _owner_is_gone(path.name.split(TMP_MARKER, 1)[1].rsplit("-", 1)[0]):
+            shutil.rmtree(path, ignore_errors=True)
+            removed += 1
+    return removed
+
+
+class PartLock:
+    """An exclusive claim on one part (``part-X.zarr.lock``), so independent extraction processes
+    on one store split the work instead of writing the same part twice.
+
+    A lock whose owner process is gone is taken over.
+    """
+
+    def __init__(self, final_path: Path):
+        self.path = Path(final_path).with_name(Path(final_path).name + LOCK_SUFFIX)
+        self.held = False
+
+    def acquire(self) -> bool:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        for _ in range(2):
+            try:
+                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            except FileExistsError:
+                try:
+                    owner = self.path.read_text().strip()
+                except FileNotFoundError:
+                    continue  # released meanwhile: try again
+                if not _owner_is_gone(owner):
+                    return False
+                self.path.unlink(missing_ok=True)
+                continue
+            with os.fdopen(fd, "w") as f:
+                f.write(_owner())
+            self.held = True
+            return True
+        return False
+
+    def release(self) -> None:
+        if self.held:
+            self.path.unlink(missing_ok=True)
+            self.held = False

@@ -67,6 +67,8 @@ def extract(
     out.print(f"encoder-id [bold]{report.encoder_id}[/bold]  store {report.store}")
     if report.up_to_date:
         out.print(f"{report.up_to_date} parts up to date")
+    if report.elsewhere:
+        out.print(f"{report.elsewhere} parts are being extracted by another process (lock held); rerun later")
     if report.written:
         speed = report.audio_seconds / max(report.wall_seconds, 1e-9)
         out.print(

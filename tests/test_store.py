@@ -141,3 +141,24 @@ def test_weight_change_alone_changes_fingerprint():
     with torch.no_grad():
         loaded.module.filters[3, 5] += 1e-3
     assert fingerprint(loaded, {}, "float16") != first
+
+
+def test_parts_locked_by_a_live_process_are_left_to_it(tmp_path, demo_store):
+    import socket
+
+    tasks = [load_task("demo_count")]
+    encoder_id = prepare_encoder("mel", None, "cpu", "float16")[1].encoder_id
+    split = tmp_path / "features" / encoder_id / "demo_count" / "test"
+    split.mkdir(parents=True)
+    shards = tasks[0].dataset.shards("test")
+    host = socket.gethostname()
+    (split / (part_name(shards[0]) + ".lock")).write_text(f"{host}-1")  # pid 1 is alive
+    (split / (part_name(shards[1]) + ".lock")).write_text(f"{host}-999999999")  # no such process
+    (split / (part_name(shards[1]) + ".tmp-" + f"{host}-999999999-abcd1234")).mkdir()  # a killed run's temp
+    (split / (part_name(shards[1]) + ".tmp-" + f"{host}-1-abcd1234")).mkdir()  # a live writer's temp
+    report = extract("mel", tasks, tmp_path, demo_store.data_root, splits=["test"])
+    assert report.elsewhere == 1 and [p.name for p in report.written] == [part_name(shards[1])]
+    remaining = sorted(p.name for p in split.iterdir())
+    assert remaining == sorted(
+        [part_name(shards[0]) + ".lock", part_name(shards[1]), part_name(shards[1]) + f".tmp-{host}-1-abcd1234"]
+    )

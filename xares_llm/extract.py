@@ -27,6 +27,7 @@ from xares_llm.audio import AUDIO_EXTENSIONS, decode_audio
 from xares_llm.cache import (
     EncoderInfo,
     PartBuffer,
+    PartLock,
     SourceInfo,
     part_name,
     read_encoder_info,
@@ -87,6 +88,7 @@ class ExtractReport:
     store: Path
     written: list[Path] = field(default_factory=list)
     up_to_date: int = 0
+    elsewhere: int = 0  # parts another live process was extracting (their lock was held)
     clips: int = 0
     dropped: list[dict] = field(default_factory=list)
     audio_seconds: float = 0.0
@@ -272,6 +274,36 @@ class Extractor:
             return [result for clip in clips for result in self._encode_batch([clip])]
 
 
+def claim_units(
+    todo: list[WorkUnit], report: ExtractReport, progress: ExtractProgress | None, held: list[PartLock]
+) -> Iterator[tuple[WorkUnit, PartLock]]:
+    """Yield the units this process claims, in order; units another live process holds are skipped.
+
+    Every acquired lock is appended to `held`, so the caller can release them all on failure.
+    """
+    for unit in todo:
+        lock = PartLock(unit.part_path)
+        if lock.acquire():
+            held.append(lock)
+        if not lock.held:
+            report.elsewhere += 1
+        elif is_up_to_date(unit):  # finished by another process since we planned
+            lock.release()
+            report.up_to_date += 1
+        else:
+            yield unit, lock
+            continue
+        if progress:
+            progress.unit_done(unit.label, skipped=True)
+
+
+def write_and_release(path: Path, buffer: PartBuffer, source: SourceInfo, lock: PartLock) -> None:
+    try:
+        write_part(path, buffer, source)
+    finally:
+        lock.release()
+
+
 def extract(
     encoder: str,
     tasks: list[TaskConfig],
@@ -307,24 +339,32 @@ def extract(
         return report
     write_encoder_info(cache_root, info)
     extractor = Extractor(loaded.module, info, device, batch_seconds)
-    with ThreadPoolExecutor(1, "xares-decode") as decoder, ThreadPoolExecutor(1, "xares-write") as writer:
-        next_shard: Future = decoder.submit(decode_shard, todo[0])
-        pending_write: Future | None = None
-        for position, unit in enumerate(todo):
-            shard = next_shard.result()
-            if position + 1 < len(todo):
-                next_shard = decoder.submit(decode_shard, todo[position + 1])
-            buffer = extractor.encode(shard, progress)
+    held: list[PartLock] = []
+    claimed = claim_units(todo, report, progress, held)
+    try:
+        with ThreadPoolExecutor(1, "xares-decode") as decoder, ThreadPoolExecutor(1, "xares-write") as writer:
+            current = next(claimed, None)
+            next_shard: Future | None = decoder.submit(decode_shard, current[0]) if current else None
+            pending_write: Future | None = None
+            while current is not None:
+                unit, lock = current
+                shard = next_shard.result()
+                current = next(claimed, None)  # claim and start decoding the next shard while we encode
+                next_shard = decoder.submit(decode_shard, current[0]) if current else None
+                buffer = extractor.encode(shard, progress)
+                if pending_write is not None:
+                    pending_write.result()
+                pending_write = writer.submit(write_and_release, unit.part_path, buffer, shard.source, lock)
+                report.written.append(unit.part_path)
+                report.clips += len(buffer.keys)
+                report.dropped += [{**d, "shard": unit.shard} for d in buffer.dropped]
+                report.audio_seconds += sum(buffer.n_samples) / SAMPLE_RATE
+                if progress:
+                    progress.unit_done(unit.label, skipped=False)
             if pending_write is not None:
                 pending_write.result()
-            pending_write = writer.submit(write_part, unit.part_path, buffer, shard.source)
-            report.written.append(unit.part_path)
-            report.clips += len(buffer.keys)
-            report.dropped += [{**d, "shard": unit.shard} for d in buffer.dropped]
-            report.audio_seconds += sum(buffer.n_samples) / SAMPLE_RATE
-            if progress:
-                progress.unit_done(unit.label, skipped=False)
-        if pending_write is not None:
-            pending_write.result()
+    finally:  # an error or Ctrl-C: free our claims so a rerun in this process can take them
+        for lock in held:
+            lock.release()
     report.wall_seconds = time.perf_counter() - started
     return report
