@@ -60,12 +60,14 @@ class TrainReporter:
     def __init__(self, progress: Progress, log_every: int):
         self.progress, self.log_every = progress, log_every
         self.task: TaskID | None = None
+        self.total = 0
 
     def start(self, first_step: int, total_steps: int) -> None:
+        self.total = total_steps
         self.task = self.progress.add_task("train", total=total_steps, completed=first_step, status="")
 
     def step(self, step: int, loss: float, lr: float) -> None:
-        if step % self.log_every == 0:
+        if step % self.log_every == 0 or step == self.total:
             self.progress.update(self.task, completed=step)
             speed = self.progress.tasks[self.task].speed
             rate = f"{speed:.1f} steps/s" if speed else ""
