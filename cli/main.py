@@ -7,8 +7,10 @@ import os
 from collections.abc import Callable
 
 import typer
+from rich.markup import escape
 
-from xares_llm.cli import check, demo, download, evaluate, extract, run, score, tasks, train
+from xares_llm.cache.errors import CacheError
+from xares_llm.cli import cache, check, demo, download, evaluate, extract, run, score, tasks, train
 from xares_llm.cli.console import err
 from xares_llm.errors import XaresError
 
@@ -30,16 +32,16 @@ def root() -> None:
 
 
 def user_errors(command: Callable) -> Callable:
-    """Render an `XaresError` as one red line and exit 1; XARES_DEBUG=1 keeps the traceback."""
+    """Render a user error (`XaresError`, `CacheError`) as one red line, exit 1; XARES_DEBUG=1 shows the traceback."""
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
         try:
             return command(*args, **kwargs)
-        except XaresError as e:
+        except (XaresError, CacheError) as e:
             if os.environ.get("XARES_DEBUG"):
                 raise
-            err.print(f"[red]error:[/red] {e}", highlight=False, soft_wrap=True)
+            err.print(f"[red]error:[/red] {escape(str(e))}", highlight=False, soft_wrap=True)
             raise typer.Exit(code=1) from e
 
     return wrapper
@@ -59,6 +61,12 @@ COMMANDS: dict[str, Callable] = {
 
 for name, command in COMMANDS.items():
     app.command(name)(user_errors(command))
+
+
+cache_app = typer.Typer(help="List, verify and move feature stores (push/pull).", no_args_is_help=True)
+for name, command in {"ls": cache.ls, "verify": cache.verify, "push": cache.push, "pull": cache.pull}.items():
+    cache_app.command(name)(user_errors(command))
+app.add_typer(cache_app, name="cache")
 
 
 def main() -> None:

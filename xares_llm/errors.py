@@ -1,5 +1,7 @@
 """User-facing errors: one family, rendered as one line by the CLI (tracebacks with XARES_DEBUG=1)."""
 
+from xares_llm.cache.errors import CacheError
+
 
 class XaresError(Exception):
     """An error the user can fix; the message says what went wrong and what to do."""
@@ -17,5 +19,5 @@ class DataError(XaresError):
     """Audio shards are missing, unreadable or cannot be downloaded."""
 
 
-class StoreError(XaresError):
+class StoreError(XaresError, CacheError):
     """A feature store is missing, incomplete or belongs to another encoder."""
