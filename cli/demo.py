@@ -33,7 +33,7 @@ def demo(
     data_root, cache_root, run_dir = workdir / "data", workdir / "cache", workdir / "run"
     written = write_demo_shards(data_root)
     if written:
-        err.log(f"wrote {len(written)} demo shards to {data_root}")
+        err.print(f"wrote {len(written)} demo shards to {data_root}")
     recipe = load_recipe("demo")
     with make_progress() as progress:
         result = run_pipeline(

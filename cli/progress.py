@@ -90,7 +90,7 @@ class EvalReporter:
 
 def pipeline_hooks(progress: Progress, log_every: int) -> Hooks:
     return Hooks(
-        stage=lambda name: err.log(f"[bold]{name}[/bold]"),
+        stage=lambda name: err.print(f"[bold]{name}[/bold]", highlight=False),
         extract=ExtractReporter(progress),
         train=TrainReporter(progress, log_every),
         evaluate=EvalReporter(progress),
