@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 from rich.text import Text
 
-from xares_llm.check import CheckResult, all_mandatory_passed, run_checks
 from xares_llm.cli.console import err, out
 from xares_llm.cli.options import DeviceOpt, EncoderArgsOpt
+
+if TYPE_CHECKING:
+    from xares_llm.check import CheckResult
 
 EncoderArg = Annotated[
     str,
@@ -44,6 +46,8 @@ def check(encoder: EncoderArg, encoder_args: EncoderArgsOpt = None, device: Devi
 
       xares check mypkg.encoders:MyEncoder --device cuda
     """
+    from xares_llm.check import all_mandatory_passed, run_checks
+
     results = run_checks(encoder, encoder_args, device)
     out.print(_table(encoder, results))
     failed = [r.name for r in results if r.mandatory and not r.passed]

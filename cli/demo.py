@@ -13,7 +13,6 @@ from xares_llm.cli.options import AutoDeviceOpt
 from xares_llm.cli.progress import make_progress, pipeline_hooks
 from xares_llm.cli.render import scores_table
 from xares_llm.demo_data import write_demo_shards
-from xares_llm.pipeline import run_pipeline
 from xares_llm.recipe import load_recipe
 
 
@@ -29,6 +28,8 @@ def demo(
 
       xares demo --workdir /tmp/xares-demo
     """
+    from xares_llm.pipeline import run_pipeline
+
     started = time.perf_counter()
     data_root, cache_root, run_dir = workdir / "data", workdir / "cache", workdir / "run"
     written = write_demo_shards(data_root)

@@ -12,8 +12,6 @@ from xares_llm.cli.options import AutoDeviceOpt, CacheOpt
 from xares_llm.cli.progress import EvalReporter, make_progress
 from xares_llm.cli.render import scores_table
 from xares_llm.cli.score import EcheckerOpt, SbertOpt, metric_options
-from xares_llm.evaluate import evaluate as run_evaluate
-from xares_llm.scoring import score_run
 from xares_llm.sources import default_cache_root
 
 
@@ -38,6 +36,9 @@ def evaluate(
 
       xares eval RUN --tasks esc50,gtzan --batch-size 16 --device cuda
     """
+    from xares_llm.evaluate import evaluate as run_evaluate
+    from xares_llm.scoring import score_run
+
     cache_root = cache or default_cache_root()
     names = [t.strip() for t in tasks.split(",")] if tasks else None
     with make_progress() as progress:

@@ -10,7 +10,6 @@ from xares_llm.cli.console import err, out
 from xares_llm.cli.options import CacheOpt, DataOpt, DeviceOpt, EncoderArgsOpt
 from xares_llm.cli.progress import ExtractReporter, make_progress
 from xares_llm.constants import DEFAULT_BATCH_SECONDS
-from xares_llm.extract import extract as run_extract
 from xares_llm.sources import default_cache_root, default_data_root
 from xares_llm.tasks import SPLITS, resolve_tasks
 
@@ -45,6 +44,8 @@ def extract(
 
       xares extract my_encoder.py:MyEncoder --encoder-args '{"layer": 6}' --tasks esc50 --split test
     """
+    from xares_llm.extract import extract as run_extract
+
     splits = [s.strip() for s in split.split(",") if s.strip()]
     bad = [s for s in splits if s not in SPLITS]
     if bad:

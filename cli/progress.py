@@ -6,6 +6,8 @@ one `Progress` (as `xares run` and `xares demo` do).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -17,7 +19,9 @@ from rich.progress import (
 )
 
 from xares_llm.cli.console import err
-from xares_llm.pipeline import Hooks
+
+if TYPE_CHECKING:
+    from xares_llm.pipeline import Hooks
 
 
 def make_progress() -> Progress:
@@ -89,6 +93,8 @@ class EvalReporter:
 
 
 def pipeline_hooks(progress: Progress, log_every: int) -> Hooks:
+    from xares_llm.pipeline import Hooks
+
     return Hooks(
         stage=lambda name: err.print(f"[bold]{name}[/bold]", highlight=False),
         extract=ExtractReporter(progress),

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from rich.table import Table
 
-from xares_llm.scoring import Scores
+if TYPE_CHECKING:
+    from xares_llm.scoring import Scores
 
 
 def scores_table(scores: Scores, baselines: dict[str, dict[str, float]] | None = None) -> Table:

@@ -14,10 +14,9 @@ from xares_llm.cli.progress import make_progress, pipeline_hooks
 from xares_llm.cli.render import scores_table
 from xares_llm.cli.score import EcheckerOpt, SbertOpt, metric_options
 from xares_llm.cli.train import RecipeOpt, SetOpt, default_run_dir
-from xares_llm.extract import prepare_encoder
-from xares_llm.pipeline import TRACK_MIXTURES, run_pipeline
 from xares_llm.recipe import load_recipe, parse_overrides
 from xares_llm.sources import default_cache_root, default_data_root
+from xares_llm.tasks import TRACK_MIXTURES
 
 
 def run(
@@ -52,6 +51,9 @@ def run(
 
       xares run mel --mixture my_mixture.yaml --recipe demo --steps 500
     """
+    from xares_llm.extract import prepare_encoder
+    from xares_llm.pipeline import run_pipeline
+
     if (track is None) == (mixture is None):
         raise typer.BadParameter("give exactly one of --track (A, B, all) or --mixture", param_hint="--track")
     if track is not None:

@@ -11,7 +11,6 @@ from xares_llm.cli.console import out
 from xares_llm.cli.options import CacheOpt
 from xares_llm.cli.render import scores_table
 from xares_llm.metrics import MetricOptions
-from xares_llm.scoring import score_run
 from xares_llm.sources import default_cache_root
 
 SbertOpt = Annotated[
@@ -54,4 +53,6 @@ def score(
 
       xares score RUN --sbert ./paraphrase-TinyBERT-L6-v2 --echecker none
     """
+    from xares_llm.scoring import score_run
+
     out.print(scores_table(score_run(run_dir, metric_options(sbert, echecker, cache))))

@@ -13,8 +13,6 @@ from xares_llm.cli.progress import TrainReporter, make_progress
 from xares_llm.recipe import load_recipe, parse_overrides
 from xares_llm.sources import default_cache_root
 from xares_llm.tasks import load_mixture
-from xares_llm.train import resolve_store
-from xares_llm.train import train as run_train
 
 RecipeOpt = Annotated[str, typer.Option("--recipe", help="Packaged recipe (reference, t4, demo) or a YAML path.")]
 SetOpt = Annotated[
@@ -56,6 +54,9 @@ def train(
 
       xares train mel --mixture demo --recipe demo --steps 200 --set optim.lr=1e-3
     """
+    from xares_llm.train import resolve_store
+    from xares_llm.train import train as run_train
+
     cache_root = cache or default_cache_root()
     overrides = parse_overrides(set_ or [])
     if steps is not None:

@@ -14,7 +14,8 @@ from typer.testing import CliRunner
 
 from xares_llm.cli.main import app
 from xares_llm.errors import StoreError, XaresError
-from xares_llm.evaluate import evaluate, read_predictions
+from xares_llm.evaluate import evaluate
+from xares_llm.predictions import read_predictions
 from xares_llm.recipe import load_recipe
 from xares_llm.runs import WEIGHTS_FILE, checkpoints, read_run
 from xares_llm.scoring import SCORES_JSON, score_run

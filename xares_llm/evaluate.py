@@ -6,7 +6,6 @@ without a model. Clips are decoded longest first in batches (less padding), writ
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -17,13 +16,12 @@ import torch
 from xares_llm.cache import FeatureSplit
 from xares_llm.errors import StoreError, XaresError
 from xares_llm.model import Batch
+from xares_llm.predictions import predictions_path, write_predictions
 from xares_llm.runs import TOKENIZER_DIR, WEIGHTS_FILE, checkpoints, read_recipe, require_run
 from xares_llm.sampler import extract_hint, pad_frames
 from xares_llm.tasks import TaskConfig, load_task, targets
 from xares_llm.tokenizer import load_tokenizer
 from xares_llm.train import build_model, load_trainable, resolve_device
-
-PREDICTIONS_DIR = "predictions"
 
 
 class EvalProgress(Protocol):
@@ -48,10 +46,6 @@ def test_clips(task: TaskConfig, store: FeatureSplit) -> list[TestClip]:
         if references:
             clips.append(TestClip(index, store.key(index), references, int(store.frame_counts[index])))
     return clips
-
-
-def predictions_path(run_dir: Path, task: str) -> Path:
-    return Path(run_dir) / PREDICTIONS_DIR / f"{task}.jsonl"
 
 
 def evaluate(
@@ -116,21 +110,8 @@ def evaluate(
                 outputs[clip.index] = tokenizer.decode(ids, skip_special_tokens=True).strip()
             if progress:
                 progress.advance(len(chosen))
-        write_predictions(predictions_path(run_dir, task.name), task.name, clips, outputs)
+        rows = [
+            {"task": task.name, "key": c.key, "prediction": outputs[c.index], "references": c.references} for c in clips
+        ]
+        write_predictions(predictions_path(run_dir, task.name), rows)
     return [predictions_path(run_dir, t.name) for t in task_configs]
-
-
-def write_predictions(path: Path, task: str, clips: list[TestClip], outputs: dict[int, str]) -> None:
-    """One JSON line per test clip (task, key, prediction, references), written atomically."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    with tmp.open("w", encoding="utf-8") as f:
-        for clip in clips:
-            row = {"task": task, "key": clip.key, "prediction": outputs[clip.index], "references": clip.references}
-            f.write(json.dumps(row, ensure_ascii=False) + "\n")
-    tmp.replace(path)
-
-
-def read_predictions(path: Path) -> list[dict]:
-    with Path(path).open(encoding="utf-8") as f:
-        return [json.loads(line) for line in f if line.strip()]

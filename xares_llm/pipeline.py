@@ -18,8 +18,6 @@ from xares_llm.scoring import Scores, score_run
 from xares_llm.tasks import Split, load_mixture, load_task
 from xares_llm.train import TrainProgress, TrainResult, train
 
-TRACK_MIXTURES = {"A": "task1", "B": "task2", "all": "all"}  # SPEC 4
-
 
 @dataclass
 class Hooks:

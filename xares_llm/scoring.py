@@ -11,8 +11,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from xares_llm.errors import XaresError
-from xares_llm.evaluate import PREDICTIONS_DIR, read_predictions
 from xares_llm.metrics import MetricOptions, compute_metric
+from xares_llm.predictions import PREDICTIONS_DIR, read_predictions
 from xares_llm.tasks import load_task
 
 SCORES_JSON = "scores.json"

@@ -30,6 +30,7 @@ from xares_llm.errors import ConfigError
 
 Split = Literal["train", "test"]
 SPLITS: tuple[Split, ...] = ("train", "test")
+TRACK_MIXTURES = {"A": "task1", "B": "task2", "all": "all"}  # SPEC 4: the mixture each track trains on
 FALLBACK_LABEL_KEYS = ("captions", "caption", "text")  # SPEC 3: tried after the task's own keys
 
 

@@ -1,0 +1,31 @@
+"""Predictions files: ``<run>/predictions/<task>.jsonl``, one line per test clip.
+
+Written by evaluation before any metric runs, read by scoring; this module imports nothing heavy,
+so `xares score` starts fast.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+PREDICTIONS_DIR = "predictions"
+
+
+def predictions_path(run_dir: Path, task: str) -> Path:
+    return Path(run_dir) / PREDICTIONS_DIR / f"{task}.jsonl"
+
+
+def write_predictions(path: Path, rows: list[dict]) -> None:
+    """Rows of {task, key, prediction, references}, written atomically."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    with tmp.open("w", encoding="utf-8") as f:
+        for row in rows:
+            f.write(json.dumps(row, ensure_ascii=False) + "\n")
+    tmp.replace(path)
+
+
+def read_predictions(path: Path) -> list[dict]:
+    with Path(path).open(encoding="utf-8") as f:
+        return [json.loads(line) for line in f if line.strip()]
