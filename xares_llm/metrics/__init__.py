@@ -1,1 +1,32 @@
-"""Metrics with the reference system's exact semantics (SPEC 5)."""
+"""Metrics with the reference system's exact semantics (SPEC 5).
+
+    compute_metric("map", predictions, references, {"num_classes": 200}) -> MetricResult(score, settings)
+
+Modules, one job each:
+
+    text.py            norm(): the normalisation applied to both sides before every metric
+    base.py            MetricOptions, MetricResult, MetricError, input checks
+    classification.py  accuracy, mAP                          (Track A)
+    asr.py             iWER, iCER                              (LibriSpeech, AISHELL-1)
+    model_files.py     where the FENSE/DATE models come from (local, hub, checked download)
+    caption_models.py  Sentence-BERT encoder and fluency-error checker, run natively
+    tfidf.py           DATE's soft TF-IDF token weights
+    fense.py, date.py  the caption metrics                     (Clotho, Song Describer, MECAT)
+    registry.py        metrics by name, as task configs use them
+    dummies.py         tiny random models for tests and benchmarks
+"""
+
+from xares_llm.metrics.base import MetricError, MetricOptions, MetricResult
+from xares_llm.metrics.registry import METRIC_NAMES, compute_metric, get_metric, register_metric
+from xares_llm.metrics.text import norm
+
+__all__ = [
+    "METRIC_NAMES",
+    "MetricError",
+    "MetricOptions",
+    "MetricResult",
+    "compute_metric",
+    "get_metric",
+    "norm",
+    "register_metric",
+]

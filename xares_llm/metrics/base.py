@@ -1,0 +1,54 @@
+"""What every metric takes and returns, and the input checks they share."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from xares_llm.errors import XaresError
+
+
+class MetricError(XaresError):
+    """Metric inputs or metric models are unusable: the message says which and what to do."""
+
+
+@dataclass
+class MetricOptions:
+    """Runtime choices for the model-based metrics (FENSE, DATE); not part of a task's config."""
+
+    sbert: str | None = None  # local dir or hub id; None -> $XARES_SBERT, else the official hub id
+    echecker: str | None = None  # local .ckpt, 'none' (no penalty), or None -> $XARES_ECHECKER, else official
+    cache_dir: Path | None = None  # cache root; the echecker is downloaded into <cache_dir>/metrics
+    device: str | None = None  # None -> cuda if available else cpu
+    progress: bool = False  # show a rich progress bar for the model-based metrics
+
+
+@dataclass
+class MetricResult:
+    """One task's score and everything that produced it."""
+
+    score: float  # in [0, 1], higher is better
+    settings: dict  # metric args, model ids/paths/sha256, "official": False when a substitute was used
+
+
+def check_inputs(predictions: list[str], references: list[list[str]]) -> None:
+    """Fail early, naming the sample, on inputs no metric can score."""
+    if len(predictions) != len(references):
+        raise MetricError(f"{len(predictions)} predictions but {len(references)} reference lists; they must pair up")
+    if not predictions:
+        raise MetricError("no samples to score (0 predictions)")
+    for i, (prediction, refs) in enumerate(zip(predictions, references, strict=True)):
+        if not isinstance(prediction, str):
+            raise MetricError(f"prediction {i} is a {type(prediction).__name__}, expected a string")
+        if isinstance(refs, str) or not isinstance(refs, list | tuple):
+            raise MetricError(f"references {i} must be a list of strings, got {type(refs).__name__}")
+        if not refs:
+            raise MetricError(f"sample {i} has no reference")
+        if not all(isinstance(r, str) for r in refs):
+            raise MetricError(f"references {i} must contain only strings")
+
+
+def expand_pairs(predictions: list[str], references: list[list[str]]) -> tuple[list[str], list[str]]:
+    """One (prediction, reference) pair per reference, as the reference system expands list labels."""
+    pairs = [(prediction, ref) for prediction, refs in zip(predictions, references, strict=True) for ref in refs]
+    return [p for p, _ in pairs], [r for _, r in pairs]

@@ -1,0 +1,93 @@
+"""DATE (MECAT, subtask long): similarity and discriminability, harmonic mean per sample (SPEC 5).
+
+For sample i with candidate c_i and references r_i,k (after `norm`), with z the TF-IDF-weighted,
+L2-normalised Sentence-BERT embedding (weights from each corpus separately, see `tfidf.py`) and p_i
+the fluency penalty of c_i:
+
+    M(i, j) = p_i * z(c_i) . mean_k z(r_j,k)          similarity of candidate i to sample j's references
+    s_i     = M(i, i)
+    d_i     = 1 - (#{j: M(i,j) > s_i + delta/2} + #{j: |M(i,j) - s_i| <= delta/2}) / N
+    DATE    = mean_i 2 s_i d_i / (s_i + d_i)
+
+d_i asks how many other samples' references candidate i matches at least as well as its own, so the
+score is corpus-level by construction: it must see the whole test set at once, never a batch. M is
+N x N; it is computed in row blocks, so 20 000 samples need about 80 MB per block, not 1.6 GB.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+
+from xares_llm.metrics.base import MetricError, MetricOptions, MetricResult
+from xares_llm.metrics.caption_models import CaptionModels, load_caption_models, unique_texts
+from xares_llm.metrics.text import norm
+from xares_llm.metrics.tfidf import tfidf_weights
+
+DELTA_LONG = 0.1703  # mecat's delta for the "long" caption subtask (content_long)
+DISCRIMINATION_BLOCK_ROWS = 1024  # candidates per block of the N x N similarity matrix
+HARMONIC_EPS = 1e-8  # keeps 2sd/(s+d) finite when both are 0, as in mecat
+
+
+def embed_corpus(models: CaptionModels, texts: Sequence[str], description: str) -> torch.Tensor:
+    """TF-IDF-weighted embeddings [N, D] of one corpus, each distinct text encoded once."""
+    distinct, inverse, counts = unique_texts(texts)
+    encoder = models.encoder
+    token_ids = encoder.tokenize(distinct)
+    weights = tfidf_weights(encoder, token_ids, counts.numpy(), progress=models.progress)
+    return encoder.embed(token_ids, weights, progress=models.progress, description=description)[inverse]
+
+
+def discriminability(
+    z_cand: torch.Tensor, ref_mean: torch.Tensor, penalty: torch.Tensor, delta: float, device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(s [N], d [N]) on the CPU, M built DISCRIMINATION_BLOCK_ROWS rows at a time on `device`."""
+    z_cand, ref_mean, penalty = z_cand.to(device), ref_mean.to(device), penalty.to(device)
+    n = len(z_cand)
+    similarity = (z_cand * ref_mean).sum(dim=1) * penalty
+    discrimination = torch.empty(n, dtype=torch.float32, device=device)
+    ref_t = ref_mean.T.contiguous()
+    for start in range(0, n, DISCRIMINATION_BLOCK_ROWS):
+        stop = min(start + DISCRIMINATION_BLOCK_ROWS, n)
+        block = (z_cand[start:stop] @ ref_t) * penalty[start:stop, None]  # M[start:stop, :]
+        own = similarity[start:stop, None]
+        upper, lower = own + delta / 2, own - delta / 2
+        above = (block > upper).sum(dim=1)
+        near = ((block <= upper) & (block >= lower)).sum(dim=1)
+        discrimination[start:stop] = 1 - (above + near).float() / n
+    return similarity.cpu(), discrimination.cpu()
+
+
+def date(
+    predictions: list[str],
+    references: list[list[str]],
+    delta: float = DELTA_LONG,
+    options: MetricOptions | None = None,
+) -> MetricResult:
+    """Mean over samples of the harmonic mean of similarity s_i and discriminability d_i."""
+    if isinstance(delta, bool) or not isinstance(delta, int | float) or not 0 < delta < 2:
+        raise MetricError(f"date: delta must be a number in (0, 2), got {delta!r}")
+    models = load_caption_models(options)
+    cands = [norm(p) for p in predictions]
+    groups = [[norm(r) for r in refs] for refs in references]
+    owner = torch.tensor([i for i, refs in enumerate(groups) for _ in refs], dtype=torch.long)
+    z_cand = embed_corpus(models, cands, "DATE candidates")
+    z_refs = embed_corpus(models, [r for refs in groups for r in refs], "DATE references")
+    sizes = torch.tensor([len(refs) for refs in groups], dtype=torch.float32)
+    ref_mean = torch.zeros_like(z_cand).index_add_(0, owner, z_refs) / sizes[:, None]
+    distinct, inverse, _ = unique_texts(cands)
+    penalty = models.penalties(distinct, n_sentences=len(cands))[inverse]
+    s, d = discriminability(z_cand, ref_mean, penalty, float(delta), models.encoder.device)
+    per_sample = 2 * s * d / (s + d + HARMONIC_EPS)
+    settings = {
+        "normalize": "norm",
+        "delta": float(delta),
+        "samples": len(cands),
+        "references": len(owner),
+        "similarity": float(s.mean()),
+        "discrimination": float(d.mean()),
+        "flagged_fraction": float((penalty < 1).float().mean()),
+        **models.settings,
+    }
+    return MetricResult(score=float(per_sample.mean()), settings=settings)

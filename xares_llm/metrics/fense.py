@@ -1,0 +1,32 @@
+"""FENSE (Clotho, Song Describer): Sentence-BERT cosine times the fluency-error penalty (SPEC 5).
+
+Each (prediction, reference) pair is one sample, as the reference system expands multi-caption clips
+into one sample per caption; the score is the mean over pairs of cos(c, r) * p(c), with p(c) = 0.1
+when the error checker flags the candidate, else 1. Identical texts are encoded once.
+"""
+
+from __future__ import annotations
+
+from xares_llm.metrics.base import MetricOptions, MetricResult, expand_pairs
+from xares_llm.metrics.caption_models import load_caption_models, unique_texts
+from xares_llm.metrics.text import norm
+
+
+def fense(predictions: list[str], references: list[list[str]], options: MetricOptions | None = None) -> MetricResult:
+    """Mean over (prediction, reference) pairs of cos(SBERT(c), SBERT(r)) * penalty(c)."""
+    models = load_caption_models(options)
+    preds, refs = expand_pairs(predictions, references)
+    cands, cand_index, _ = unique_texts([norm(p) for p in preds])
+    targets, ref_index, _ = unique_texts([norm(r) for r in refs])
+    encoder = models.encoder
+    z_cand = encoder.embed(encoder.tokenize(cands), progress=models.progress, description="FENSE candidates")
+    z_ref = encoder.embed(encoder.tokenize(targets), progress=models.progress, description="FENSE references")
+    penalty = models.penalties(cands, n_sentences=len(preds))
+    per_pair = (z_cand[cand_index] * z_ref[ref_index]).sum(dim=1) * penalty[cand_index]
+    settings = {
+        "normalize": "norm",
+        "pairs": len(preds),
+        "flagged_fraction": float((penalty[cand_index] < 1).float().mean()),
+        **models.settings,
+    }
+    return MetricResult(score=float(per_pair.mean()), settings=settings)
