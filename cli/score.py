@@ -31,9 +31,8 @@ EcheckerOpt = Annotated[
 
 
 def metric_options(sbert: str | None, echecker: str | None, cache: Path | None) -> MetricOptions:
-    return MetricOptions(
-        sbert=sbert, echecker=echecker, cache_dir=(cache or default_cache_root()) / "metrics", progress=True
-    )
+    """FENSE/DATE model choices; the echecker download lands in <cache>/metrics."""
+    return MetricOptions(sbert=sbert, echecker=echecker, cache_dir=cache or default_cache_root(), progress=True)
 
 
 def score(

@@ -7,6 +7,7 @@ reads its defaults from here (``--set optim.lr=3e-4`` overrides one field).
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
 import yaml
@@ -14,6 +15,9 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from xares_llm.config import load_config
 from xares_llm.errors import ConfigError
+
+
+SCIENTIFIC = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)[eE][+-]?\d+$")
 
 
 class Strict(BaseModel):
@@ -91,7 +95,10 @@ def parse_overrides(pairs: list[str]) -> dict:
         key, sep, value = pair.partition("=")
         if not sep or not key:
             raise ConfigError(f"--set takes key=value (e.g. optim.lr=3e-4), got {pair!r}")
-        overrides[key.strip()] = yaml.safe_load(value)
+        parsed = yaml.safe_load(value)
+        if isinstance(parsed, str) and SCIENTIFIC.match(parsed):
+            parsed = float(parsed)  # YAML 1.1 reads 3e-4 (no dot) as a string
+        overrides[key.strip()] = parsed
     return overrides
 
 

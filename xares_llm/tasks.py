@@ -61,6 +61,15 @@ class MetricConfig(Strict):
     name: str
     args: dict = Field(default_factory=dict)
 
+    @field_validator("name")
+    @classmethod
+    def _known(cls, name: str) -> str:
+        from xares_llm.metrics import METRIC_NAMES
+
+        if name not in METRIC_NAMES:
+            raise ValueError(f"unknown metric {name!r}; allowed: {', '.join(METRIC_NAMES)}")
+        return name
+
 
 class TaskConfig(Strict):
     name: str = Field(pattern=r"^[a-z0-9_]+$")
