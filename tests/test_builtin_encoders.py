@@ -23,15 +23,6 @@ transformers = pytest.importorskip("transformers")
 TOL = 1e-4  # float32 tolerance between batched and single-clip runs (different padding, same math)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny models: on a busy shared CPU, thread hand-offs cost more than the maths (about 50x here)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _clips(*seconds: float, seed: int = 0) -> list[np.ndarray]:
     rng = np.random.default_rng(seed)
     return [(0.1 * rng.standard_normal(round(s * SAMPLE_RATE))).astype(np.float32) for s in seconds]

@@ -49,15 +49,6 @@ def caption_set(n: int, refs_per_sample: int, seed: int) -> tuple[list[str], lis
 VOCAB_WORDS = sorted({w for t in SUBJECTS + VERBS + ENDINGS + ["and"] for w in t.split()})
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny models run faster on one thread than on two contending ones; restored afterwards."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("caption-models")

@@ -25,4 +25,3 @@ def load_tokenizer(source: str, revision: str | None = None) -> PreTrainedTokeni
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     return tokenizer
-
