@@ -13,6 +13,10 @@ Data flow (DESIGN.md)::
       -> projector -> [audio | prompt | answer] -> LLM (+ LoRA) -> loss         model.py, train.py
       -> [audio | prompt] -> batched greedy generation, left-padded             evaluate.py
     => run dir: checkpoints, predictions/<task>.jsonl, scores.json             scoring.py
+
+The public surface, one function per stage (each module is imported only when used, so the CLI
+starts fast): `xares_llm.extract.extract`, `xares_llm.train.train`, `xares_llm.evaluate.evaluate`,
+`xares_llm.scoring.score_run`, and `xares_llm.pipeline.run_pipeline` for all of them in a row.
 """
 
 __version__ = "0.1.0"
