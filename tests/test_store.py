@@ -162,3 +162,18 @@ def test_parts_locked_by_a_live_process_are_left_to_it(tmp_path, demo_store):
     assert remaining == sorted(
         [part_name(shards[0]) + ".lock", part_name(shards[1]), part_name(shards[1]) + f".tmp-{host}-1-abcd1234"]
     )
+
+
+def test_complete_parts_need_no_audio(tmp_path, demo_store):
+    """Someone with a shared cache but not the audio: a rerun is up to date, not a download."""
+    data = tmp_path / "data"
+    shutil.copytree(demo_store.data_root, data)
+    tasks = [load_task("esc50")]
+    for shard in [*tasks[0].dataset.shards("train"), *tasks[0].dataset.shards("test")]:
+        (data / shard).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(data / load_task("demo_pitch").dataset.shards("test")[0], data / shard)
+    first = extract("mel", tasks, tmp_path / "cache", data)
+    assert len(first.written) == 5
+    shutil.rmtree(data / "ESC-50")
+    again = extract("mel", tasks, tmp_path / "cache", data)
+    assert again.up_to_date == 5 and not again.written

@@ -44,7 +44,7 @@ from xares_llm.encoders.fingerprint import encoder_id as make_encoder_id
 from xares_llm.encoders.fingerprint import fingerprint
 from xares_llm.encoding import encode_clips
 from xares_llm.errors import DataError, EncoderError, StoreError
-from xares_llm.sources import shard_paths
+from xares_llm.sources import shard_path
 from xares_llm.tasks import SPLITS, Split, TaskConfig
 
 # Splits to extract: the same for every task, or per task name (training tasks need train, evaluated ones test).
@@ -65,7 +65,7 @@ class WorkUnit:
     dataset: str
     split: Split
     shard: str  # repo-relative shard path
-    local_path: Path
+    local_path: Path | None  # None: the audio is absent but the part is complete (nothing to do)
     part_path: Path
 
     @property
@@ -161,11 +161,14 @@ def plan_units(
     for task in tasks:
         for split in splits.get(task.name, []) if isinstance(splits, dict) else splits:
             directory = split_dir(cache_root, encoder_id, task.dataset.name, split)
-            for shard, local in zip(task.dataset.shards(split), shard_paths(task, split, data_root), strict=True):
-                units.setdefault(
-                    (task.dataset.name, split, shard),
-                    WorkUnit(task.dataset.name, split, shard, local, directory / part_name(shard)),
-                )
+            for shard in task.dataset.shards(split):
+                if (task.dataset.name, split, shard) in units:
+                    continue
+                part = directory / part_name(shard)
+                # A complete part whose audio is not here (a shared cache) needs no download.
+                have_audio = (data_root / shard).is_file()
+                local = shard_path(task, shard, data_root) if have_audio or read_part_attrs(part) is None else None
+                units[(task.dataset.name, split, shard)] = WorkUnit(task.dataset.name, split, shard, local, part)
     return list(units.values())
 
 
@@ -183,6 +186,8 @@ def is_up_to_date(unit: WorkUnit) -> bool:
     attrs = read_part_attrs(unit.part_path)
     if attrs is None:
         return False
+    if unit.local_path is None:
+        return True
     current = source_info(unit, attrs.source)
     return (current.name, current.size, current.sha256) == (attrs.source.name, attrs.source.size, attrs.source.sha256)
 

@@ -48,18 +48,18 @@ def default_data_root(cache_root: Path | None = None) -> Path:
 
 def shard_paths(task: TaskConfig, split: Split, data_root: Path, download: bool = True) -> list[Path]:
     """Local paths of every shard of one split, fetching missing ones from the hub when allowed."""
-    paths = []
-    for relative in task.dataset.shards(split):
-        local = data_root / relative
-        if not local.is_file():
-            if task.dataset.repo is None or not download:
-                raise DataError(
-                    f"shard {relative} of task {task.name!r} is missing under {data_root}"
-                    + ("" if task.dataset.repo is None else f"; fetch it with `xares download --tasks {task.name}`")
-                )
-            local = fetch_shard(task.dataset.repo, relative, data_root, task=task.name)
-        paths.append(local)
-    return paths
+    return [shard_path(task, relative, data_root, download) for relative in task.dataset.shards(split)]
+
+
+def shard_path(task: TaskConfig, relative: str, data_root: Path, download: bool = True) -> Path:
+    """The local path of one shard (repo-relative path `relative`), fetched from the hub if missing."""
+    local = data_root / relative
+    if local.is_file():
+        return local
+    if task.dataset.repo is None or not download:
+        hint = "" if task.dataset.repo is None else f"; fetch it with `xares download --tasks {task.name}`"
+        raise DataError(f"shard {relative} of task {task.name!r} is missing under {data_root}{hint}")
+    return fetch_shard(task.dataset.repo, relative, data_root, task=task.name)
 
 
 def fetch_shard(
