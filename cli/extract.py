@@ -30,6 +30,9 @@ def extract(
     ] = DEFAULT_BATCH_SECONDS,
     device: DeviceOpt = "cpu",
     dtype: Annotated[str, typer.Option(help="Stored feature dtype: float16 or float32.")] = "float16",
+    decode_workers: Annotated[
+        int, typer.Option(help="Processes decoding audio ahead of the encoder (0 = one background thread).")
+    ] = 0,
 ) -> None:
     """Run ENCODER once over every clip of the tasks and write Zarr feature stores.
 
@@ -63,6 +66,7 @@ def extract(
             batch_seconds=batch_seconds,
             device=device,
             dtype=dtype,
+            decode_workers=decode_workers,
             progress=ExtractReporter(progress),
         )
     out.print(f"encoder-id [bold]{report.encoder_id}[/bold]  store {report.store}")

@@ -177,3 +177,19 @@ def test_complete_parts_need_no_audio(tmp_path, demo_store):
     shutil.rmtree(data / "ESC-50")
     again = extract("mel", tasks, tmp_path / "cache", data)
     assert again.up_to_date == 5 and not again.written
+
+
+def test_decode_worker_processes_write_the_same_parts(tmp_path, demo_store):
+    tasks = [load_task("demo_events")]
+    threads = extract("mel", tasks, tmp_path / "a", demo_store.data_root, splits=["test"], dtype="float32")
+    processes = extract(
+        "mel", tasks, tmp_path / "b", demo_store.data_root, splits=["test"], dtype="float32", decode_workers=2
+    )
+    assert threads.encoder_id == processes.encoder_id and len(processes.written) == 2
+    for root in (tmp_path / "a", tmp_path / "b"):
+        assert len(FeatureSplit(root, threads.encoder_id, "demo_events", "test")) == 16
+    a = FeatureSplit(tmp_path / "a", threads.encoder_id, "demo_events", "test")
+    b = FeatureSplit(tmp_path / "b", threads.encoder_id, "demo_events", "test")
+    for i in range(len(a)):
+        assert a.key(i) == b.key(i)
+        np.testing.assert_array_equal(a.frames(i), b.frames(i))

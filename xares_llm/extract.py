@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import multiprocessing
 import time
+from collections import deque
 from collections.abc import Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -62,15 +64,19 @@ class ExtractProgress(Protocol):
 
 @dataclass
 class WorkUnit:
-    dataset: str
+    task: TaskConfig  # the first task that reads this shard (it knows the hub repo)
     split: Split
     shard: str  # repo-relative shard path
-    local_path: Path | None  # None: the audio is absent but the part is complete (nothing to do)
+    data_root: Path
     part_path: Path
 
     @property
+    def local_path(self) -> Path:
+        return self.data_root / self.shard
+
+    @property
     def label(self) -> str:
-        return f"{self.dataset}/{self.split}/{Path(self.shard).name}"
+        return f"{self.task.dataset.name}/{self.split}/{Path(self.shard).name}"
 
 
 @dataclass
@@ -154,7 +160,11 @@ def write_encoder_info(cache_root: Path, info: EncoderInfo) -> None:
 def plan_units(
     tasks: list[TaskConfig], splits: SplitChoice, cache_root: Path, data_root: Path, encoder_id: str
 ) -> list[WorkUnit]:
-    """One unit per distinct (dataset, split, shard); demo shards are written when missing."""
+    """One unit per distinct (dataset, split, shard); demo shards are written when missing.
+
+    Nothing is downloaded here: a missing shard is fetched by the decode worker, so downloads
+    overlap with encoding, and a complete part whose audio is absent (a shared cache) needs none.
+    """
     if any(t.dataset.repo is None and t.track == "demo" for t in tasks):
         write_demo_shards(data_root)
     units: dict[tuple[str, str, str], WorkUnit] = {}
@@ -162,13 +172,10 @@ def plan_units(
         for split in splits.get(task.name, []) if isinstance(splits, dict) else splits:
             directory = split_dir(cache_root, encoder_id, task.dataset.name, split)
             for shard in task.dataset.shards(split):
-                if (task.dataset.name, split, shard) in units:
-                    continue
-                part = directory / part_name(shard)
-                # A complete part whose audio is not here (a shared cache) needs no download.
-                have_audio = (data_root / shard).is_file()
-                local = shard_path(task, shard, data_root) if have_audio or read_part_attrs(part) is None else None
-                units[(task.dataset.name, split, shard)] = WorkUnit(task.dataset.name, split, shard, local, part)
+                units.setdefault(
+                    (task.dataset.name, split, shard),
+                    WorkUnit(task, split, shard, data_root, directory / part_name(shard)),
+                )
     return list(units.values())
 
 
@@ -186,14 +193,15 @@ def is_up_to_date(unit: WorkUnit) -> bool:
     attrs = read_part_attrs(unit.part_path)
     if attrs is None:
         return False
-    if unit.local_path is None:
-        return True
+    if not unit.local_path.is_file():
+        return True  # complete, and no audio here to compare against
     current = source_info(unit, attrs.source)
     return (current.name, current.size, current.sha256) == (attrs.source.name, attrs.source.size, attrs.source.sha256)
 
 
 def decode_shard(unit: WorkUnit) -> DecodedShard:
-    """Read and decode every sample of one shard; bad samples are recorded, never fatal."""
+    """Fetch the shard if needed, then read and decode every sample; bad samples are recorded, never fatal."""
+    shard_path(unit.task, unit.shard, unit.data_root, quiet=True)
     decoded = DecodedShard(source=source_info(unit))
     try:
         samples = list(wds.WebDataset(str(unit.local_path), shardshuffle=False, empty_check=False))
@@ -319,9 +327,14 @@ def extract(
     batch_seconds: float = DEFAULT_BATCH_SECONDS,
     device: str = "cpu",
     dtype: str = "float16",
+    decode_workers: int = 0,
     progress: ExtractProgress | None = None,
 ) -> ExtractReport:
-    """Extract every missing part of `tasks` x `splits` for `encoder` into the cache at `cache_root`."""
+    """Extract every missing part of `tasks` x `splits` for `encoder` into the cache at `cache_root`.
+
+    Shards are fetched and decoded ahead of the encoder: in one background thread, or in
+    `decode_workers` processes (for a fast GPU encoder that one core cannot keep fed).
+    """
     started = time.perf_counter()
     loaded, info = prepare_encoder(encoder, encoder_args, device, dtype)
     report = ExtractReport(encoder_id=info.encoder_id, store=encoder_dir(cache_root, info.encoder_id))
@@ -346,16 +359,26 @@ def extract(
     extractor = Extractor(loaded.module, info, device, batch_seconds)
     held: list[PartLock] = []
     claimed = claim_units(todo, report, progress, held)
+    pending: deque[tuple[WorkUnit, PartLock, Future]] = deque()
+    depth = max(1, decode_workers) + 1  # shards decoding ahead of the encoder
+
+    def top_up(decoder: Executor) -> None:
+        while len(pending) < depth and (claim := next(claimed, None)) is not None:
+            pending.append((*claim, decoder.submit(decode_shard, claim[0])))
+
+    decoder = (
+        ProcessPoolExecutor(decode_workers, mp_context=multiprocessing.get_context("spawn"))  # no fork after torch
+        if decode_workers
+        else ThreadPoolExecutor(1, "xares-decode")
+    )
     try:
-        with ThreadPoolExecutor(1, "xares-decode") as decoder, ThreadPoolExecutor(1, "xares-write") as writer:
-            current = next(claimed, None)
-            next_shard: Future | None = decoder.submit(decode_shard, current[0]) if current else None
+        with decoder, ThreadPoolExecutor(1, "xares-write") as writer:
+            top_up(decoder)
             pending_write: Future | None = None
-            while current is not None:
-                unit, lock = current
-                shard = next_shard.result()
-                current = next(claimed, None)  # claim and start decoding the next shard while we encode
-                next_shard = decoder.submit(decode_shard, current[0]) if current else None
+            while pending:
+                unit, lock, decoding = pending.popleft()
+                shard = decoding.result()
+                top_up(decoder)
                 buffer = extractor.encode(shard, progress)
                 if pending_write is not None:
                     pending_write.result()
@@ -369,6 +392,8 @@ def extract(
             if pending_write is not None:
                 pending_write.result()
     finally:  # an error or Ctrl-C: free our claims so a rerun in this process can take them
+        for future in (item[2] for item in pending):
+            future.cancel()
         for lock in held:
             lock.release()
     report.wall_seconds = time.perf_counter() - started

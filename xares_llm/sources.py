@@ -51,7 +51,9 @@ def shard_paths(task: TaskConfig, split: Split, data_root: Path, download: bool 
     return [shard_path(task, relative, data_root, download) for relative in task.dataset.shards(split)]
 
 
-def shard_path(task: TaskConfig, relative: str, data_root: Path, download: bool = True) -> Path:
+def shard_path(
+    task: TaskConfig, relative: str, data_root: Path, download: bool = True, quiet: bool = False
+) -> Path:
     """The local path of one shard (repo-relative path `relative`), fetched from the hub if missing."""
     local = data_root / relative
     if local.is_file():
@@ -59,7 +61,7 @@ def shard_path(task: TaskConfig, relative: str, data_root: Path, download: bool 
     if task.dataset.repo is None or not download:
         hint = "" if task.dataset.repo is None else f"; fetch it with `xares download --tasks {task.name}`"
         raise DataError(f"shard {relative} of task {task.name!r} is missing under {data_root}{hint}")
-    return fetch_shard(task.dataset.repo, relative, data_root, task=task.name)
+    return fetch_shard(task.dataset.repo, relative, data_root, task=task.name, quiet=quiet)
 
 
 def fetch_shard(
