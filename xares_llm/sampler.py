@@ -141,17 +141,27 @@ def pad_frames(windows: list[np.ndarray]) -> torch.Tensor:
 
 class TrainBatches(torch.utils.data.IterableDataset):
     """Batches for steps [first_step, last_step); DataLoader workers take every n-th step in turn,
-    which the DataLoader interleaves back into step order."""
+    which the DataLoader interleaves back into step order. Under torchrun, rank r of n keeps
+    examples r, r + n, ... of each step's batch."""
 
-    def __init__(self, sampler: MixtureSampler, builder: BatchBuilder, first_step: int, last_step: int):
+    def __init__(
+        self,
+        sampler: MixtureSampler,
+        builder: BatchBuilder,
+        first_step: int,
+        last_step: int,
+        rank: int = 0,
+        world_size: int = 1,
+    ):
         super().__init__()
         self.sampler, self.builder, self.first_step, self.last_step = sampler, builder, first_step, last_step
+        self.rank, self.world_size = rank, world_size
 
     def __iter__(self) -> Iterator[Batch]:
         info = torch.utils.data.get_worker_info()
         worker, workers = (info.id, info.num_workers) if info else (0, 1)
         for step in range(self.first_step + worker, self.last_step, workers):
-            yield self.builder(self.sampler.examples(step))
+            yield self.builder(self.sampler.examples(step)[self.rank :: self.world_size])
 
 
 def window_frames(seconds: float, frame_rate_hz: float) -> int:

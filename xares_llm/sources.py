@@ -51,9 +51,7 @@ def shard_paths(task: TaskConfig, split: Split, data_root: Path, download: bool 
     return [shard_path(task, relative, data_root, download) for relative in task.dataset.shards(split)]
 
 
-def shard_path(
-    task: TaskConfig, relative: str, data_root: Path, download: bool = True, quiet: bool = False
-) -> Path:
+def shard_path(task: TaskConfig, relative: str, data_root: Path, download: bool = True, quiet: bool = False) -> Path:
     """The local path of one shard (repo-relative path `relative`), fetched from the hub if missing."""
     local = data_root / relative
     if local.is_file():

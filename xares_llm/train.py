@@ -19,9 +19,11 @@ from typing import Protocol
 
 import torch
 from safetensors.torch import load_file, save_file
+from torch.nn.parallel import DistributedDataParallel
 
 from xares_llm.cache import list_encoders, read_encoder_info
 from xares_llm.cache.format import STORE_DTYPES
+from xares_llm.distributed import barrier, current_world, init_process_group, mean_across_ranks
 from xares_llm.errors import EncoderError, StoreError, XaresError
 from xares_llm.model import AudioLLM, Batch
 from xares_llm.recipe import Recipe
@@ -197,12 +199,27 @@ def train(
     device: str | None = None,
     progress: TrainProgress | None = None,
 ) -> TrainResult:
-    """Train (or resume) the run in `run_dir` until `recipe.steps`; marks it finished only then."""
+    """Train (or resume) the run in `run_dir` until `recipe.steps`; marks it finished only then.
+
+    Under torchrun each rank takes its share of every batch (see `xares_llm.distributed`).
+    """
     run_dir = Path(run_dir)
-    info = start_or_resume(run_dir, recipe, cache_root, encoder_id, encoder_spec or encoder_id, mixture)
+    world = current_world()
+    dev = resolve_device(device)
+    if world.size > 1:
+        if recipe.batch_size % world.size:
+            raise XaresError(f"batch_size {recipe.batch_size} does not split over {world.size} processes")
+        if dev.type == "cuda":
+            dev = torch.device("cuda", world.local_rank)
+            torch.cuda.set_device(dev)
+        init_process_group(world, dev)
+        progress = progress if world.main else None
+    if world.main:
+        start_or_resume(run_dir, recipe, cache_root, encoder_id, encoder_spec or encoder_id, mixture)
+    barrier(world)
+    info = read_run(run_dir)
     if info.finished:
         return TrainResult(run_dir, info.steps_done, info.steps_done, None)
-    dev = resolve_device(device)
     amp_dtype = autocast_dtype(recipe.precision, dev)
 
     # setup: stores, tokenizer, model, optimiser, schedule
@@ -210,6 +227,9 @@ def train(
     data = open_task_data(cache_root, encoder_id, tasks, "train", encoder_spec)
     tokenizer = load_tokenizer(str(run_dir / TOKENIZER_DIR))
     model = build_model(recipe, info.input_dim, tokenizer).to(dev)
+    forward = (
+        model if world.size == 1 else DistributedDataParallel(model, device_ids=[dev.index] if dev.index else None)
+    )
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(trainable, lr=recipe.optim.lr, weight_decay=recipe.optim.weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(recipe.optim.warmup_steps, recipe.steps))
@@ -228,7 +248,8 @@ def train(
         torch.set_rng_state(state["torch_rng"])
         if dev.type == "cuda" and state.get("cuda_rng") is not None:
             torch.cuda.set_rng_state(state["cuda_rng"])
-    truncate_log(run_dir / LOG_FILE, first_step)
+    if world.main:
+        truncate_log(run_dir / LOG_FILE, first_step)
 
     sampler = MixtureSampler(
         data,
@@ -238,7 +259,7 @@ def train(
         recipe.seed,
     )
     batches = torch.utils.data.DataLoader(
-        TrainBatches(sampler, BatchBuilder(data, tokenizer), first_step, recipe.steps),
+        TrainBatches(sampler, BatchBuilder(data, tokenizer), first_step, recipe.steps, world.rank, world.size),
         batch_size=None,
         collate_fn=identity,
         num_workers=recipe.num_workers,
@@ -248,11 +269,11 @@ def train(
         progress.start(first_step, recipe.steps)
     model.train()
     loss_value = None
-    with (run_dir / LOG_FILE).open("a") as log:
+    with (run_dir / LOG_FILE).open("a") if world.main else contextlib.nullcontext() as log:
         for step, batch in enumerate(batches, start=first_step + 1):
             # forward and backward, under autocast on CUDA
             with torch.autocast(dev.type, dtype=amp_dtype) if amp_dtype else contextlib.nullcontext():
-                loss = model(batch.to(dev))
+                loss = forward(batch.to(dev))
             scaler.scale(loss).backward()
             # clip, step, schedule
             scaler.unscale_(optimizer)
@@ -263,7 +284,9 @@ def train(
             lr = scheduler.get_last_lr()[0]
             scheduler.step()
             # log and checkpoint
-            loss_value = float(loss.detach())
+            loss_value = mean_across_ranks(loss.detach(), world)
+            if not world.main:
+                continue
             log.write(json.dumps({"step": step, "loss": loss_value, "lr": lr}) + "\n")
             if progress:
                 progress.step(step, loss_value, lr)
@@ -280,8 +303,11 @@ def train(
                 save_checkpoint(run_dir, step, model, state, recipe.keep_checkpoints)
                 info.steps_done = step
                 write_run(run_dir, info)
-    info.status = "finished"
-    write_run(run_dir, info)
+    if world.main:
+        info.status = "finished"
+        info.steps_done = recipe.steps
+        write_run(run_dir, info)
+    barrier(world)
     return TrainResult(run_dir, recipe.steps, first_step, loss_value)
 
 

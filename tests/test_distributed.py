@@ -1,0 +1,30 @@
+"""`torchrun --nproc_per_node 2 xares train`: two CPU processes (gloo) split each batch and finish the run."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+from xares_llm.evaluate import evaluate
+from xares_llm.runs import checkpoints, read_run
+
+
+def test_two_process_training(demo_store, tmp_path):
+    run_dir = tmp_path / "run"
+    command = [
+        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+        "-m", "xares_llm.cli.main", "train", demo_store.report.encoder_id, "--mixture", "demo", "--recipe", "demo",
+        "--steps", "6", "--set", "batch_size=4", "--set", "checkpoint_every=3", "--run-dir", str(run_dir),
+        "--cache", str(demo_store.cache_root), "--device", "cpu",
+    ]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    info = read_run(run_dir)
+    assert info.finished and info.steps_done == 6
+    log = [json.loads(line) for line in (run_dir / "log.jsonl").read_text().splitlines()]
+    assert [row["step"] for row in log] == [1, 2, 3, 4, 5, 6]  # rank 0 alone writes
+    assert [step for step, _ in checkpoints(run_dir)] == [3, 6]
+    assert evaluate(run_dir, demo_store.cache_root, tasks=["demo_count"])[0].is_file()
