@@ -53,7 +53,10 @@ def train(
       xares train whisper-base-1a2b3c --mixture task1 --recipe t4 --device cuda
 
       xares train mel --mixture demo --recipe demo --steps 200 --set optim.lr=1e-3
+
+      torchrun --nproc_per_node 4 -m xares_llm.cli.main train whisper-base --mixture task1
     """
+    from xares_llm.distributed import current_world
     from xares_llm.train import resolve_store
     from xares_llm.train import train as run_train
 
@@ -79,6 +82,8 @@ def train(
             device,
             TrainReporter(progress, resolved.log_every),
         )
+    if not current_world().main:
+        return  # under torchrun, rank 0 reports
     if result.resumed_from:
         err.print(f"resumed from step {result.resumed_from}")
     loss = "" if result.final_loss is None else f", final loss {result.final_loss:.4f}"
