@@ -85,7 +85,3 @@ def write_tsv(path: Path, scores: Scores) -> None:
     lines += [f"mean\t{track}\t\t{value:.6f}\t" for track, value in scores.tracks.items()]
     lines.append(f"overall\t\t\t{scores.overall:.6f}\t")
     path.write_text("\n".join(lines) + "\n")
-
-
-def read_scores(run_dir: Path) -> dict:
-    return json.loads((Path(run_dir) / SCORES_JSON).read_text())

@@ -25,7 +25,6 @@ OFFICIAL_SBERT = "sentence-transformers/paraphrase-TinyBERT-L6-v2"  # SPEC 5, FE
 OFFICIAL_ECHECKER_FILE = "echecker_clotho_audiocaps_base.ckpt"  # fense V0.1 release asset
 OFFICIAL_ECHECKER_URL = f"https://github.com/blmoistawinde/fense/releases/download/V0.1/{OFFICIAL_ECHECKER_FILE}"
 OFFICIAL_ECHECKER_SHA256 = "1a719f090af70614bbdb9f9437530b7e133c48cfa4a58d964de0d47fc974a2fa"
-OFFICIAL_ECHECKER_BACKBONE = "bert-base-uncased"  # the checkpoint's model_type: config + tokenizer from the hub
 NO_ECHECKER = "none"  # explicit opt-out: no fluency penalty, recorded as unofficial
 SBERT_ENV = "XARES_SBERT"
 ECHECKER_ENV = "XARES_ECHECKER"
