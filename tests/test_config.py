@@ -33,3 +33,18 @@ def test_demo_mixture_weights_normalise():
     weights = mixture_weights(load_mixture("demo"))
     assert sum(weights.values()) == pytest.approx(1.0)
     assert weights["demo_melody"] == pytest.approx(1.5 / 4.5)
+
+
+def test_devices_are_checked_early():
+    import torch
+
+    from xares_llm.devices import resolve_device
+    from xares_llm.errors import XaresError
+
+    assert resolve_device("cpu") == torch.device("cpu")
+    assert resolve_device(None).type in ("cpu", "cuda")
+    with pytest.raises(XaresError, match="use cpu, cuda or cuda:N"):
+        resolve_device("tpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(XaresError, match="use --device cpu"):
+            resolve_device("cuda:0")

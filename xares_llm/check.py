@@ -25,9 +25,9 @@ import numpy as np
 import torch
 
 from xares_llm.constants import SAMPLE_RATE, WINDOW_SECONDS
+from xares_llm.devices import resolve_device
 from xares_llm.encoders.loader import load_encoder
 from xares_llm.encoding import encode_clips, pad_batch, unpack_output, valid_frame_counts
-from xares_llm.errors import XaresError
 
 REFERENCE_BATCH = (3, 50_000)  # (clips, samples): the reference checker's probe, randn(3, 50000)
 PROBE_SECONDS = (1.23, 2.71, 4.0)  # clip lengths of the padded batch; unequal so two of three are padded
@@ -70,19 +70,6 @@ def check_encoder(encoder: object, device: str | torch.device = "cpu") -> list[C
 
 def all_mandatory_passed(results: Sequence[CheckResult]) -> bool:
     return all(r.passed for r in results if r.mandatory)
-
-
-def resolve_device(device: str | torch.device) -> torch.device:
-    """`cpu`, `cuda` or `cuda:N`, refused early when CUDA is not there."""
-    try:
-        resolved = torch.device(device)
-    except RuntimeError as e:
-        raise XaresError(f"unknown device {device!r}; use cpu, cuda or cuda:N") from e
-    if resolved.type not in ("cpu", "cuda"):
-        raise XaresError(f"device {device!r} is not supported; use cpu, cuda or cuda:N")
-    if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise XaresError(f"device {device!r} requested but torch.cuda.is_available() is False; use --device cpu")
-    return resolved
 
 
 class _Skip(Exception):

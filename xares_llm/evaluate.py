@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from xares_llm.cache import FeatureSplit
+from xares_llm.devices import resolve_device
 from xares_llm.errors import StoreError, XaresError
 from xares_llm.model import Batch
 from xares_llm.predictions import predictions_path, write_predictions
@@ -21,7 +22,7 @@ from xares_llm.runs import TOKENIZER_DIR, WEIGHTS_FILE, checkpoints, read_recipe
 from xares_llm.sampler import extract_hint, pad_frames
 from xares_llm.tasks import TaskConfig, load_task, targets
 from xares_llm.tokenizer import load_tokenizer
-from xares_llm.train import build_model, load_trainable, resolve_device
+from xares_llm.train import build_model, load_trainable
 
 
 class EvalProgress(Protocol):

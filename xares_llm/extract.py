@@ -41,6 +41,7 @@ from xares_llm.cache import (
 from xares_llm.cache.format import ENCODER_FILE, STORE_DTYPES, encoder_dir
 from xares_llm.constants import DEFAULT_BATCH_SECONDS, SAMPLE_RATE
 from xares_llm.demo_data import write_demo_shards
+from xares_llm.devices import resolve_device
 from xares_llm.encoders import LoadedEncoder, load_encoder
 from xares_llm.encoders.fingerprint import encoder_id as make_encoder_id
 from xares_llm.encoders.fingerprint import fingerprint
@@ -109,6 +110,7 @@ def prepare_encoder(spec: str, kwargs: str | dict | None, device: str, dtype: st
     """Load the encoder, put it in eval mode on `device`, and describe it for encoder.json."""
     if dtype not in STORE_DTYPES:
         raise StoreError(f"--dtype must be one of {', '.join(STORE_DTYPES)}, got {dtype!r}")
+    device = str(resolve_device(device))
     loaded = load_encoder(spec, kwargs)
     module = loaded.module.eval().to(device)
     rate = getattr(module, "sampling_rate", SAMPLE_RATE)

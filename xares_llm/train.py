@@ -23,6 +23,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 from xares_llm.cache import list_encoders, read_encoder_info
 from xares_llm.cache.format import STORE_DTYPES
+from xares_llm.devices import autocast_dtype, resolve_device
 from xares_llm.distributed import barrier, current_world, init_process_group, mean_across_ranks
 from xares_llm.errors import EncoderError, StoreError, XaresError
 from xares_llm.model import AudioLLM, Batch
@@ -57,21 +58,6 @@ class TrainResult:
     steps_done: int
     resumed_from: int  # 0 for a fresh run
     final_loss: float | None
-
-
-def resolve_device(device: str | None) -> torch.device:
-    if device in (None, "auto"):
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
-
-
-def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
-    """fp32 on CPU whatever the recipe says; fp16/bf16 autocast on CUDA; auto = bf16 where supported."""
-    if device.type != "cuda" or precision == "fp32":
-        return None
-    if precision == "auto":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    return {"fp16": torch.float16, "bf16": torch.bfloat16}[precision]
 
 
 def resolve_store(cache_root: Path, encoder: str, encoder_args: str | dict | None = None) -> tuple[str, str]:
