@@ -51,7 +51,6 @@ def run(
 
       xares run mel --mixture my_mixture.yaml --recipe demo --steps 500
     """
-    from xares_llm.extract import prepare_encoder
     from xares_llm.pipeline import run_pipeline
 
     if (track is None) == (mixture is None):
@@ -65,9 +64,6 @@ def run(
     if steps is not None:
         overrides["steps"] = steps
     resolved = load_recipe(recipe, overrides)
-    if run_dir is None:
-        _, info = prepare_encoder(encoder, encoder_args, "cpu", "float16")
-        run_dir = default_run_dir(info.encoder_id, Path(mixture).stem, recipe)
     with make_progress() as progress:
         result = run_pipeline(
             encoder,
@@ -75,11 +71,11 @@ def run(
             resolved,
             cache_root,
             data or default_data_root(cache_root),
-            run_dir,
+            run_dir or (lambda encoder_id: default_run_dir(encoder_id, Path(mixture).stem, recipe)),
             encoder_args=encoder_args,
             device=device,
             metric_options=metric_options(sbert, echecker, cache_root),
             hooks=pipeline_hooks(progress, resolved.log_every),
         )
     out.print(scores_table(result.scores, BASELINES))
-    out.print(f"run dir: {run_dir}")
+    out.print(f"run dir: {result.train.run_dir}")

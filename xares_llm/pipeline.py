@@ -42,12 +42,14 @@ def run_pipeline(
     recipe: Recipe,
     cache_root: Path,
     data_root: Path,
-    run_dir: Path,
+    run_dir: Path | Callable[[str], Path],
     encoder_args: str | dict | None = None,
     device: str | None = None,
     metric_options: MetricOptions | None = None,
     hooks: Hooks | None = None,
 ) -> PipelineResult:
+    """Extract, train, evaluate and score. `run_dir` may be a function of the encoder-id, so the
+    caller can name the run after it without loading the encoder a second time."""
     hooks = hooks or Hooks()
     mix = load_mixture(mixture)
     tasks = [load_task(name) for name in dict.fromkeys([*mix.weights, *mix.evaluate])]
@@ -72,6 +74,8 @@ def run_pipeline(
 
     if hooks.stage:
         hooks.stage("train")
+    if callable(run_dir):  # named after the encoder-id, known once the encoder is loaded
+        run_dir = run_dir(report.encoder_id)
     trained = train(run_dir, recipe, mix, report.encoder_id, cache_root, encoder, device, hooks.train)
 
     if hooks.stage:
