@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from xares_llm.cli.console import out
-from xares_llm.cli.options import AutoDeviceOpt, CacheOpt
+from xares_llm.cli.options import AutoDeviceOpt
 from xares_llm.cli.progress import EvalReporter, make_progress
 from xares_llm.cli.render import scores_table
 from xares_llm.cli.score import EcheckerOpt, SbertOpt, metric_options
@@ -21,7 +21,12 @@ def evaluate(
         str | None, typer.Option("--tasks", help="Tasks to evaluate \\[default: the run's mixture].")
     ] = None,
     batch_size: Annotated[int | None, typer.Option("--batch-size", help="Clips per decoding batch.")] = None,
-    cache: CacheOpt = None,
+    cache: Annotated[
+        Path | None,
+        typer.Option(
+            "--cache", help="Feature cache root \\[default: the cache the run trained from].", show_default=False
+        ),
+    ] = None,
     device: AutoDeviceOpt = None,
     allow_unfinished: Annotated[bool, typer.Option(help="Evaluate the last checkpoint of an unfinished run.")] = False,
     redo: Annotated[bool, typer.Option(help="Decode again even where predictions exist.")] = False,
@@ -39,12 +44,11 @@ def evaluate(
     from xares_llm.evaluate import evaluate as run_evaluate
     from xares_llm.scoring import score_run
 
-    cache_root = cache or default_cache_root()
     names = [t.strip() for t in tasks.split(",")] if tasks else None
     with make_progress() as progress:
         run_evaluate(
             run_dir,
-            cache_root,
+            cache,  # None: the cache the run trained from
             tasks=names,
             batch_size=batch_size,
             device=device,
@@ -52,4 +56,4 @@ def evaluate(
             redo=redo,
             progress=EvalReporter(progress),
         )
-    out.print(scores_table(score_run(run_dir, metric_options(sbert, echecker, cache_root))))
+    out.print(scores_table(score_run(run_dir, metric_options(sbert, echecker, cache or default_cache_root()))))

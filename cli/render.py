@@ -30,8 +30,12 @@ def scores_table(scores: Scores, baselines: dict[str, dict[str, float]] | None =
         extra = [_fmt(baselines[n].get(f"track_{track}")) for n in names]
         table.add_row(f"mean {track}", track, "", "", f"{value:.3f}", *extra)
     table.add_row("overall", "", "", "", f"{scores.overall:.3f}")
-    if unofficial:
-        table.caption = "* scored with substitute models or without the error checker (see scores.json)"
+    notes = ["* scored with substitute models or without the error checker (see scores.json)"] if unofficial else []
+    if scores.differences:
+        more = f" (and {len(scores.differences) - 1} more in scores.json)" if len(scores.differences) > 1 else ""
+        notes.append(f"not comparable with the reference system: {scores.differences[0]}{more}")
+    table.caption = "\n".join(notes) or None
+    table.caption_justify = "left"
     return table
 
 

@@ -14,9 +14,10 @@ from xares_llm.cli.progress import make_progress, pipeline_hooks
 from xares_llm.cli.render import scores_table
 from xares_llm.cli.score import EcheckerOpt, SbertOpt, metric_options
 from xares_llm.cli.train import RecipeOpt, SetOpt, default_run_dir
-from xares_llm.recipe import load_recipe, parse_overrides
+from xares_llm.recipe import Recipe, load_recipe, parse_overrides
+from xares_llm.reference import SINGLE_TASK_STEPS
 from xares_llm.sources import default_cache_root, default_data_root
-from xares_llm.tasks import TRACK_MIXTURES
+from xares_llm.tasks import TRACK_MIXTURES, MixtureConfig, resolve_tasks, single_task_mixture
 
 
 def run(
@@ -26,6 +27,14 @@ def run(
     ] = None,
     mixture: Annotated[
         str | None, typer.Option("--mixture", help="Instead of --track: a mixture name or YAML path.")
+    ] = None,
+    tasks: Annotated[
+        str | None,
+        typer.Option(
+            "--tasks",
+            help="Instead of --track: one task or a comma list; each is trained alone with the reference's "
+            "single-task step count (esc50: 2000, ...) and evaluated: a cheap preview.",
+        ),
     ] = None,
     recipe: RecipeOpt = "reference",
     steps: Annotated[int | None, typer.Option("--steps", help="Training steps (overrides the recipe).")] = None,
@@ -47,14 +56,16 @@ def run(
 
       xares run whisper-base --track A --recipe t4 --device cuda
 
+      xares run whisper-base --tasks esc50,cremad     # two single-task previews, 2000 and 1000 steps
+
       xares run my_encoder.py --track B --data /data/xares_llm_data
 
       xares run mel --mixture my_mixture.yaml --recipe demo --steps 500
     """
     from xares_llm.pipeline import run_pipeline
 
-    if (track is None) == (mixture is None):
-        raise typer.BadParameter("give exactly one of --track (A, B, all) or --mixture", param_hint="--track")
+    if sum(x is not None for x in (track, mixture, tasks)) != 1:
+        raise typer.BadParameter("give exactly one of --track (A, B, all), --mixture or --tasks", param_hint="--track")
     if track is not None:
         if track not in TRACK_MIXTURES:
             raise typer.BadParameter(f"use one of {', '.join(TRACK_MIXTURES)}", param_hint="--track")
@@ -63,19 +74,34 @@ def run(
     overrides = parse_overrides(set_ or [])
     if steps is not None:
         overrides["steps"] = steps
-    resolved = load_recipe(recipe, overrides)
-    with make_progress() as progress:
-        result = run_pipeline(
-            encoder,
-            mixture,
-            resolved,
-            cache_root,
-            data or default_data_root(cache_root),
-            run_dir or (lambda encoder_id: default_run_dir(encoder_id, Path(mixture).stem, recipe)),
-            encoder_args=encoder_args,
-            device=device,
-            metric_options=metric_options(sbert, echecker, cache_root),
-            hooks=pipeline_hooks(progress, resolved.log_every),
-        )
-    out.print(scores_table(result.scores, BASELINES))
-    out.print(f"run dir: {result.train.run_dir}")
+    plans = [(mixture, load_recipe(recipe, overrides))] if mixture else single_task_plans(tasks, recipe, overrides)
+    if run_dir is not None and len(plans) > 1:
+        raise typer.BadParameter("--run-dir names one run; --tasks with several tasks makes one run each")
+    for planned_mixture, resolved in plans:
+        name = planned_mixture if isinstance(planned_mixture, str) else planned_mixture.name
+        with make_progress() as progress:
+            result = run_pipeline(
+                encoder,
+                planned_mixture,
+                resolved,
+                cache_root,
+                data or default_data_root(cache_root),
+                run_dir or (lambda encoder_id, name=name: default_run_dir(encoder_id, Path(name).stem, recipe)),
+                encoder_args=encoder_args,
+                device=device,
+                metric_options=metric_options(sbert, echecker, cache_root),
+                hooks=pipeline_hooks(progress, resolved.log_every),
+            )
+        out.print(scores_table(result.scores, BASELINES))
+        out.print(f"run dir: {result.train.run_dir}")
+
+
+def single_task_plans(names: str, recipe: str, overrides: dict) -> list[tuple[MixtureConfig, Recipe]]:
+    """One single-task mixture per task, each with the reference's step count unless --steps is given."""
+    plans = []
+    for task in resolve_tasks(names):
+        task_overrides = dict(overrides)
+        if "steps" not in task_overrides and task.name in SINGLE_TASK_STEPS:
+            task_overrides["steps"] = SINGLE_TASK_STEPS[task.name]
+        plans.append((single_task_mixture(task), load_recipe(recipe, task_overrides)))
+    return plans

@@ -2,18 +2,27 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
+import typer
+from rich.markup import escape
 from rich.table import Table
 
 from xares_llm.catalog import MixtureSummary, TaskSummary, mixture_summaries, task_summaries
 from xares_llm.cli.console import out
 
 
-def list_tasks() -> None:
+def list_tasks(
+    prompts: Annotated[bool, typer.Option("--prompts", help="Show each task's prompt, verbatim, instead.")] = False,
+) -> None:
     """List the tasks (track, metric, shard counts, dataset) and the mixtures' normalised weights.
 
-    Example: `xares tasks`.
+    Examples: `xares tasks`, `xares tasks --prompts`.
     """
     summaries = task_summaries()
+    if prompts:
+        out.print(prompt_table(summaries))
+        return
     out.print(task_table(summaries))
     out.print(mixture_table(mixture_summaries(), [t.name for t in summaries]))
 
@@ -37,6 +46,17 @@ def task_table(rows: list[TaskSummary]) -> Table:
             " ".join(row.folders),
             row.repo or "[dim]local (generated)[/dim]",
         )
+    return table
+
+
+def prompt_table(rows: list[TaskSummary]) -> Table:
+    """Each task's instruction string exactly as the LLM sees it (quoted, so spaces show)."""
+    table = Table(title="Prompts", title_justify="left")
+    table.add_column("task", style="bold")
+    table.add_column("track")
+    table.add_column("prompt")
+    for row in rows:
+        table.add_row(row.name, row.track, escape(f'"{row.prompt}"'))
     return table
 
 

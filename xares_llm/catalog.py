@@ -21,6 +21,7 @@ class TaskSummary:
     test_shards: int
     folders: tuple[str, ...]  # dataset folders inside the repo, in order of first use
     repo: str | None  # Hugging Face dataset repo; None = generated locally
+    prompt: str  # the instruction given to the LLM, verbatim
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,7 @@ def summarise_task(task: TaskConfig) -> TaskSummary:
         test_shards=len(task.dataset.shards("test")),
         folders=tuple(dict.fromkeys(dataset_folder(p) for s in SPLITS for p in task.dataset.shards(s))),
         repo=task.dataset.repo,
+        prompt=task.prompt,
     )
 
 

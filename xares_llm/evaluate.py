@@ -6,6 +6,7 @@ without a model. Clips are decoded longest first in batches (less padding), writ
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -13,16 +14,24 @@ from typing import Protocol
 import numpy as np
 import torch
 
-from xares_llm.cache import FeatureSplit
+from xares_llm.checkpoints import build_model, load_trainable
 from xares_llm.devices import resolve_device
-from xares_llm.errors import StoreError, XaresError
+from xares_llm.errors import XaresError
 from xares_llm.model import Batch
-from xares_llm.predictions import predictions_path, write_predictions
-from xares_llm.runs import TOKENIZER_DIR, WEIGHTS_FILE, checkpoints, read_recipe, require_run
-from xares_llm.sampler import extract_hint, pad_frames
-from xares_llm.tasks import TaskConfig, load_task, targets
+from xares_llm.predictions import predictions_path, write_counts, write_predictions
+from xares_llm.runs import (
+    LOG_FILE,
+    TOKENIZER_DIR,
+    WEIGHTS_FILE,
+    checkpoints,
+    read_log,
+    read_recipe,
+    read_run_tasks,
+    require_run,
+)
+from xares_llm.sampler import pad_frames
+from xares_llm.task_data import TaskSplit, open_splits
 from xares_llm.tokenizer import load_tokenizer
-from xares_llm.train import build_model, load_trainable
 
 
 class EvalProgress(Protocol):
@@ -38,20 +47,24 @@ class TestClip:
     n_frames: int
 
 
-def test_clips(task: TaskConfig, store: FeatureSplit) -> list[TestClip]:
-    """Every test clip with at least one reference (SPEC 3 label keys of the test split)."""
-    keys = task.labels.keys("test")
-    clips = []
-    for index in range(len(store)):
-        references = targets(store.meta(index), keys)
-        if references:
-            clips.append(TestClip(index, store.key(index), references, int(store.frame_counts[index])))
-    return clips
+def test_clips(split: TaskSplit) -> list[TestClip]:
+    """Every test clip with at least one target (after the task's filter), in store order."""
+    store = split.store
+    return [
+        TestClip(index, store.key(index), refs, int(store.frame_counts[index]))
+        for index, refs in split.references().items()
+    ]
+
+
+def last_loss(run_dir: Path) -> float | None:
+    path = Path(run_dir) / LOG_FILE
+    entries = read_log(path) if path.is_file() else []
+    return entries[-1]["loss"] if entries else None
 
 
 def evaluate(
     run_dir: Path,
-    cache_root: Path,
+    cache_root: Path | None = None,
     tasks: list[str] | None = None,
     batch_size: int | None = None,
     device: str | None = None,
@@ -59,7 +72,10 @@ def evaluate(
     redo: bool = False,
     progress: EvalProgress | None = None,
 ) -> list[Path]:
-    """Decode every test clip of `tasks` (default: the run's evaluated tasks); returns the JSONL paths."""
+    """Decode every test clip of `tasks` (default: the run's evaluated tasks); returns the JSONL paths.
+
+    `cache_root` defaults to the cache the run trained from.
+    """
     run_dir = Path(run_dir)
     info = require_run(run_dir)
     if not info.finished and not allow_unfinished:
@@ -67,21 +83,22 @@ def evaluate(
             f"{run_dir} is unfinished ({info.steps_done} of {info.steps} steps); rerun `xares train` to finish it, "
             "or pass --allow-unfinished to evaluate its last checkpoint"
         )
+    loss = last_loss(run_dir)
+    if loss is not None and not math.isfinite(loss):
+        raise XaresError(f"{run_dir}: the last training loss is {loss}; a diverged model is not evaluated")
     saved = checkpoints(run_dir)
     if not saved:
         raise XaresError(f"{run_dir} has no checkpoint to evaluate yet")
+    if cache_root is None:
+        if info.cache_root is None:
+            raise XaresError(f"{run_dir} does not record its feature cache; pass --cache")
+        cache_root = Path(info.cache_root)
     recipe = read_recipe(run_dir)
-    task_configs = [load_task(name) for name in (tasks or info.eval_tasks)]
-    todo = [t for t in task_configs if redo or not predictions_path(run_dir, t.name).is_file()]
+    names = tasks or info.eval_tasks
+    todo = [t for t in read_run_tasks(run_dir, names) if redo or not predictions_path(run_dir, t.name).is_file()]
     if not todo:
-        return [predictions_path(run_dir, t.name) for t in task_configs]
-    stores = {}
-    for task in todo:
-        store = FeatureSplit(cache_root, info.encoder_id, task.dataset.name, "test")
-        if len(store.parts) < len(task.dataset.shards("test")):
-            hint = extract_hint(info.encoder_spec, [task.name], "test")
-            raise StoreError(f"test features of {task.name} are missing in {store.directory}; create them with: {hint}")
-        stores[task.name] = store
+        return [predictions_path(run_dir, name) for name in names]
+    splits = open_splits(cache_root, info.encoder_id, todo, "test", info.encoder_spec)
 
     dev = resolve_device(device)
     tokenizer = load_tokenizer(str(run_dir / TOKENIZER_DIR))
@@ -89,9 +106,9 @@ def evaluate(
     load_trainable(model, saved[-1][1] / WEIGHTS_FILE)
     model.to(dev).eval()
     size = batch_size or recipe.eval_batch_size
-    for task in todo:
-        store = stores[task.name]
-        clips = test_clips(task, store)
+    for split in splits:
+        task, store = split.task, split.store
+        clips = test_clips(split)
         if progress:
             progress.start_task(task.name, len(clips))
         prompt = tokenizer(task.prompt, add_special_tokens=False)["input_ids"]
@@ -115,4 +132,5 @@ def evaluate(
             {"task": task.name, "key": c.key, "prediction": outputs[c.index], "references": c.references} for c in clips
         ]
         write_predictions(predictions_path(run_dir, task.name), rows)
-    return [predictions_path(run_dir, t.name) for t in task_configs]
+        write_counts(run_dir, task.name, split.counts.to_dict())
+    return [predictions_path(run_dir, name) for name in names]

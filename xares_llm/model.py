@@ -61,9 +61,12 @@ class Batch:
     frame_lengths: torch.Tensor  # (B,) int64
     prompt_ids: list[list[int]]
     answer_ids: list[list[int]] | None = None  # training only: answer tokens without EOS
+    tasks: list[str] | None = None  # task name of each row, for messages
 
     def to(self, device: torch.device) -> Batch:
-        return Batch(self.features.to(device), self.frame_lengths.to(device), self.prompt_ids, self.answer_ids)
+        return Batch(
+            self.features.to(device), self.frame_lengths.to(device), self.prompt_ids, self.answer_ids, self.tasks
+        )
 
 
 def build_llm(recipe: Recipe) -> PreTrainedModel:

@@ -26,6 +26,23 @@ def write_predictions(path: Path, rows: list[dict]) -> None:
     tmp.replace(path)
 
 
+def counts_path(run_dir: Path, task: str) -> Path:
+    return Path(run_dir) / PREDICTIONS_DIR / f"{task}.counts.json"
+
+
+def write_counts(run_dir: Path, task: str, counts: dict) -> None:
+    """What evaluation left out of a task's test split (see `xares_llm.task_data.TargetCounts`)."""
+    path = counts_path(run_dir, task)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(counts, indent=2))
+    tmp.replace(path)
+
+
+def read_counts(run_dir: Path, task: str) -> dict | None:
+    path = counts_path(run_dir, task)
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
 def read_predictions(path: Path) -> list[dict]:
     with Path(path).open(encoding="utf-8") as f:
         return [json.loads(line) for line in f if line.strip()]

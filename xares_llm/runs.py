@@ -4,8 +4,10 @@
 
     <run>/run.json                 RunInfo: encoder, mixture, status ("running" | "finished"), steps
     <run>/recipe.yaml              the resolved recipe (resuming and evaluation read this)
+    <run>/tasks/<name>.yaml        every task config the run uses, as resolved when it started
+    <run>/mixture.yaml             the mixture it trains on
     <run>/tokenizer/               the tokenizer, so evaluation needs no hub
-    <run>/log.jsonl                one line per step: step, loss, lr
+    <run>/log.jsonl                one line per step: step, loss, lr, grad_norm
     <run>/checkpoints/step-NNNNNNN/  trainable.safetensors + state.pt (optimiser, scheduler, RNG)
     <run>/predictions/<task>.jsonl, scores.json, scores.tsv   written by `xares eval`
 """
@@ -25,6 +27,7 @@ from xares_llm import __version__
 from xares_llm.config import validate
 from xares_llm.errors import XaresError
 from xares_llm.recipe import Recipe
+from xares_llm.tasks import MixtureConfig, TaskConfig, load_task
 
 RUN_FILE = "run.json"
 RECIPE_FILE = "recipe.yaml"
@@ -33,6 +36,8 @@ LOG_FILE = "log.jsonl"
 CHECKPOINTS_DIR = "checkpoints"
 WEIGHTS_FILE = "trainable.safetensors"
 STATE_FILE = "state.pt"
+TASKS_DIR = "tasks"
+MIXTURE_FILE = "mixture.yaml"
 
 
 @dataclass
@@ -47,6 +52,12 @@ class RunInfo:
     steps: int
     status: str = "running"
     steps_done: int = 0
+    cache_root: str | None = None  # the feature cache it trained from (eval and score default to it)
+    store_dtype: str | None = None
+    encoder_precision: str | None = None  # compute precision of the encoder at extraction
+    device: str | None = None  # where it trained
+    precision: str | None = None  # training compute precision: fp32, float16 or bfloat16 autocast
+    train_targets: dict[str, dict] = field(default_factory=dict)  # task -> TargetCounts of its train split
     created: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
     xares_version: str = __version__
 
@@ -70,6 +81,31 @@ def write_run(run_dir: Path, info: RunInfo) -> None:
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(dataclasses.asdict(info), indent=2))
     tmp.replace(path)
+
+
+def read_log(path: Path) -> list[dict]:
+    """The log's entries; a last line cut short by a kill is ignored."""
+    entries = []
+    for line in Path(path).read_text().splitlines():
+        try:
+            entries.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return entries
+
+
+def write_run_tasks(run_dir: Path, tasks: list[TaskConfig], mixture: MixtureConfig) -> None:
+    folder = Path(run_dir) / TASKS_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    for task in tasks:
+        (folder / f"{task.name}.yaml").write_text(yaml.safe_dump(task.model_dump(mode="json"), sort_keys=False))
+    (Path(run_dir) / MIXTURE_FILE).write_text(yaml.safe_dump(mixture.model_dump(mode="json"), sort_keys=False))
+
+
+def read_run_tasks(run_dir: Path, names: list[str]) -> list[TaskConfig]:
+    """The task configs a run was started with; runs made before snapshots fall back to the package."""
+    folder = Path(run_dir) / TASKS_DIR
+    return [load_task(str(folder / f"{n}.yaml")) if (folder / f"{n}.yaml").is_file() else load_task(n) for n in names]
 
 
 def read_recipe(run_dir: Path) -> Recipe:

@@ -1,7 +1,9 @@
 """Training batches from the feature stores: mixture sampling, random windows, length bucketing.
 
-Per example (DESIGN "Sampling"): pick a task by mixture weight, then a (clip, target) pair
-uniformly, then a random window of `window_seconds` worth of frames. Examples are drawn in pools
+Per example: pick a task by mixture weight, then a (clip, target) pair uniformly, then a random
+window of `window_seconds` worth of frames. Uniform pairs are what the reference system's stream
+gives in the long run: it resamples shards uniformly but reads each drawn shard whole, so a shard's
+share of the draws is its share of the pairs (docs/reference-parity.md). Examples are drawn in pools
 of `POOL_BATCHES` batches, sorted by length and cut into batches (less padding), the batch order
 shuffled. Everything is a pure function of (seed, step), so the sampler's whole state is the
 step: a resumed run sees exactly the batches the uninterrupted run would have.
@@ -12,74 +14,30 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
 from transformers import PreTrainedTokenizerBase
 
-from xares_llm.cache import FeatureSplit
-from xares_llm.errors import StoreError
 from xares_llm.model import Batch
-from xares_llm.tasks import Split, TaskConfig, targets
+from xares_llm.task_data import TaskSplit
 
 POOL_BATCHES = 16  # batches drawn together and bucketed by length
-
-
-@dataclass
-class TaskData:
-    """One task's clips in the store and its (clip, target) pairs."""
-
-    task: TaskConfig
-    store: FeatureSplit
-    clip_index: np.ndarray  # (n_pairs,) int64 clip index in the store
-    targets: list[str]  # (n_pairs,) the target text of each pair
 
 
 @dataclass(frozen=True)
 class Example:
     task: int  # index into the sampler's task list
-    pair: int  # index into that task's pairs
+    pair: int  # index into that task's (clip, target) pairs
     start: int  # first frame of the window
     stop: int  # one past the last frame
-
-
-def extract_hint(encoder: str, tasks: list[str], split: str) -> str:
-    return f"xares extract {encoder} --tasks {','.join(tasks)} --split {split}"
-
-
-def open_task_data(
-    cache_root: Path, encoder_id: str, tasks: list[TaskConfig], split: Split, encoder_spec: str | None = None
-) -> list[TaskData]:
-    """Open each task's store for `split`; a missing store names itself and the command that creates it."""
-    data, missing = [], []
-    for task in tasks:
-        store = FeatureSplit(cache_root, encoder_id, task.dataset.name, split)
-        expected = len(task.dataset.shards(split))
-        if len(store.parts) < expected:
-            missing.append((task, store, expected))
-            continue
-        keys = task.labels.keys(split)
-        clip_index, texts = [], []
-        for index in range(len(store)):
-            for target in targets(store.meta(index), keys):
-                clip_index.append(index)
-                texts.append(target)
-        if not texts:
-            raise StoreError(f"task {task.name}: no clip in {store.directory} has a target under keys {keys}")
-        data.append(TaskData(task, store, np.array(clip_index, dtype=np.int64), texts))
-    if missing:
-        lines = [f"{t.name}: {s.directory} has {len(s.parts)} of {expected} parts" for t, s, expected in missing]
-        hint = extract_hint(encoder_spec or encoder_id, [t.name for t, _, _ in missing], split)
-        raise StoreError("feature store incomplete:\n  " + "\n  ".join(lines) + f"\ncreate it with: {hint}")
-    return data
 
 
 class MixtureSampler:
     """Deterministic examples for any training step (see the module docstring)."""
 
     def __init__(
-        self, tasks: list[TaskData], weights: list[float], window_frames: int, batch_size: int, seed: int
+        self, tasks: list[TaskSplit], weights: list[float], window_frames: int, batch_size: int, seed: int
     ) -> None:
         self.tasks, self.window_frames, self.batch_size, self.seed = tasks, window_frames, batch_size, seed
         total = sum(weights)
@@ -110,7 +68,7 @@ class MixtureSampler:
 class BatchBuilder:
     """Examples -> a model `Batch`: reads frame windows from the stores, tokenizes prompt and answer."""
 
-    def __init__(self, tasks: list[TaskData], tokenizer: PreTrainedTokenizerBase):
+    def __init__(self, tasks: list[TaskSplit], tokenizer: PreTrainedTokenizerBase):
         self.tasks, self.tokenizer = tasks, tokenizer
         self.prompt_ids = [self.encode(t.task.prompt) for t in tasks]
 
@@ -127,6 +85,7 @@ class BatchBuilder:
             frame_lengths=torch.tensor([len(w) for w in windows], dtype=torch.long),
             prompt_ids=[self.prompt_ids[e.task] for e in examples],
             answer_ids=[self.encode(self.tasks[e.task].targets[e.pair]) for e in examples],
+            tasks=[self.tasks[e.task].task.name for e in examples],
         )
 
 

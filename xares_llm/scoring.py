@@ -12,8 +12,9 @@ from pathlib import Path
 
 from xares_llm.errors import XaresError
 from xares_llm.metrics import MetricOptions, compute_metric
-from xares_llm.predictions import PREDICTIONS_DIR, read_predictions
-from xares_llm.tasks import load_task
+from xares_llm.predictions import PREDICTIONS_DIR, read_counts, read_predictions
+from xares_llm.provenance import software_versions
+from xares_llm.runs import read_recipe, read_run, read_run_tasks
 
 SCORES_JSON = "scores.json"
 SCORES_TSV = "scores.tsv"
@@ -28,19 +29,28 @@ class TaskScore:
     n_samples: int  # test clips scored
     settings: dict  # metric arguments and the models that produced the number
     version: int  # the task config's version
+    prompt: str = ""
+    n_references: int = 0  # (clip, reference) targets scored
+    test_targets: dict = field(default_factory=dict)  # what evaluation left out (TargetCounts)
 
 
 @dataclass
 class Scores:
     tasks: dict[str, TaskScore]
-    tracks: dict[str, float] = field(default_factory=dict)  # plain mean per track (SPEC 5: weights all 1)
+    tracks: dict[str, float] = field(default_factory=dict)  # plain mean per track (published weights are all 1)
     overall: float = 0.0  # plain mean over every scored task
+    comparable_to_reference: bool = False
+    differences: list[str] = field(default_factory=list)  # why not comparable, one line each
+    provenance: dict = field(default_factory=dict)  # versions, recipe, seed, devices and precisions
 
     def to_dict(self) -> dict:
         return {
             "tasks": {name: asdict(s) for name, s in self.tasks.items()},
             "tracks": self.tracks,
             "overall": self.overall,
+            "comparable_to_reference": self.comparable_to_reference,
+            "differences": self.differences,
+            "provenance": self.provenance,
         }
 
 
@@ -51,8 +61,7 @@ def score_run(run_dir: Path, options: MetricOptions | None = None) -> Scores:
     if not files:
         raise XaresError(f"no predictions in {run_dir / PREDICTIONS_DIR}; run `xares eval {run_dir}` first")
     results = {}
-    for path in files:
-        task = load_task(path.stem)
+    for path, task in zip(files, read_run_tasks(run_dir, [f.stem for f in files]), strict=True):
         rows = read_predictions(path)
         result = compute_metric(
             task.metric.name,
@@ -62,12 +71,65 @@ def score_run(run_dir: Path, options: MetricOptions | None = None) -> Scores:
             options,
         )
         results[task.name] = TaskScore(
-            task.name, task.track, task.metric.name, result.score, len(rows), result.settings, task.version
+            task.name,
+            task.track,
+            task.metric.name,
+            result.score,
+            len(rows),
+            result.settings,
+            task.version,
+            prompt=task.prompt,
+            n_references=sum(len(r["references"]) for r in rows),
+            test_targets=read_counts(run_dir, task.name) or {},
         )
     scores = summarise(results)
+    scores.provenance, scores.differences = describe_run(run_dir, results)
+    scores.differences += [
+        f"task {s.task}: scored with substitute metric models or without the error checker"
+        for s in results.values()
+        if not s.settings.get("official", True)
+    ]
+    scores.comparable_to_reference = not scores.differences
     (run_dir / SCORES_JSON).write_text(json.dumps(scores.to_dict(), indent=2, sort_keys=True))
     write_tsv(run_dir / SCORES_TSV, scores)
     return scores
+
+
+def describe_run(run_dir: Path, results: dict[str, TaskScore]) -> tuple[dict, list[str]]:
+    """The settings that produced the scores, and every one that differs from the reference system."""
+    from xares_llm.reference import differences
+
+    provenance: dict = {"software": software_versions()}
+    info = read_run(run_dir)
+    if info is None:
+        return provenance, ["no run.json beside the predictions: the training settings are unknown"]
+    recipe = read_recipe(run_dir)
+    tasks = {t.name: t for t in read_run_tasks(run_dir, list(dict.fromkeys([*info.train_tasks, *results])))}
+    provenance |= {
+        "encoder_id": info.encoder_id,
+        "encoder_spec": info.encoder_spec,
+        "mixture": info.mixture,
+        "seed": recipe.seed,
+        "recipe": recipe.model_dump(mode="json"),
+        "extraction": {"precision": info.encoder_precision, "store_dtype": info.store_dtype},
+        "training": {
+            "device": info.device,
+            "precision": info.precision,
+            "steps": info.steps,
+            "steps_done": info.steps_done,
+            "targets": info.train_targets,
+        },
+    }
+    found = differences(
+        recipe,
+        info.mixture,
+        list(info.train_tasks),
+        {name: task.prompt for name, task in tasks.items()},
+        {name: task.filter_targets for name, task in tasks.items()},
+        info.encoder_precision,
+        info.steps_done,
+    )
+    return provenance, found
 
 
 def summarise(results: dict[str, TaskScore]) -> Scores:

@@ -13,13 +13,14 @@ A task YAML (``configs/tasks/<name>.yaml``)::
     labels: {train: "label;labels", test: "text;caption;captions;label;labels"}
     prompt: "Classify the environmental sound."
     metric: {name: accuracy, args: {}}
+    filter_targets: true         # drop the targets the reference system drops (official tasks)
 
 A mixture YAML lists task weights (a number or ``by_shards``) and the tasks it evaluates.
 """
 
 from __future__ import annotations
 
-import json
+from dataclasses import dataclass
 from typing import Literal
 
 from braceexpand import braceexpand
@@ -31,7 +32,12 @@ from xares_llm.errors import ConfigError
 Split = Literal["train", "test"]
 SPLITS: tuple[Split, ...] = ("train", "test")
 TRACK_MIXTURES = {"A": "task1", "B": "task2", "all": "all"}  # SPEC 4: the mixture each track trains on
-FALLBACK_LABEL_KEYS = ("captions", "caption", "text")  # SPEC 3: tried after the task's own keys
+FALLBACK_LABEL_KEYS = ("captions", "caption", "text")  # tried after the task's own keys, as the reference does
+# The reference's target filter (see `filter_reason`).
+COMBINING_FIRST, COMBINING_LAST = 0x0301, 0x036F  # combining diacritical marks it counts
+MAX_COMBINING_MARKS = 3
+REPETITIVE_MIN_LENGTH = 10  # longer texts need at least REPETITIVE_MIN_DISTINCT distinct characters
+REPETITIVE_MIN_DISTINCT = 4
 
 
 class Strict(BaseModel):
@@ -79,6 +85,15 @@ class TaskConfig(Strict):
     labels: LabelKeys
     prompt: str = Field(min_length=1)
     metric: MetricConfig
+    filter_targets: bool = False  # the reference's target filter; on for the official tasks
+
+    def split_targets(self, meta: dict, split: Split) -> SampleTargets:
+        """The targets of one sample in `split`, after the reference's filter when it is on."""
+        found = targets(meta, self.labels.keys(split))
+        if not self.filter_targets:
+            return found
+        kept = [t for t in found.texts if filter_reason(t) is None]
+        return SampleTargets(kept, found.unusable, found.filtered + len(found.texts) - len(kept))
 
 
 class MixtureConfig(Strict):
@@ -104,6 +119,11 @@ def load_mixture(name_or_path: str) -> MixtureConfig:
     for task in {*mixture.weights, *mixture.evaluate}:
         load_task(task)  # fails early, naming the unknown task
     return mixture
+
+
+def single_task_mixture(task: TaskConfig) -> MixtureConfig:
+    """A mixture that trains and evaluates one task alone (the reference's single-task configs)."""
+    return MixtureConfig(name=task.name, weights={task.name: 1.0}, evaluate=[task.name])
 
 
 def mixture_weights(mixture: MixtureConfig) -> dict[str, float]:
@@ -133,23 +153,53 @@ def resolve_tasks(names: str) -> list[TaskConfig]:
     return list(tasks.values())
 
 
-def targets(meta: dict, keys: list[str]) -> list[str]:
-    """The targets of one sample (SPEC 3): the first present, non-empty key wins, then the fallbacks.
+@dataclass(frozen=True)
+class SampleTargets:
+    """The (clip, text) targets of one sample and what was left out, by reason."""
 
-    A list value gives one target per element; numbers become strings. No key -> no target.
+    texts: list[str]
+    unusable: int = 0  # label values that are not text: mappings, or lists inside a list
+    filtered: int = 0  # texts the reference's filter drops
+
+
+def targets(meta: dict, keys: list[str]) -> SampleTargets:
+    """The targets of one sample: the first key with a value wins, then the fallbacks.
+
+    Label values, one behaviour each, as the reference system reads them (docs/tasks.md):
+    - a non-empty string is one target; a number or bool becomes its string (``7`` -> ``"7"``);
+    - a non-empty list gives one target per element; an empty string inside it is an empty
+      target (the reference scores it so); a mapping or list inside it is unusable and counted;
+    - None, an empty string, an empty list or a mapping: no value, the next key is tried.
     """
     for key in [*keys, *FALLBACK_LABEL_KEYS]:
         value = meta.get(key)
-        if value is None or value == "" or value == []:
-            continue
-        values = value if isinstance(value, list) else [value]
-        return [as_text(v) for v in values]
-    return []
+        if isinstance(value, list) and value:
+            texts = [as_text(v) for v in value if is_scalar(v)]
+            return SampleTargets(texts, unusable=len(value) - len(texts))
+        if is_scalar(value) and value != "":
+            return SampleTargets([as_text(value)])
+    return SampleTargets([])
 
 
-def as_text(value: object) -> str:
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bool | int | float):
-        return str(value)
-    return json.dumps(value, ensure_ascii=False)
+def is_scalar(value: object) -> bool:
+    return isinstance(value, str | bool | int | float)
+
+
+def as_text(value: str | bool | int | float) -> str:
+    return value if isinstance(value, str) else str(value)
+
+
+def filter_reason(text: str) -> str | None:
+    """Why the reference system drops a target text, or None when it keeps it.
+
+    The reference drops texts with more than 3 combining accents (U+0301..U+036F), texts that are
+    more than half non-alphanumeric (spaces count as non-alphanumeric), and texts longer than 10
+    characters built from fewer than 4 distinct characters.
+    """
+    if sum(1 for c in text if COMBINING_FIRST <= ord(c) <= COMBINING_LAST) > MAX_COMBINING_MARKS:
+        return "combining marks"
+    if sum(1 for c in text if not c.isalnum()) > len(text) / 2:
+        return "mostly non-alphanumeric"
+    if len(text) > REPETITIVE_MIN_LENGTH and len(set(text)) < REPETITIVE_MIN_DISTINCT:
+        return "repetitive"
+    return None

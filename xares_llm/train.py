@@ -10,23 +10,21 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
-import shutil
-import tempfile
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
 import torch
-from safetensors.torch import load_file, save_file
 from torch.nn.parallel import DistributedDataParallel
 
 from xares_llm.cache import list_encoders, read_encoder_info
 from xares_llm.cache.format import STORE_DTYPES
+from xares_llm.checkpoints import build_model, load_state, load_trainable, save_checkpoint
 from xares_llm.devices import autocast_dtype, resolve_device
 from xares_llm.distributed import barrier, current_world, init_process_group, mean_across_ranks
 from xares_llm.errors import EncoderError, StoreError, XaresError
-from xares_llm.model import AudioLLM, Batch
+from xares_llm.model import Batch
 from xares_llm.recipe import Recipe
 from xares_llm.runs import (
     LOG_FILE,
@@ -35,14 +33,16 @@ from xares_llm.runs import (
     TOKENIZER_DIR,
     WEIGHTS_FILE,
     RunInfo,
-    checkpoint_dir,
     checkpoints,
-    prune_checkpoints,
+    read_log,
     read_recipe,
     read_run,
+    read_run_tasks,
     write_run,
+    write_run_tasks,
 )
-from xares_llm.sampler import BatchBuilder, MixtureSampler, TrainBatches, open_task_data, window_frames
+from xares_llm.sampler import BatchBuilder, MixtureSampler, TrainBatches, window_frames
+from xares_llm.task_data import open_splits
 from xares_llm.tasks import MixtureConfig, load_task, mixture_weights
 from xares_llm.tokenizer import load_tokenizer
 
@@ -93,54 +93,45 @@ def resolve_store(cache_root: Path, encoder: str, encoder_args: str | dict | Non
 
 
 def lr_lambda(warmup: int, total: int):
-    """Linear warm-up over `warmup` steps, then linear decay to 0 at `total` (SPEC 2)."""
+    """Linear warm-up from 0 at the first update over `warmup` steps, then linear decay to 0 at `total`
+    (the schedule of transformers' Trainer, which the reference trains with)."""
 
     def factor(step: int) -> float:
         if step < warmup:
-            return (step + 1) / warmup
+            return step / warmup
         return max(0.0, (total - step) / max(1, total - warmup))
 
     return factor
+
+
+def parameter_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
+    """Trainable parameters in two groups: weight decay on matrices, none on biases and norm weights
+    (transformers' Trainer rule)."""
+    no_decay = set()
+    for module in model.modules():
+        is_norm = "norm" in type(module).__name__.lower()
+        for name, param in module.named_parameters(recurse=False):
+            if is_norm or name == "bias" or name.endswith("_bias"):
+                no_decay.add(id(param))
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    return [
+        {"params": [p for p in trainable if id(p) not in no_decay], "weight_decay": weight_decay},
+        {"params": [p for p in trainable if id(p) in no_decay], "weight_decay": 0.0},
+    ]
 
 
 def identity(batch: Batch) -> Batch:
     return batch
 
 
-def save_checkpoint(run_dir: Path, step: int, model: AudioLLM, state: dict, keep: int) -> None:
-    """Write into a temp dir, then rename: a kill mid-write never leaves a checkpoint that looks complete."""
-    final = checkpoint_dir(run_dir, step)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}-", dir=final.parent))
-    weights = {k: v.detach().cpu().contiguous() for k, v in model.trainable_state_dict().items()}
-    save_file(weights, str(tmp / WEIGHTS_FILE))
-    torch.save(state, tmp / STATE_FILE)
-    if final.exists():
-        shutil.rmtree(final)
-    os.replace(tmp, final)
-    prune_checkpoints(run_dir, keep)
-
-
-def load_trainable(model: AudioLLM, path: Path) -> None:
-    weights = load_file(str(path))
-    missing = sorted(set(model.trainable_state_dict()) - set(weights))
-    unexpected = model.load_state_dict(weights, strict=False).unexpected_keys
-    if missing or unexpected:
-        raise XaresError(
-            f"checkpoint {path} does not match the model (missing {missing[:3]}, unexpected {unexpected[:3]})"
-        )
-
-
-def build_model(recipe: Recipe, input_dim: int, tokenizer) -> AudioLLM:
-    """Seeded construction, so frozen (or random-init) weights are identical across processes."""
-    torch.manual_seed(recipe.seed)
-    return AudioLLM(recipe, input_dim, tokenizer)
-
-
 def start_or_resume(
     run_dir: Path, recipe: Recipe, cache_root: Path, encoder_id: str, encoder_spec: str, mixture: MixtureConfig
 ) -> RunInfo:
-    """Create the run dir, or check that an existing one was started with the same inputs."""
+    """Create the run dir, or check that an existing one was started with the same inputs.
+
+    A new run records its inputs: the resolved recipe, every task config and the mixture (so
+    evaluation and scoring never depend on the installed package), the cache and the store.
+    """
     existing = read_run(run_dir)
     if existing is not None:
         saved = read_recipe(run_dir)
@@ -157,6 +148,7 @@ def start_or_resume(
             )
         return existing
     encoder_info = read_encoder_info(cache_root, encoder_id)
+    tasks = [load_task(name) for name in dict.fromkeys([*mixture.weights, *mixture.evaluate])]
     info = RunInfo(
         encoder_id=encoder_id,
         encoder_spec=encoder_spec,
@@ -166,9 +158,13 @@ def start_or_resume(
         input_dim=encoder_info.output_dim,
         frame_rate_hz=encoder_info.frame_rate_hz,
         steps=recipe.steps,
+        cache_root=str(Path(cache_root).resolve()),
+        store_dtype=encoder_info.dtype,
+        encoder_precision=getattr(encoder_info, "precision", None),
     )
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / RECIPE_FILE).write_text(recipe.to_yaml())
+    write_run_tasks(run_dir, tasks, mixture)
     tokenizer = load_tokenizer(recipe.llm.tokenizer or recipe.llm.name, recipe.llm.revision)
     tokenizer.save_pretrained(str(run_dir / TOKENIZER_DIR))
     write_run(run_dir, info)
@@ -209,15 +205,15 @@ def train(
     amp_dtype = autocast_dtype(recipe.precision, dev)
 
     # setup: stores, tokenizer, model, optimiser, schedule
-    tasks = [load_task(name) for name in info.train_tasks]
-    data = open_task_data(cache_root, encoder_id, tasks, "train", encoder_spec)
+    tasks = read_run_tasks(run_dir, list(info.train_tasks))
+    data = open_splits(cache_root, encoder_id, tasks, "train", encoder_spec)
     tokenizer = load_tokenizer(str(run_dir / TOKENIZER_DIR))
     model = build_model(recipe, info.input_dim, tokenizer).to(dev)
     forward = (
         model if world.size == 1 else DistributedDataParallel(model, device_ids=[dev.index] if dev.index else None)
     )
     trainable = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(trainable, lr=recipe.optim.lr, weight_decay=recipe.optim.weight_decay)
+    optimizer = torch.optim.AdamW(parameter_groups(model, recipe.optim.weight_decay), lr=recipe.optim.lr)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(recipe.optim.warmup_steps, recipe.steps))
     scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16)
 
@@ -227,7 +223,7 @@ def train(
     if saved:
         first_step, path = saved[-1]
         load_trainable(model, path / WEIGHTS_FILE)
-        state = torch.load(path / STATE_FILE, map_location="cpu", weights_only=False)
+        state = load_state(path / STATE_FILE)
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         scaler.load_state_dict(state["scaler"])
@@ -236,6 +232,9 @@ def train(
             torch.cuda.set_rng_state(state["cuda_rng"])
     if world.main:
         truncate_log(run_dir / LOG_FILE, first_step)
+        info.train_targets = {d.task.name: d.counts.to_dict() for d in data}
+        info.device, info.precision = dev.type, str(amp_dtype).removeprefix("torch.") if amp_dtype else "fp32"
+        write_run(run_dir, info)
 
     sampler = MixtureSampler(
         data,
@@ -250,6 +249,8 @@ def train(
         collate_fn=identity,
         num_workers=recipe.num_workers,
         persistent_workers=False,
+        # its own generator: drawing worker seeds from the global RNG would shift dropout after a resume
+        generator=torch.Generator().manual_seed(recipe.seed),
     )
     if progress:
         progress.start(first_step, recipe.steps)
@@ -261,19 +262,22 @@ def train(
             with torch.autocast(dev.type, dtype=amp_dtype) if amp_dtype else contextlib.nullcontext():
                 loss = forward(batch.to(dev))
             scaler.scale(loss).backward()
-            # clip, step, schedule
+            # clip, step, schedule; a non-finite gradient outside fp16 (where the scaler skips it) stops the run
             scaler.unscale_(optimizer)
-            torch.nn.utils.clip_grad_norm_(trainable, recipe.optim.grad_clip)
+            grad_norm = float(torch.nn.utils.clip_grad_norm_(trainable, recipe.optim.grad_clip))
+            loss_value = mean_across_ranks(loss.detach(), world)
+            check_finite(step, loss_value, grad_norm if not scaler.is_enabled() else 0.0, batch)
             scaler.step(optimizer)
             scaler.update()
             optimizer.zero_grad(set_to_none=True)
             lr = scheduler.get_last_lr()[0]
             scheduler.step()
             # log and checkpoint
-            loss_value = mean_across_ranks(loss.detach(), world)
             if not world.main:
                 continue
-            log.write(json.dumps({"step": step, "loss": loss_value, "lr": lr}) + "\n")
+            log.write(json.dumps({"step": step, "loss": loss_value, "lr": lr, "grad_norm": grad_norm}) + "\n")
+            if step % recipe.log_every == 0:
+                log.flush()
             if progress:
                 progress.step(step, loss_value, lr)
             if step % recipe.checkpoint_every == 0 or step == recipe.steps:
@@ -297,9 +301,22 @@ def train(
     return TrainResult(run_dir, recipe.steps, first_step, loss_value)
 
 
+def check_finite(step: int, loss: float, grad_norm: float, batch: Batch) -> None:
+    """Stop at the first non-finite loss or gradient, naming the step and the batch's tasks."""
+    if math.isfinite(loss) and math.isfinite(grad_norm):
+        return
+    what = f"loss {loss}" if not math.isfinite(loss) else f"gradient norm {grad_norm}"
+    tasks = ", ".join(sorted(set(batch.tasks or []))) or "unknown"
+    raise XaresError(
+        f"training stopped at step {step}: {what} (tasks in the batch: {tasks}); the run resumes from its "
+        "last checkpoint: check the features with `xares cache verify` or lower optim.lr, then rerun"
+    )
+
+
 def truncate_log(path: Path, last_step: int) -> None:
-    """Drop log lines past the checkpoint we resume from (they will be recomputed)."""
+    """Keep the log lines up to the checkpoint we resume from (later ones are recomputed); a line cut
+    short by a kill is dropped."""
     if not path.is_file():
         return
-    kept = [line for line in path.read_text().splitlines() if line and json.loads(line)["step"] <= last_step]
+    kept = [json.dumps(entry) for entry in read_log(path) if entry["step"] <= last_step]
     path.write_text("".join(f"{line}\n" for line in kept))
