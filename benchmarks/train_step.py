@@ -29,14 +29,15 @@ import webdataset as wds
 from benchmarks.common import SMOLLM2_135M, save_random_whisper, write_clips_shards, write_result
 from benchmarks.extract_overhead import bench_task
 from xares_llm.audio import decode_audio
+from xares_llm.checkpoints import build_model
 from xares_llm.constants import SAMPLE_RATE
 from xares_llm.encoding import encode_clips
 from xares_llm.extract import extract, prepare_encoder
 from xares_llm.model import Batch
 from xares_llm.recipe import load_recipe
-from xares_llm.sampler import BatchBuilder, MixtureSampler, open_task_data, pad_frames, window_frames
+from xares_llm.sampler import BatchBuilder, MixtureSampler, pad_frames, window_frames
+from xares_llm.task_data import open_splits
 from xares_llm.tokenizer import load_tokenizer
-from xares_llm.train import build_model
 
 
 def optimiser_step(model, optimizer, batch: Batch) -> None:
@@ -54,7 +55,7 @@ def bench_encoder(name: str, spec: str, kwargs: dict, steps: int, root: Path, ta
     encoder = loaded.module
     recipe = load_recipe("reference", {"llm": {"config": SMOLLM2_135M, "tokenizer": "byte"}})
     tokenizer = load_tokenizer("byte")
-    data = open_task_data(cache, report.encoder_id, [task], "train")
+    data = open_splits(cache, report.encoder_id, [task], "train")
     sampler = MixtureSampler(data, [1.0], window_frames(recipe.window_seconds, info.frame_rate_hz), 4, 0)
     builder = BatchBuilder(data, tokenizer)
     model = build_model(recipe, info.output_dim, tokenizer)
@@ -83,7 +84,7 @@ def bench_encoder(name: str, spec: str, kwargs: dict, steps: int, root: Path, ta
         examples = sampler.examples(step)
         prebuilt = builder(examples)
         frames += prebuilt.frame_lengths.tolist()
-        cold = BatchBuilder(open_task_data(cache, report.encoder_id, [task], "train"), tokenizer)  # no warm chunks
+        cold = BatchBuilder(open_splits(cache, report.encoder_id, [task], "train"), tokenizer)  # no warm chunks
         modes = list(times)
         for mode in modes[step % 3 :] + modes[: step % 3]:  # rotate the order: no mode always goes first
             start = time.perf_counter()
