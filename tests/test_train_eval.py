@@ -129,3 +129,95 @@ def test_missing_store_names_the_extract_command(tmp_path, demo_store):
     )
     assert result.exit_code == 1
     assert "no feature store for mel" in result.output and "xares extract mel" in result.output
+
+
+LORA_DROPOUT = {"r": 4, "alpha": 16, "dropout": 0.1, "target_modules": "all-linear"}  # as the reference recipe
+
+
+def test_resume_with_lora_dropout_is_exact(demo_store, tmp_path):
+    """Dropout draws from the global RNG: the resumed run must see the very same masks."""
+    lora = recipe(lora=LORA_DROPOUT)
+    args = (load_mixture("demo"), demo_store.report.encoder_id, demo_store.cache_root)
+    train(tmp_path / "whole", lora, *args)
+    with pytest.raises(KeyboardInterrupt):
+        train(tmp_path / "cut", lora, *args, progress=Interrupt(13))
+    with (tmp_path / "cut" / "log.jsonl").open("a") as log:
+        log.write('{"step": 14, "lo')  # a line cut short by the kill
+    assert train(tmp_path / "cut", lora, *args).resumed_from == 8
+    assert losses(tmp_path / "cut") == losses(tmp_path / "whole")
+    final = lambda run: load_file(str(checkpoints(run)[-1][1] / WEIGHTS_FILE))  # noqa: E731
+    for name, tensor in final(tmp_path / "whole").items():
+        assert tensor.equal(final(tmp_path / "cut")[name]), name
+
+
+def test_a_crafted_training_state_runs_no_code(trained_run, demo_store, tmp_path):
+    import pickle
+    import shutil
+
+    run_dir = tmp_path / "received"
+    shutil.copytree(trained_run, run_dir)
+    info = json.loads((run_dir / "run.json").read_text())
+    (run_dir / "run.json").write_text(json.dumps({**info, "status": "running", "steps_done": 16}))
+    shutil.rmtree(checkpoints(run_dir)[-1][1])
+    marker = tmp_path / "pwned"
+
+    class Payload:
+        def __reduce__(self):
+            return (os.system, (f"touch {marker}",))
+
+    torch_file = checkpoints(run_dir)[-1][1] / "state.pt"
+    torch_file.write_bytes(pickle.dumps({"optimizer": Payload()}))
+    with pytest.raises(XaresError, match="refusing training state"):
+        train(run_dir, recipe(), load_mixture("demo"), demo_store.report.encoder_id, demo_store.cache_root)
+    assert not marker.exists()
+
+
+def test_training_stops_at_a_non_finite_loss_and_stays_resumable(demo_store, tmp_path):
+    run_dir = tmp_path / "run"
+    with pytest.raises(XaresError, match=r"training stopped at step \d+: (loss|gradient norm) (nan|inf).*demo_"):
+        train(
+            run_dir,
+            recipe(optim={"lr": 1e30}),
+            load_mixture("demo"),
+            demo_store.report.encoder_id,
+            demo_store.cache_root,
+        )
+    info = read_run(run_dir)
+    assert info.status == "running" and not checkpoints(run_dir)
+
+
+def test_eval_refuses_a_run_whose_last_loss_is_not_finite(trained_run, tmp_path):
+    import shutil
+
+    run_dir = tmp_path / "diverged"
+    shutil.copytree(trained_run, run_dir)
+    with (run_dir / "log.jsonl").open("a") as log:
+        log.write(json.dumps({"step": STEPS + 1, "loss": float("nan"), "lr": 0.0}) + "\n")
+    with pytest.raises(XaresError, match="last training loss is nan"):
+        evaluate(run_dir)
+
+
+def test_a_failed_checkpoint_write_is_one_error_and_leaves_no_temp_dir(trained_run, tmp_path):
+    from xares_llm.checkpoints import build_model, save_checkpoint
+    from xares_llm.tokenizer import load_tokenizer
+
+    model = build_model(recipe(), 64, load_tokenizer("byte"))
+    (tmp_path / "checkpoints").mkdir()
+    (tmp_path / "checkpoints" / "step-0000008").write_text("a file where the checkpoint dir goes")
+    with pytest.raises(XaresError, match=r"cannot write checkpoint .*step-0000008.*rerun"):
+        save_checkpoint(tmp_path, 8, model, {"step": 8}, keep=2)
+    assert [p.name for p in (tmp_path / "checkpoints").iterdir()] == ["step-0000008"]
+
+
+def test_run_records_its_inputs_and_eval_needs_no_cache_flag(trained_run, demo_store):
+    info = read_run(trained_run)
+    assert info.cache_root == str(demo_store.cache_root.resolve())
+    assert sorted(p.stem for p in (trained_run / "tasks").glob("*.yaml")) == sorted(load_mixture("demo").evaluate)
+    assert (trained_run / "mixture.yaml").is_file()
+    assert info.train_targets["demo_pitch"]["clips"] == 80 and info.train_targets["demo_pitch"]["filtered"] == 0
+    assert evaluate(trained_run)  # the cache comes from run.json
+    scores = score_run(trained_run).to_dict()
+    assert scores["comparable_to_reference"] is False and scores["differences"]
+    assert scores["provenance"]["software"]["torch"] and scores["provenance"]["seed"] == 42
+    assert scores["tasks"]["demo_pitch"]["prompt"] == "Which note?"
+    assert scores["tasks"]["demo_pitch"]["test_targets"]["clips"] == 16
