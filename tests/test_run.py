@@ -74,3 +74,28 @@ def test_run_needs_a_track_or_mixture():
     result = CliRunner().invoke(app, ["run", "mel"])
     assert result.exit_code == 2
     assert "--track" in result.output
+
+
+def test_single_task_runs_take_the_reference_step_counts(tmp_path, monkeypatch):
+    from xares_llm.cli.run import single_task_plans
+
+    plans = single_task_plans("esc50,cremad,nsynth", "demo", {})
+    assert [(m.name, m.weights, m.evaluate, r.steps) for m, r in plans] == [
+        ("esc50", {"esc50": 1.0}, ["esc50"], 2000),
+        ("cremad", {"cremad": 1.0}, ["cremad"], 1000),
+        ("nsynth", {"nsynth": 1.0}, ["nsynth"], 20000),
+    ]
+    assert [r.steps for _, r in single_task_plans("esc50", "demo", {"steps": 5})] == [5]
+
+    data = tmp_path / "data"
+    write_mirror(data, clips_per_shard=3)
+    monkeypatch.chdir(tmp_path)
+    args = ["run", "mel", "--tasks", "libricount", "--recipe", "demo", "--steps", "4", "--data", str(data)]
+    result = CliRunner().invoke(app, [*args, "--cache", str(tmp_path / "cache")])
+    assert result.exit_code == 0, result.output
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    assert "libricount" in run_dir.name
+    scores = json.loads((run_dir / "scores.json").read_text())
+    assert set(scores["tasks"]) == {"libricount"} and scores["provenance"]["mixture"] == "libricount"
+    assert "steps: 4 (reference: 2000)" in scores["differences"]
+    assert not list((tmp_path / "cache" / "features").glob("*/esc50"))  # only the task's own data extracted
