@@ -7,8 +7,9 @@ from typing import Annotated
 import typer
 
 from xares_llm.cli.console import err, out
-from xares_llm.cli.options import CacheOpt, DataOpt, DeviceOpt, EncoderArgsOpt
+from xares_llm.cli.options import CacheOpt, ConfigDirOpt, DataOpt, DeviceOpt, EncoderArgsOpt
 from xares_llm.cli.progress import ExtractReporter, make_progress
+from xares_llm.config import add_config_dirs
 from xares_llm.constants import DEFAULT_BATCH_SECONDS
 from xares_llm.sources import default_cache_root, default_data_root
 from xares_llm.tasks import SPLITS, resolve_tasks
@@ -33,6 +34,7 @@ def extract(
     decode_workers: Annotated[
         int, typer.Option(help="Processes decoding audio ahead of the encoder (0 = one background thread).")
     ] = 0,
+    config_dir: ConfigDirOpt = None,
 ) -> None:
     """Run ENCODER once over every clip of the tasks and write Zarr feature stores.
 
@@ -48,6 +50,8 @@ def extract(
       xares extract my_encoder.py:MyEncoder --encoder-args '{"layer": 6}' --tasks esc50 --split test
     """
     from xares_llm.extract import extract as run_extract
+
+    add_config_dirs(config_dir)
 
     splits = [s.strip() for s in split.split(",") if s.strip()]
     bad = [s for s in splits if s not in SPLITS]

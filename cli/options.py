@@ -21,6 +21,14 @@ EncoderArgsOpt = Annotated[
     str | None,
     typer.Option("--encoder-args", help="Encoder constructor kwargs as JSON, e.g. '{\"layer\": 6}'."),
 ]
+ConfigDirOpt = Annotated[
+    list[Path] | None,
+    typer.Option(
+        "--config-dir",
+        help="A folder of your own task, mixture and recipe YAML, found by name (repeatable; also $XARES_CONFIG_PATH).",
+        show_default=False,
+    ),
+]
 DeviceOpt = Annotated[str, typer.Option("--device", help="cpu, cuda or cuda:N.")]
 AutoDeviceOpt = Annotated[
     str | None,

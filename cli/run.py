@@ -9,15 +9,16 @@ import typer
 
 from xares_llm.baselines import BASELINES
 from xares_llm.cli.console import out
-from xares_llm.cli.options import AutoDeviceOpt, CacheOpt, DataOpt, EncoderArgsOpt
+from xares_llm.cli.options import AutoDeviceOpt, CacheOpt, ConfigDirOpt, DataOpt, EncoderArgsOpt
 from xares_llm.cli.progress import make_progress, pipeline_hooks
 from xares_llm.cli.render import scores_table
 from xares_llm.cli.score import EcheckerOpt, SbertOpt, metric_options
 from xares_llm.cli.train import RecipeOpt, SetOpt, default_run_dir
+from xares_llm.config import add_config_dirs
 from xares_llm.recipe import Recipe, load_recipe, parse_overrides
 from xares_llm.reference import SINGLE_TASK_STEPS
 from xares_llm.sources import default_cache_root, default_data_root
-from xares_llm.tasks import TRACK_MIXTURES, MixtureConfig, resolve_tasks, single_task_mixture
+from xares_llm.tasks import TRACK_MIXTURES, Mixture, resolve_tasks, single_task_mixture
 
 
 def run(
@@ -46,6 +47,7 @@ def run(
     device: AutoDeviceOpt = None,
     sbert: SbertOpt = None,
     echecker: EcheckerOpt = None,
+    config_dir: ConfigDirOpt = None,
 ) -> None:
     """Extract what is missing, train on the track's mixture, evaluate and score.
 
@@ -63,6 +65,8 @@ def run(
       xares run mel --mixture my_mixture.yaml --recipe demo --steps 500
     """
     from xares_llm.pipeline import run_pipeline
+
+    add_config_dirs(config_dir)
 
     if sum(x is not None for x in (track, mixture, tasks)) != 1:
         raise typer.BadParameter("give exactly one of --track (A, B, all), --mixture or --tasks", param_hint="--track")
@@ -96,7 +100,7 @@ def run(
         out.print(f"run dir: {result.train.run_dir}")
 
 
-def single_task_plans(names: str, recipe: str, overrides: dict) -> list[tuple[MixtureConfig, Recipe]]:
+def single_task_plans(names: str, recipe: str, overrides: dict) -> list[tuple[Mixture, Recipe]]:
     """One single-task mixture per task, each with the reference's step count unless --steps is given."""
     plans = []
     for task in resolve_tasks(names):

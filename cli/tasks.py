@@ -10,15 +10,19 @@ from rich.table import Table
 
 from xares_llm.catalog import MixtureSummary, TaskSummary, mixture_summaries, task_summaries
 from xares_llm.cli.console import out
+from xares_llm.cli.options import ConfigDirOpt
+from xares_llm.config import add_config_dirs
 
 
 def list_tasks(
     prompts: Annotated[bool, typer.Option("--prompts", help="Show each task's prompt, verbatim, instead.")] = False,
+    config_dir: ConfigDirOpt = None,
 ) -> None:
     """List the tasks (track, metric, shard counts, dataset) and the mixtures' normalised weights.
 
     Examples: `xares tasks`, `xares tasks --prompts`.
     """
+    add_config_dirs(config_dir)
     summaries = task_summaries()
     if prompts:
         out.print(prompt_table(summaries))

@@ -8,8 +8,9 @@ from typing import Annotated
 import typer
 
 from xares_llm.cli.console import err, out
-from xares_llm.cli.options import AutoDeviceOpt, CacheOpt, EncoderArgsOpt
+from xares_llm.cli.options import AutoDeviceOpt, CacheOpt, ConfigDirOpt, EncoderArgsOpt
 from xares_llm.cli.progress import TrainReporter, make_progress
+from xares_llm.config import add_config_dirs
 from xares_llm.recipe import load_recipe, parse_overrides
 from xares_llm.sources import default_cache_root
 from xares_llm.tasks import load_mixture
@@ -40,6 +41,7 @@ def train(
     encoder_args: EncoderArgsOpt = None,
     set_: SetOpt = None,
     device: AutoDeviceOpt = None,
+    config_dir: ConfigDirOpt = None,
 ) -> None:
     """Train the projector + LLM on a task mixture from cached features (no audio, no encoder).
 
@@ -57,6 +59,8 @@ def train(
       torchrun --nproc_per_node 4 -m xares_llm.cli.main train whisper-base --mixture task1
     """
     from xares_llm.distributed import current_world
+
+    add_config_dirs(config_dir)
     from xares_llm.train import resolve_store
     from xares_llm.train import train as run_train
 

@@ -143,7 +143,7 @@ def test_broken_task_yaml_names_file_field_and_choices(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:
         load_task(str(path))
     message = str(info.value)
-    assert str(path) in message and "field 'track'" in message and "'A', 'B' or 'demo'" in message
+    assert str(path) in message and "field 'track'" in message and "'A', 'B', 'demo' or 'user'" in message
     assert "'C'" in message
 
 

@@ -15,7 +15,7 @@ from xares_llm.extract import ExtractProgress, ExtractReport, extract
 from xares_llm.metrics import MetricOptions
 from xares_llm.recipe import Recipe
 from xares_llm.scoring import Scores, score_run
-from xares_llm.tasks import MixtureConfig, Split, load_mixture, load_task
+from xares_llm.tasks import Mixture, Split, load_mixture
 from xares_llm.train import TrainProgress, TrainResult, train
 
 
@@ -38,7 +38,7 @@ class PipelineResult:
 
 def run_pipeline(
     encoder: str,
-    mixture: str | MixtureConfig,
+    mixture: str | Mixture,
     recipe: Recipe,
     cache_root: Path,
     data_root: Path,
@@ -52,7 +52,7 @@ def run_pipeline(
     caller can name the run after it without loading the encoder a second time."""
     hooks = hooks or Hooks()
     mix = load_mixture(mixture) if isinstance(mixture, str) else mixture
-    tasks = [load_task(name) for name in dict.fromkeys([*mix.weights, *mix.evaluate])]
+    tasks = list(mix.tasks.values())
     splits: dict[str, list[Split]] = {t.name: [] for t in tasks}
     for name in mix.weights:
         splits[name].append("train")

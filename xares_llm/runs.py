@@ -27,7 +27,7 @@ from xares_llm import __version__
 from xares_llm.config import validate
 from xares_llm.errors import XaresError
 from xares_llm.recipe import Recipe
-from xares_llm.tasks import MixtureConfig, TaskConfig, load_task
+from xares_llm.tasks import Mixture, TaskConfig, load_task
 
 RUN_FILE = "run.json"
 RECIPE_FILE = "recipe.yaml"
@@ -94,12 +94,14 @@ def read_log(path: Path) -> list[dict]:
     return entries
 
 
-def write_run_tasks(run_dir: Path, tasks: list[TaskConfig], mixture: MixtureConfig) -> None:
+def write_run_tasks(run_dir: Path, tasks: list[TaskConfig], mixture: Mixture) -> None:
     folder = Path(run_dir) / TASKS_DIR
     folder.mkdir(parents=True, exist_ok=True)
     for task in tasks:
         (folder / f"{task.name}.yaml").write_text(yaml.safe_dump(task.model_dump(mode="json"), sort_keys=False))
-    (Path(run_dir) / MIXTURE_FILE).write_text(yaml.safe_dump(mixture.model_dump(mode="json"), sort_keys=False))
+    (Path(run_dir) / MIXTURE_FILE).write_text(
+        yaml.safe_dump(mixture.to_config().model_dump(mode="json"), sort_keys=False)
+    )
 
 
 def read_run_tasks(run_dir: Path, names: list[str]) -> list[TaskConfig]:

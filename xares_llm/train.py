@@ -43,7 +43,7 @@ from xares_llm.runs import (
 )
 from xares_llm.sampler import BatchBuilder, MixtureSampler, TrainBatches, window_frames
 from xares_llm.task_data import open_splits
-from xares_llm.tasks import MixtureConfig, load_task, mixture_weights
+from xares_llm.tasks import Mixture, mixture_weights
 from xares_llm.tokenizer import load_tokenizer
 
 
@@ -125,7 +125,7 @@ def identity(batch: Batch) -> Batch:
 
 
 def start_or_resume(
-    run_dir: Path, recipe: Recipe, cache_root: Path, encoder_id: str, encoder_spec: str, mixture: MixtureConfig
+    run_dir: Path, recipe: Recipe, cache_root: Path, encoder_id: str, encoder_spec: str, mixture: Mixture
 ) -> RunInfo:
     """Create the run dir, or check that an existing one was started with the same inputs.
 
@@ -148,7 +148,7 @@ def start_or_resume(
             )
         return existing
     encoder_info = read_encoder_info(cache_root, encoder_id)
-    tasks = [load_task(name) for name in dict.fromkeys([*mixture.weights, *mixture.evaluate])]
+    tasks = list(mixture.tasks.values())
     info = RunInfo(
         encoder_id=encoder_id,
         encoder_spec=encoder_spec,
@@ -174,7 +174,7 @@ def start_or_resume(
 def train(
     run_dir: Path,
     recipe: Recipe,
-    mixture: MixtureConfig,
+    mixture: Mixture,
     encoder_id: str,
     cache_root: Path,
     encoder_spec: str | None = None,
