@@ -49,7 +49,6 @@ def user_errors(command: Callable) -> Callable:
 
 COMMANDS: dict[str, Callable] = {
     "demo": demo.demo,
-    "tasks": tasks.list_tasks,
     "check": check.check,
     "extract": extract.extract,
     "train": train.train,
@@ -62,6 +61,11 @@ COMMANDS: dict[str, Callable] = {
 for name, command in COMMANDS.items():
     app.command(name)(user_errors(command))
 
+
+tasks_app = typer.Typer(help="List the tasks and mixtures; `xares tasks new` scaffolds your own task.")
+tasks_app.callback(invoke_without_command=True)(user_errors(tasks.list_tasks))
+tasks_app.command("new")(user_errors(tasks.new))
+app.add_typer(tasks_app, name="tasks")
 
 cache_app = typer.Typer(help="List, verify and move feature stores (push/pull).", no_args_is_help=True)
 for name, command in {"ls": cache.ls, "verify": cache.verify, "push": cache.push, "pull": cache.pull}.items():
