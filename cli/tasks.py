@@ -13,7 +13,7 @@ from xares_llm.catalog import MixtureSummary, TaskSummary, mixture_summaries, ta
 from xares_llm.cli.console import out
 from xares_llm.cli.options import ConfigDirOpt
 from xares_llm.config import add_config_dirs
-from xares_llm.metrics import METRIC_NAMES
+from xares_llm.metrics import metric_names
 
 
 def list_tasks(
@@ -44,7 +44,7 @@ def new(
         str | None, typer.Option("--label-key", help="The json key holding the label (omit to list the keys).")
     ] = None,
     metric: Annotated[
-        str | None, typer.Option("--metric", help=f"One of {', '.join(METRIC_NAMES)} \\[default: guessed].")
+        str | None, typer.Option("--metric", help=f"One of {', '.join(metric_names())} \\[default: guessed].")
     ] = None,
     prompt: Annotated[str | None, typer.Option("--prompt", help="The instruction given to the LLM.")] = None,
     out_file: Annotated[Path | None, typer.Option("--out", help="Task YAML to write \\[default: ./NAME.yaml].")] = None,

@@ -21,7 +21,7 @@ import torch
 from torch import nn
 from transformers import AutoConfig, AutoModelForCausalLM, PreTrainedModel, PreTrainedTokenizerBase
 
-from xares_llm.recipe import DecodingConfig, LoRAConfig, ProjectorConfig, Recipe
+from xares_llm.recipe import PROJECTORS, DecodingConfig, LoRAConfig, ProjectorConfig, Recipe
 
 IGNORE_INDEX = -100  # label value the cross-entropy skips
 
@@ -30,20 +30,21 @@ class Projector(nn.Module):
     """Encoder frames (B, T, D) -> LLM embeddings (B, ceil(T / stack), H).
 
     ``stack`` concatenates consecutive frames; a remainder is zero-padded rather than dropped, so
-    the last frames of a clip always reach the LLM.
+    the last frames of a clip always reach the LLM. Subclasses choose the network on the stacked
+    frames. A plugin projector is any module built as ``cls(input_dim, llm_dim, config)`` with this
+    `output_lengths` and `forward`.
     """
 
     def __init__(self, input_dim: int, llm_dim: int, config: ProjectorConfig):
         super().__init__()
         self.stack = config.stack
-        width = input_dim * config.stack
-        if config.type == "linear":
-            self.net: nn.Module = nn.Linear(width, llm_dim)
-        else:
-            hidden = config.hidden or llm_dim
-            self.net = nn.Sequential(nn.Linear(width, hidden), nn.GELU(), nn.Linear(hidden, llm_dim))
+        self.net = self.build(input_dim * config.stack, llm_dim, config)
+
+    def build(self, width: int, llm_dim: int, config: ProjectorConfig) -> nn.Module:
+        raise NotImplementedError
 
     def output_lengths(self, frames: torch.Tensor) -> torch.Tensor:
+        """Audio tokens per clip for (B,) valid frame counts."""
         return torch.div(frames + self.stack - 1, self.stack, rounding_mode="floor")
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
@@ -51,6 +52,21 @@ class Projector(nn.Module):
         tokens = math.ceil(frames / self.stack)
         features = nn.functional.pad(features, (0, 0, 0, tokens * self.stack - frames))
         return self.net(features.reshape(batch, tokens, dim * self.stack))
+
+
+class LinearProjector(Projector):
+    """One linear layer, as the reference system."""
+
+    def build(self, width: int, llm_dim: int, config: ProjectorConfig) -> nn.Module:
+        return nn.Linear(width, llm_dim)
+
+
+class MLPProjector(Projector):
+    """Linear, GELU, linear; the hidden width defaults to the LLM's."""
+
+    def build(self, width: int, llm_dim: int, config: ProjectorConfig) -> nn.Module:
+        hidden = config.hidden or llm_dim
+        return nn.Sequential(nn.Linear(width, hidden), nn.GELU(), nn.Linear(hidden, llm_dim))
 
 
 @dataclass
@@ -98,7 +114,7 @@ class AudioLLM(nn.Module):
         super().__init__()
         llm = build_llm(recipe)
         self.llm = apply_lora(llm, recipe.lora) if recipe.lora is not None else llm
-        self.projector = Projector(input_dim, llm.config.hidden_size, recipe.projector)
+        self.projector = PROJECTORS.get(recipe.projector.type)(input_dim, llm.config.hidden_size, recipe.projector)
         self.eos_id = int(tokenizer.eos_token_id)
         self.pad_id = int(tokenizer.pad_token_id)
 

@@ -18,7 +18,7 @@ import yaml
 
 from xares_llm.config import validate
 from xares_llm.errors import ConfigError, DataError
-from xares_llm.metrics import METRIC_NAMES
+from xares_llm.metrics import metric_names
 from xares_llm.tasks import MixtureConfig, TaskConfig, targets
 
 EXAMPLE_SAMPLES = 5  # samples whose json keys are shown when no label key is given
@@ -107,8 +107,8 @@ def new_task(
     if not train_survey.labels:
         raise ConfigError(f"no sample of {train} has a value under {label_key!r}; keys:\n{describe_keys(train_survey)}")
     test_survey = survey(test_shards, label_key)
-    if metric is not None and metric not in METRIC_NAMES:
-        raise ConfigError(f"--metric {metric!r} is unknown; allowed: {', '.join(METRIC_NAMES)}")
+    if metric is not None and metric not in metric_names():
+        raise ConfigError(f"--metric {metric!r} is unknown; allowed: {', '.join(metric_names())}")
     name_guess, args = guess_metric(train_survey.labels + test_survey.labels)
     chosen = metric or name_guess
     data = {

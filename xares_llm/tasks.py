@@ -70,10 +70,10 @@ class MetricConfig(Strict):
     @field_validator("name")
     @classmethod
     def _known(cls, name: str) -> str:
-        from xares_llm.metrics import METRIC_NAMES
+        from xares_llm.metrics import metric_names
 
-        if name not in METRIC_NAMES:
-            raise ValueError(f"unknown metric {name!r}; allowed: {', '.join(METRIC_NAMES)}")
+        if name not in metric_names():
+            raise ValueError(f"unknown metric {name!r}; allowed: {', '.join(metric_names())}")
         return name
 
 

@@ -1,8 +1,8 @@
 """Resolve an encoder spec string to a constructed module plus what identifies it.
 
 Spec forms: a built-in name (``mel``), ``path/file.py``, ``path/file.py:Class``, ``pkg.module:Class``
-or ``pkg.module.Class``. Built-ins are ``"module:Class"`` strings, imported only when used, so
-heavy dependencies (transformers) load lazily.
+or ``pkg.module.Class``. Names live in the `ENCODERS` registry (`xares_llm.registry`) as
+``"module:Class"`` strings, imported only when used, so heavy dependencies (transformers) load lazily.
 """
 
 from __future__ import annotations
@@ -20,16 +20,24 @@ from pathlib import Path
 import torch
 
 from xares_llm.errors import EncoderError
+from xares_llm.registry import Registry
 
-# name -> ("module:Class", default kwargs). Add a built-in with `register_encoder`.
-BUILTIN_ENCODERS: dict[str, tuple[str, dict]] = {}
+
+@dataclass(frozen=True)
+class EncoderEntry:
+    """A named encoder: its class as ``"module:Class"`` and the kwargs the name stands for."""
+
+    target: str
+    defaults: dict = field(default_factory=dict)
+
+
+# Built-ins, plus plugins from the ``xares_llm.encoders`` entry-point group (an entry point names a class).
+ENCODERS: Registry[EncoderEntry | type] = Registry("encoder", "xares_llm.encoders")
 
 
 def register_encoder(name: str, target: str, **default_kwargs: object) -> None:
-    """Register a built-in encoder name; duplicate names are refused."""
-    if name in BUILTIN_ENCODERS:
-        raise KeyError(f"encoder {name!r} is already registered")
-    BUILTIN_ENCODERS[name] = (target, default_kwargs)
+    """Register an encoder name for a ``"module:Class"`` with default kwargs; duplicate names are refused."""
+    ENCODERS.register(name, EncoderEntry(target, default_kwargs))
 
 
 register_encoder("mel", "xares_llm.encoders.mel:MelEncoder")
@@ -71,11 +79,12 @@ def parse_kwargs(text: str | dict | None) -> dict:
 def load_encoder(spec: str, kwargs: str | dict | None = None) -> LoadedEncoder:
     """Construct the encoder named by `spec` with JSON/dict `kwargs`; errors say which form failed."""
     user_kwargs = parse_kwargs(kwargs)
-    if spec in BUILTIN_ENCODERS:
-        target, defaults = BUILTIN_ENCODERS[spec]
-        cls = _import_target(target)
-        merged = {**defaults, **user_kwargs}
-        return _construct(cls, spec, merged, source_text=None, slug=spec)
+    if spec in ENCODERS:
+        entry = ENCODERS.get(spec)
+        cls, defaults = (
+            (_import_target(entry.target), entry.defaults) if isinstance(entry, EncoderEntry) else (entry, {})
+        )
+        return _construct(cls, spec, {**defaults, **user_kwargs}, source_text=None, slug=spec)
     path_part, _, class_name = spec.partition(":") if spec.count(":") == 1 else (spec, "", "")
     if path_part.endswith(".py"):
         path = Path(path_part).expanduser().resolve()
@@ -90,10 +99,10 @@ def load_encoder(spec: str, kwargs: str | dict | None = None) -> LoadedEncoder:
         module_name, _, class_name = spec.rpartition(".")
         cls = _import_target(f"{module_name}:{class_name}")
     else:
-        close = difflib.get_close_matches(spec, BUILTIN_ENCODERS, n=3)
+        close = difflib.get_close_matches(spec, ENCODERS.names(), n=3)
         hint = f" Did you mean {', '.join(close)}?" if close else ""
         raise EncoderError(
-            f"unknown encoder {spec!r}.{hint} Give a built-in name ({', '.join(BUILTIN_ENCODERS)}), "
+            f"unknown encoder {spec!r}.{hint} Give a registered name ({', '.join(ENCODERS.names())}), "
             "path/file.py[:Class], pkg.module:Class or pkg.module.Class."
         )
     return _construct(cls, spec, user_kwargs, source_text=None, slug=_slug(cls.__name__))

@@ -17,16 +17,16 @@ Modules, one job each:
 """
 
 from xares_llm.metrics.base import MetricError, MetricOptions, MetricResult
-from xares_llm.metrics.registry import METRIC_NAMES, compute_metric, get_metric, register_metric
+from xares_llm.metrics.registry import compute_metric, get_metric, metric_names, register_metric
 from xares_llm.metrics.text import norm
 
 __all__ = [
-    "METRIC_NAMES",
     "MetricError",
     "MetricOptions",
     "MetricResult",
     "compute_metric",
     "get_metric",
+    "metric_names",
     "norm",
     "register_metric",
 ]
