@@ -7,7 +7,7 @@ import torch
 from transformers import LlamaConfig, LlamaForCausalLM
 
 from xares_llm.errors import ConfigError
-from xares_llm.model import IGNORE_INDEX, AudioLLM, Batch, Projector
+from xares_llm.model import IGNORE_INDEX, AudioLLM, Batch, LinearProjector, MLPProjector
 from xares_llm.recipe import ProjectorConfig, load_recipe
 from xares_llm.tokenizer import byte_tokenizer, load_tokenizer
 from xares_llm.train import build_model
@@ -37,7 +37,7 @@ def make_batch(tokenizer, lengths=(7, 3), dim=8, answers=("do re", "1")) -> Batc
 
 
 def test_projector_stacks_and_pads_the_remainder():
-    projector = Projector(3, 4, ProjectorConfig(type="linear", stack=2))
+    projector = LinearProjector(3, 4, ProjectorConfig(type="linear", stack=2))
     out = projector(torch.ones(2, 5, 3))
     assert out.shape == (2, 3, 4)
     assert projector.output_lengths(torch.tensor([5, 4, 1])).tolist() == [3, 2, 1]
@@ -47,7 +47,7 @@ def test_projector_stacks_and_pads_the_remainder():
 
 
 def test_mlp_projector():
-    projector = Projector(3, 4, ProjectorConfig(type="mlp", stack=1, hidden=6))
+    projector = MLPProjector(3, 4, ProjectorConfig(type="mlp", stack=1, hidden=6))
     assert [type(m).__name__ for m in projector.net] == ["Linear", "GELU", "Linear"]
     assert projector(torch.ones(1, 2, 3)).shape == (1, 2, 4)
 
