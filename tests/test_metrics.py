@@ -1,4 +1,4 @@
-"""Metrics with hand-computed values for every SPEC 5 edge case, and the registry's contract."""
+"""Metrics with hand-computed values for every edge case of the reference semantics, and the registry's contract."""
 
 from __future__ import annotations
 

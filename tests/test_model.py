@@ -120,7 +120,7 @@ def test_pretrained_llm_and_tokenizer_from_a_local_folder(tmp_path, tokenizer):
     reference = LlamaForCausalLM.from_pretrained(tmp_path)
     weight = model.llm.get_base_model().model.embed_tokens.weight
     torch.testing.assert_close(weight, reference.model.embed_tokens.weight)
-    assert loaded_tokenizer.pad_token == loaded_tokenizer.eos_token  # SPEC 2: pad = EOS
+    assert loaded_tokenizer.pad_token == loaded_tokenizer.eos_token  # pad = EOS, as the reference
 
 
 def test_recipe_errors_name_the_field(tmp_path):

@@ -1,6 +1,6 @@
 """xares-llm: evaluate audio encoders as the front end of an audio language model.
 
-Data flow (DESIGN.md)::
+Data flow (docs/architecture.md)::
 
     WebDataset shards (HF hub or local dir)
       -> decode, mono, resample 16 kHz              audio.py        (background thread)

@@ -1,4 +1,4 @@
-"""Published scores of the reference system (SPEC 6, A100), shown beside ours by `xares run`."""
+"""Published scores of the reference system (published with the challenge, A100), shown beside ours by `xares run`."""
 
 BASELINES: dict[str, dict[str, float]] = {
     "Dasheng-Base": {

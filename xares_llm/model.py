@@ -1,4 +1,5 @@
-"""AudioLLM: cached encoder frames -> projector -> causal LM (+ LoRA), sequence and loss as SPEC 2.
+"""AudioLLM: cached encoder frames -> projector -> causal LM (+ LoRA), sequence and loss as the reference system's
+(docs/reference-parity.md).
 
 Training sequence per sample, right-padded in the batch::
 
@@ -95,7 +96,7 @@ def build_llm(recipe: Recipe) -> PreTrainedModel:
 
 
 def apply_lora(llm: PreTrainedModel, lora: LoRAConfig) -> nn.Module:
-    """Freeze the LLM and add LoRA adapters (SPEC 2: all linear layers, no bias)."""
+    """Freeze the LLM and add LoRA adapters (all linear layers, no bias, as the reference)."""
     from peft import LoraConfig, get_peft_model
 
     config = LoraConfig(

@@ -1,6 +1,6 @@
 """Training recipes: the LLM, projector, LoRA, optimiser, schedule, precision and decoding settings.
 
-Packaged recipes live in ``configs/recipes/``: ``reference`` holds every value of SPEC 2, ``t4``
+Packaged recipes live in ``configs/recipes/``: ``reference`` holds every value of the reference system, ``t4``
 is the same with fp16 autocast, ``demo`` a tiny random-init LLM for the offline demo. The CLI
 reads its defaults from here (``--set optim.lr=3e-4`` overrides one field).
 """

@@ -1,4 +1,4 @@
-"""Metrics with the reference system's exact semantics (SPEC 5).
+"""Metrics with the reference system's exact semantics (docs/tasks.md).
 
     compute_metric("map", predictions, references, {"num_classes": 200}) -> MetricResult(score, settings)
 
