@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from xares_llm.cli.console import out
-from xares_llm.cli.options import AutoDeviceOpt, ConfigDirOpt
+from xares_llm.cli.options import AutoDeviceOpt, ConfigDirOpt, ThreadsOpt
 from xares_llm.cli.progress import EvalReporter, make_progress
 from xares_llm.cli.render import scores_table
 from xares_llm.cli.score import EcheckerOpt, SbertOpt, metric_options
@@ -33,6 +33,7 @@ def evaluate(
     redo: Annotated[bool, typer.Option(help="Decode again even where predictions exist.")] = False,
     sbert: SbertOpt = None,
     echecker: EcheckerOpt = None,
+    threads: ThreadsOpt = None,
     config_dir: ConfigDirOpt = None,
 ) -> None:
     """Greedy-decode every test clip, write predictions/<task>.jsonl, then score them.
@@ -59,5 +60,6 @@ def evaluate(
             allow_unfinished=allow_unfinished,
             redo=redo,
             progress=EvalReporter(progress),
+            threads=threads,
         )
     out.print(scores_table(score_run(run_dir, metric_options(sbert, echecker, cache or default_cache_root()))))

@@ -29,6 +29,15 @@ ConfigDirOpt = Annotated[
         show_default=False,
     ),
 ]
+ThreadsOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--threads",
+        help="CPU threads for torch \\[default: $OMP_NUM_THREADS, else 1 for small models, every core for large].",
+        show_default=False,
+        min=1,
+    ),
+]
 DeviceOpt = Annotated[str, typer.Option("--device", help="cpu, cuda or cuda:N.")]
 AutoDeviceOpt = Annotated[
     str | None,

@@ -9,7 +9,7 @@ import typer
 
 from xares_llm.baselines import BASELINES
 from xares_llm.cli.console import out
-from xares_llm.cli.options import AutoDeviceOpt, CacheOpt, ConfigDirOpt, DataOpt, EncoderArgsOpt
+from xares_llm.cli.options import AutoDeviceOpt, CacheOpt, ConfigDirOpt, DataOpt, EncoderArgsOpt, ThreadsOpt
 from xares_llm.cli.progress import make_progress, pipeline_hooks
 from xares_llm.cli.render import scores_table
 from xares_llm.cli.score import EcheckerOpt, SbertOpt, metric_options
@@ -47,6 +47,7 @@ def run(
     device: AutoDeviceOpt = None,
     sbert: SbertOpt = None,
     echecker: EcheckerOpt = None,
+    threads: ThreadsOpt = None,
     config_dir: ConfigDirOpt = None,
 ) -> None:
     """Extract what is missing, train on the track's mixture, evaluate and score.
@@ -81,6 +82,9 @@ def run(
     plans = [(mixture, load_recipe(recipe, overrides))] if mixture else single_task_plans(tasks, recipe, overrides)
     if run_dir is not None and len(plans) > 1:
         raise typer.BadParameter("--run-dir names one run; --tasks with several tasks makes one run each")
+    from xares_llm.hub import require_recipe_models
+
+    require_recipe_models(plans[0][1])  # seconds, not after an hour of extraction
     for planned_mixture, resolved in plans:
         name = planned_mixture if isinstance(planned_mixture, str) else planned_mixture.name
         with make_progress() as progress:
@@ -90,11 +94,12 @@ def run(
                 resolved,
                 cache_root,
                 data or default_data_root(cache_root),
-                run_dir or (lambda encoder_id, name=name: default_run_dir(encoder_id, Path(name).stem, recipe)),
+                run_dir or (lambda encoder_id, name=name, r=resolved: default_run_dir(encoder_id, Path(name).stem, r)),
                 encoder_args=encoder_args,
                 device=device,
                 metric_options=metric_options(sbert, echecker, cache_root),
                 hooks=pipeline_hooks(progress, resolved.log_every),
+                threads=threads,
             )
         out.print(scores_table(result.scores, BASELINES))
         out.print(f"run dir: {result.train.run_dir}")

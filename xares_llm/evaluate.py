@@ -31,6 +31,7 @@ from xares_llm.runs import (
 )
 from xares_llm.sampler import pad_frames
 from xares_llm.task_data import TaskSplit, open_splits
+from xares_llm.threads import use_threads
 from xares_llm.tokenizer import load_tokenizer
 
 
@@ -71,6 +72,7 @@ def evaluate(
     allow_unfinished: bool = False,
     redo: bool = False,
     progress: EvalProgress | None = None,
+    threads: int | None = None,
 ) -> list[Path]:
     """Decode every test clip of `tasks` (default: the run's evaluated tasks); returns the JSONL paths.
 
@@ -105,6 +107,7 @@ def evaluate(
     model = build_model(recipe, info.input_dim, tokenizer)
     load_trainable(model, saved[-1][1] / WEIGHTS_FILE)
     model.to(dev).eval()
+    use_threads(model, threads)
     size = batch_size or recipe.eval_batch_size
     for split in splits:
         task, store = split.task, split.store

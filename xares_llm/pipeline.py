@@ -47,6 +47,7 @@ def run_pipeline(
     device: str | None = None,
     metric_options: MetricOptions | None = None,
     hooks: Hooks | None = None,
+    threads: int | None = None,
 ) -> PipelineResult:
     """Extract, train, evaluate and score. `run_dir` may be a function of the encoder-id, so the
     caller can name the run after it without loading the encoder a second time."""
@@ -76,11 +77,11 @@ def run_pipeline(
         hooks.stage("train")
     if callable(run_dir):  # named after the encoder-id, known once the encoder is loaded
         run_dir = run_dir(report.encoder_id)
-    trained = train(run_dir, recipe, mix, report.encoder_id, cache_root, encoder, device, hooks.train)
+    trained = train(run_dir, recipe, mix, report.encoder_id, cache_root, encoder, device, hooks.train, threads)
 
     if hooks.stage:
         hooks.stage("evaluate")
-    evaluate(run_dir, cache_root, device=device, progress=hooks.evaluate)
+    evaluate(run_dir, cache_root, device=device, progress=hooks.evaluate, threads=threads)
     if hooks.stage:
         hooks.stage("score")
     return PipelineResult(report, trained, score_run(run_dir, metric_options))

@@ -27,7 +27,7 @@ from xares_llm import __version__
 from xares_llm.config import validate
 from xares_llm.errors import XaresError
 from xares_llm.recipe import Recipe
-from xares_llm.tasks import Mixture, TaskConfig, load_task
+from xares_llm.tasks import Mixture, MixtureConfig, TaskConfig, load_task
 
 RUN_FILE = "run.json"
 RECIPE_FILE = "recipe.yaml"
@@ -108,6 +108,14 @@ def read_run_tasks(run_dir: Path, names: list[str]) -> list[TaskConfig]:
     """The task configs a run was started with; runs made before snapshots fall back to the package."""
     folder = Path(run_dir) / TASKS_DIR
     return [load_task(str(folder / f"{n}.yaml")) if (folder / f"{n}.yaml").is_file() else load_task(n) for n in names]
+
+
+def read_run_mixture(run_dir: Path) -> Mixture:
+    """The mixture a run trains on, with the task configs it was started with."""
+    config = validate(MixtureConfig, yaml.safe_load((Path(run_dir) / MIXTURE_FILE).read_text()), run_dir)
+    names = list(dict.fromkeys([*config.weights, *config.evaluate]))
+    tasks = {task.name: task for task in read_run_tasks(run_dir, names)}
+    return Mixture(config.name, dict(config.weights), list(config.evaluate), tasks)
 
 
 def read_recipe(run_dir: Path) -> Recipe:

@@ -44,6 +44,7 @@ from xares_llm.runs import (
 from xares_llm.sampler import BatchBuilder, MixtureSampler, TrainBatches, window_frames
 from xares_llm.task_data import open_splits
 from xares_llm.tasks import Mixture, mixture_weights
+from xares_llm.threads import use_threads
 from xares_llm.tokenizer import load_tokenizer
 
 
@@ -180,6 +181,7 @@ def train(
     encoder_spec: str | None = None,
     device: str | None = None,
     progress: TrainProgress | None = None,
+    threads: int | None = None,
 ) -> TrainResult:
     """Train (or resume) the run in `run_dir` until `recipe.steps`; marks it finished only then.
 
@@ -209,6 +211,7 @@ def train(
     data = open_splits(cache_root, encoder_id, tasks, "train", encoder_spec)
     tokenizer = load_tokenizer(str(run_dir / TOKENIZER_DIR))
     model = build_model(recipe, info.input_dim, tokenizer).to(dev)
+    use_threads(model, threads)
     forward = (
         model if world.size == 1 else DistributedDataParallel(model, device_ids=[dev.index] if dev.index else None)
     )
