@@ -175,6 +175,16 @@ def _remote_store(prefix: str, encoder_id: str) -> str:
     return "/".join(p for p in (prefix, "features", encoder_id) if p)
 
 
+def _filesystem(url: str) -> tuple[AbstractFileSystem, str]:
+    """The fsspec filesystem of `url`; an unknown protocol or a missing backend is one line."""
+    import fsspec
+
+    try:
+        return fsspec.core.url_to_fs(url)
+    except (ValueError, ImportError) as e:  # "Protocol not known: x", "Install s3fs to access S3"
+        raise CacheError(f"{url}: {e}") from e
+
+
 def _local_fs(fs: AbstractFileSystem) -> bool:
     from fsspec.implementations.local import LocalFileSystem
 
@@ -209,9 +219,7 @@ def _push_files(local: Path, files: list[str], encoder_id: str, destination: str
         operations = [CommitOperationAdd(f"{remote}/{name}", str(local / name)) for name in files]
         api.create_commit(repo, operations, commit_message=f"xares cache push {encoder_id}", repo_type="dataset")
         return f"{HF_PREFIX}{repo}/{remote}"
-    import fsspec
-
-    fs, path = fsspec.core.url_to_fs(destination)
+    fs, path = _filesystem(destination)
     target = _remote_store(path.rstrip("/"), encoder_id)
     made: set[str] = set()
     for name in files:
@@ -230,7 +238,10 @@ def pull(root: Path, encoder_id: str, source: str) -> Transfer:
     final = encoder_dir(root, encoder_id)
     if final.exists():
         raise CacheError(f"{final} exists already; remove it first or pull into another --cache")
-    fetch = _hf_fetcher(source, encoder_id) if source.startswith(HF_PREFIX) else _fsspec_fetcher(source, encoder_id)
+    try:
+        fetch = (_hf_fetcher if source.startswith(HF_PREFIX) else _fsspec_fetcher)(source, encoder_id)
+    except OSError as e:
+        raise CacheError(f"cannot read {source}: {e}") from e
     with _staging(root, encoder_id, source) as staging:
         store = staging / "features" / encoder_id
         members = fetch(store)
@@ -246,9 +257,7 @@ def pull(root: Path, encoder_id: str, source: str) -> Transfer:
 
 def _fsspec_fetcher(source: str, encoder_id: str) -> Callable[[Path], Members]:
     """List and check the store at `source` now (nothing is written yet); copy it when called."""
-    import fsspec
-
-    fs, path = fsspec.core.url_to_fs(source)
+    fs, path = _filesystem(source)
     remote = _remote_store(path.rstrip("/"), encoder_id)
     if not fs.isfile(f"{remote}/{ENCODER_FILE}"):
         raise CacheError(f"no store {encoder_id} at {source} (looked for {remote}/{ENCODER_FILE})")

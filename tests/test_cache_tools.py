@@ -223,6 +223,15 @@ def test_member_names_are_checked(name, problem):
     assert member_parts("demo_pitch/test/part-x.zarr/zarr.json") == ("demo_pitch", "test", "part-x.zarr", "zarr.json")
 
 
+def test_an_unknown_protocol_is_one_line(store_copy, tmp_path):
+    root, encoder_id = store_copy
+    result = invoke("cache", "pull", encoder_id, "nosuchproto://x", "--cache", str(tmp_path / "dest"))
+    assert "nosuchproto://x: Protocol not known" in one_line_error(result)
+    result = invoke("cache", "push", encoder_id, "nosuchproto://x", "--cache", str(root))
+    assert "nosuchproto://x: Protocol not known" in one_line_error(result)
+    assert left_behind(tmp_path / "dest") == []
+
+
 def test_an_encoder_id_that_is_a_path_is_refused(store_copy, tmp_path):
     root, _ = store_copy
     for bad in ("../escape", "a/b", "..", ".hidden"):
