@@ -20,6 +20,8 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from xares_llm.cache.errors import CacheError
+
 FORMAT = "xares-features/1"
 ENCODER_FILE = "encoder.json"
 PART_SUFFIX = ".zarr"
@@ -94,6 +96,12 @@ class PartAttrs:
 
 def features_root(root: Path) -> Path:
     return Path(root) / "features"
+
+
+def check_encoder_id(encoder_id: str) -> None:
+    """An encoder-id names one folder: ``../x`` or ``a/b`` would point outside the cache."""
+    if not encoder_id or encoder_id.startswith(".") or any(c in encoder_id for c in "/\\\0"):
+        raise CacheError(f"encoder-id {encoder_id!r} is not a plain folder name; use one `xares cache ls` prints")
 
 
 def encoder_dir(root: Path, encoder_id: str) -> Path:

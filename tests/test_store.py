@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import shutil
 import tarfile
 
@@ -14,6 +15,7 @@ import zarr
 
 from xares_llm.audio import decode_audio
 from xares_llm.cache import FeatureSplit, PartBuffer, SourceInfo, read_part_attrs, write_part
+from xares_llm.cache.errors import CacheError
 from xares_llm.cache.format import part_name
 from xares_llm.encoders import load_encoder
 from xares_llm.encoding import encode_clips
@@ -193,3 +195,48 @@ def test_decode_worker_processes_write_the_same_parts(tmp_path, demo_store):
     for i in range(len(a)):
         assert a.key(i) == b.key(i)
         np.testing.assert_array_equal(a.frames(i), b.frames(i))
+
+
+@pytest.fixture
+def damaged_copy(demo_store, tmp_path):
+    """A copy of the demo store and the first part of demo_pitch/test, to damage."""
+    root = tmp_path / "cache"
+    shutil.copytree(demo_store.cache_root, root)
+    store = FeatureSplit(root, demo_store.report.encoder_id, "demo_pitch", "test")
+    return root, demo_store.report.encoder_id, store.parts[0]
+
+
+def test_a_deleted_frames_file_is_an_error_naming_the_part_not_zeros(damaged_copy):
+    root, encoder_id, part = damaged_copy
+    opened = FeatureSplit(root, encoder_id, "demo_pitch", "test")  # opened before the damage (a long run)
+    (part / "frames" / "c" / "0" / "0").unlink()
+    with pytest.raises(CacheError, match=re.escape(f"{part}: frames: chunk file c/0/0 is missing")):
+        opened[0]
+    with pytest.raises(CacheError, match=re.escape(f"{part}: frames: 1 chunk files missing")):
+        FeatureSplit(root, encoder_id, "demo_pitch", "test")[0]
+
+
+def test_a_flipped_byte_in_frames_is_an_error_naming_the_part(damaged_copy):
+    root, encoder_id, part = damaged_copy
+    frames = part / "frames" / "c" / "0" / "0"
+    data = bytearray(frames.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    frames.write_bytes(data)
+    store = FeatureSplit(root, encoder_id, "demo_pitch", "test")
+    with pytest.raises(CacheError, match=re.escape(f"{part}: frames: cannot read") + ".*checksum") as caught:
+        store.frames(0)
+    assert "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize("array", ["offsets", "keys", "meta", "n_samples"])
+def test_a_deleted_or_flipped_index_array_fails_at_open(damaged_copy, array):
+    root, encoder_id, part = damaged_copy
+    chunk = part / array / "c" / "0"
+    data = bytearray(chunk.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    chunk.write_bytes(data)
+    with pytest.raises(CacheError, match=re.escape(f"{part}: {array}: cannot read")):
+        FeatureSplit(root, encoder_id, "demo_pitch", "test")
+    chunk.unlink()
+    with pytest.raises(CacheError, match=re.escape(f"{part}: {array}: 1 chunk files missing")):
+        FeatureSplit(root, encoder_id, "demo_pitch", "test")
