@@ -5,12 +5,13 @@ from __future__ import annotations
 import functools
 import os
 from collections.abc import Callable
+from typing import Annotated
 
 import typer
 from rich.markup import escape
 
 from xares_llm.cache.errors import CacheError
-from xares_llm.cli import cache, check, demo, download, evaluate, extract, run, score, tasks, train
+from xares_llm.cli import cache, check, demo, download, evaluate, extract, run, runs, score, tasks, train
 from xares_llm.cli.console import err
 from xares_llm.errors import XaresError
 
@@ -26,8 +27,20 @@ app = typer.Typer(
 )
 
 
+def show_version(value: bool) -> None:
+    if value:
+        from xares_llm import __version__
+
+        typer.echo(f"xares-llm {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
-def root() -> None:
+def root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=show_version, is_eager=True, help="Show the version and exit.")
+    ] = False,
+) -> None:
     """Stage one: `xares extract`. Stage two: `xares train`, `xares eval`, `xares score`."""
 
 
@@ -56,6 +69,7 @@ COMMANDS: dict[str, Callable] = {
     "score": score.score,
     "run": run.run,
     "download": download.download,
+    "runs": runs.list_runs,
 }
 
 for name, command in COMMANDS.items():

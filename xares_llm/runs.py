@@ -83,6 +83,13 @@ def write_run(run_dir: Path, info: RunInfo) -> None:
     tmp.replace(path)
 
 
+def find_runs(root: Path) -> list[tuple[Path, RunInfo]]:
+    """Every run dir at or below `root` (one with a run.json), by path."""
+    root = Path(root)
+    found = [(path.parent, read_run(path.parent)) for path in sorted(root.rglob(RUN_FILE))]
+    return [(run_dir, info) for run_dir, info in found if info is not None]
+
+
 def read_log(path: Path) -> list[dict]:
     """The log's entries; a last line cut short by a kill is ignored."""
     entries = []
