@@ -104,6 +104,23 @@ def check_encoder_id(encoder_id: str) -> None:
         raise CacheError(f"encoder-id {encoder_id!r} is not a plain folder name; use one `xares cache ls` prints")
 
 
+def match_encoder_id(root: Path, text: str) -> str:
+    """An encoder-id, or a unique prefix of one of the stores under `root`, -> the full encoder-id."""
+    check_encoder_id(text)
+    folder = features_root(root)
+    ids = (
+        sorted(p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")) if folder.is_dir() else []
+    )
+    if text in ids:
+        return text
+    matches = [i for i in ids if i.startswith(text)]
+    if len(matches) == 1:
+        return matches[0]
+    if matches:
+        raise CacheError(f"encoder-id prefix {text!r} is ambiguous: {', '.join(matches)}")
+    return text  # no such store: the caller says so with its own context
+
+
 def encoder_dir(root: Path, encoder_id: str) -> Path:
     return features_root(root) / encoder_id
 

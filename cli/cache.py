@@ -11,7 +11,7 @@ from rich.table import Table
 
 from xares_llm.cache import FeatureSplit, read_encoder_info
 from xares_llm.cache.errors import CacheError
-from xares_llm.cache.format import ENCODER_FILE, check_encoder_id, encoder_dir, features_root, part_name
+from xares_llm.cache.format import ENCODER_FILE, encoder_dir, features_root, match_encoder_id, part_name
 from xares_llm.cache.transfer import Transfer
 from xares_llm.cache.transfer import pull as pull_store
 from xares_llm.cache.transfer import push as push_store
@@ -105,12 +105,12 @@ def verify(
     the task configs list is missing; exit 1 on damage."""
     from xares_llm.tasks import SPLITS
 
-    check_encoder_id(encoder_id)
     splits = [s.strip() for s in split.split(",") if s.strip()]
     bad_split = next((s for s in splits if s not in SPLITS), None)
     if bad_split:
         raise typer.BadParameter(f"unknown split {bad_split!r}; use train, test or train,test", param_hint="--split")
     root = cache or default_cache_root()
+    encoder_id = match_encoder_id(root, encoder_id)
     store = encoder_dir(root, encoder_id)
     if not store.is_dir():
         raise CacheError(f"no store {encoder_id} in {root}; see `xares cache ls`")
@@ -150,7 +150,8 @@ def report_left_out(transfer: Transfer) -> None:
 
 def push(encoder_id: EncoderIdArg, destination: LocationArg, cache: CacheOpt = None) -> None:
     """Upload one encoder store (verified first) to a Hugging Face dataset repo or an fsspec URL."""
-    transfer = push_store(cache or default_cache_root(), encoder_id, destination)
+    root = cache or default_cache_root()
+    transfer = push_store(root, match_encoder_id(root, encoder_id), destination)
     report_left_out(transfer)
     out.print(f"pushed {transfer.files} files to {escape(str(transfer.path))}", highlight=False)
 

@@ -87,6 +87,8 @@ def test_intact_store_verifies(store_copy):
     assert result.exit_code == 0 and "16 parts verified" in result.output
     result = invoke("cache", "verify", encoder_id, "--cache", str(root), "--tasks", "demo")
     assert result.exit_code == 0 and "16 parts verified" in result.output
+    result = invoke("cache", "verify", encoder_id[:6], "--cache", str(root))  # a unique prefix, as `train` takes
+    assert result.exit_code == 0 and "16 parts verified" in result.output
 
 
 def test_flipped_byte_and_missing_file_are_found(store_copy):
