@@ -29,7 +29,8 @@ def ls(cache: CacheOpt = None) -> None:
     """List the encoder stores in the cache: spec, dims, frame rate, datasets, clips and size."""
     root = cache or default_cache_root()
     table = Table(title=f"Feature stores in {root}", title_justify="left")
-    for column in ("encoder-id", "spec", "D", "Hz", "dtype", "datasets", "clips", "size"):
+    table.add_column("encoder-id", no_wrap=True)  # copied into other commands: keep it whole
+    for column in ("spec", "D", "Hz", "dtype", "precision", "datasets", "clips", "size"):
         table.add_column(column)
     for info in list_encoders(root):
         base = encoder_dir(root, info.encoder_id)
@@ -43,6 +44,7 @@ def ls(cache: CacheOpt = None) -> None:
             str(info.output_dim),
             f"{info.frame_rate_hz:g}",
             info.dtype,
+            info.encoder_precision,
             str(datasets),
             str(clips),
             f"{size:.1f} MiB",
