@@ -30,6 +30,13 @@ LOCK_SUFFIX = ".lock"  # part-X.zarr.lock holds <host>-<pid> of the process extr
 STATUS_COMPLETE = "complete"
 ARRAYS = ("frames", "offsets", "keys", "meta", "n_samples")
 STORE_DTYPES = ("float16", "float32")
+# Compute precision of the encoder's forward: fp32 (the reference setting) or fp16/bf16 autocast.
+ENCODER_PRECISIONS = ("fp32", "fp16", "bf16")
+REFERENCE_PRECISION = "fp32"
+# encoder.json written before `encoder_precision` existed: float32 stores were always computed in
+# fp32; float16 stores used fp16 autocast when extracted on CUDA and fp32 on CPU, and the device was
+# not recorded, so their precision is unknown.
+LEGACY_PRECISION = {"float32": "fp32", "float16": "unknown"}
 
 
 @dataclass
@@ -45,6 +52,7 @@ class EncoderInfo:
     frame_rate_hz: float
     sample_rate: int
     dtype: str
+    encoder_precision: str  # one of ENCODER_PRECISIONS ("unknown" only for old stores, see LEGACY_PRECISION)
     windowing: dict  # {"max_input_seconds": float | None}
     xares_version: str
     format: str = FORMAT
@@ -55,6 +63,8 @@ class EncoderInfo:
     @classmethod
     def from_json(cls, text: str) -> EncoderInfo:
         data = json.loads(text)
+        if "encoder_precision" not in data:
+            data["encoder_precision"] = LEGACY_PRECISION.get(data.get("dtype"), "unknown")
         names = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in names})
 

@@ -45,6 +45,7 @@ def store_row(root: Path, encoder_id: str) -> list[str]:
         str(info.output_dim),
         f"{info.frame_rate_hz:g}",
         info.dtype,
+        info.encoder_precision,
         str(len({ds for ds, _ in splits})),
         str(clips),
         f"{folder_bytes(base) / 2**20:.1f} MiB",
@@ -55,8 +56,9 @@ def ls(cache: CacheOpt = None) -> None:
     """List the encoder stores in the cache: spec, dims, frame rate, datasets, clips and size."""
     root = cache or default_cache_root()
     table = Table(title=f"Feature stores in {root}", title_justify="left")
-    columns = ("encoder-id", "spec", "D", "Hz", "dtype", "datasets", "clips", "size")
-    for column in columns:
+    columns = ("encoder-id", "spec", "D", "Hz", "dtype", "precision", "datasets", "clips", "size")
+    table.add_column(columns[0], no_wrap=True)  # copied into other commands: keep it whole
+    for column in columns[1:]:
         table.add_column(column)
     base = features_root(root)
     unreadable = []

@@ -28,7 +28,9 @@ def check(encoder: EncoderArg, encoder_args: EncoderArgsOpt = None, device: Devi
 
     Reference checks: nn.Module, int output_dim, forward(audio, mask), (features [B, T', D], mask or None).
 
-    Ours: mask length == T', the mask marks padding, finite output, the same frames alone and batched.
+    Ours: mask length == T', the mask marks padding, finite output, the same frames alone and batched, coverage.
+
+    Coverage: tone bursts across a 30 s clip must land at the same relative place in its valid frames.
 
     Also: sampling_rate must be 16000 when declared. Every failure says what came back and how to fix it.
 

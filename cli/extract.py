@@ -6,8 +6,9 @@ from typing import Annotated
 
 import typer
 
+from xares_llm.cache.format import REFERENCE_PRECISION
 from xares_llm.cli.console import err, out
-from xares_llm.cli.options import CacheOpt, ConfigDirOpt, DataOpt, DeviceOpt, EncoderArgsOpt
+from xares_llm.cli.options import CacheOpt, ConfigDirOpt, DataOpt, DeviceOpt, EncoderArgsOpt, EncoderPrecisionOpt
 from xares_llm.cli.progress import ExtractReporter, make_progress
 from xares_llm.config import add_config_dirs
 from xares_llm.constants import DEFAULT_BATCH_SECONDS
@@ -31,6 +32,7 @@ def extract(
     ] = DEFAULT_BATCH_SECONDS,
     device: DeviceOpt = "cpu",
     dtype: Annotated[str, typer.Option(help="Stored feature dtype: float16 or float32.")] = "float16",
+    encoder_precision: EncoderPrecisionOpt = "fp32",
     decode_workers: Annotated[
         int, typer.Option(help="Processes decoding audio ahead of the encoder (0 = one background thread).")
     ] = 0,
@@ -70,10 +72,13 @@ def extract(
             batch_seconds=batch_seconds,
             device=device,
             dtype=dtype,
+            precision=encoder_precision,
             decode_workers=decode_workers,
             progress=ExtractReporter(progress),
         )
     out.print(f"encoder-id [bold]{report.encoder_id}[/bold]  store {report.store}")
+    if encoder_precision != REFERENCE_PRECISION:
+        err.print(f"[yellow]encoder computed with {encoder_precision} autocast: not the reference setting (fp32)")
     if report.up_to_date:
         out.print(f"{report.up_to_date} parts up to date")
     if report.elsewhere:

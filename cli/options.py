@@ -43,3 +43,13 @@ AutoDeviceOpt = Annotated[
     str | None,
     typer.Option("--device", help="cpu, cuda or cuda:N \\[default: cuda if available].", show_default=False),
 ]
+EncoderPrecisionOpt = Annotated[
+    str,
+    typer.Option(
+        "--encoder-precision",
+        help=(
+            "Encoder compute precision: fp32, or fp16/bf16 autocast (faster on GPUs). Only fp32 is the reference "
+            "setting; fp16/bf16 features differ, so they get their own encoder-id and store."
+        ),
+    ),
+]

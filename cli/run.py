@@ -9,7 +9,15 @@ import typer
 
 from xares_llm.baselines import BASELINES
 from xares_llm.cli.console import out
-from xares_llm.cli.options import AutoDeviceOpt, CacheOpt, ConfigDirOpt, DataOpt, EncoderArgsOpt, ThreadsOpt
+from xares_llm.cli.options import (
+    AutoDeviceOpt,
+    CacheOpt,
+    ConfigDirOpt,
+    DataOpt,
+    EncoderArgsOpt,
+    EncoderPrecisionOpt,
+    ThreadsOpt,
+)
 from xares_llm.cli.progress import make_progress, pipeline_hooks
 from xares_llm.cli.render import scores_table
 from xares_llm.cli.score import EcheckerOpt, SbertOpt, metric_options
@@ -43,6 +51,7 @@ def run(
     cache: CacheOpt = None,
     run_dir: Annotated[Path | None, typer.Option("--run-dir", help="Run directory \\[default: runs/...].")] = None,
     encoder_args: EncoderArgsOpt = None,
+    encoder_precision: EncoderPrecisionOpt = "fp32",
     set_: SetOpt = None,
     device: AutoDeviceOpt = None,
     sbert: SbertOpt = None,
@@ -96,6 +105,7 @@ def run(
                 data or default_data_root(cache_root),
                 run_dir or (lambda encoder_id, name=name, r=resolved: default_run_dir(encoder_id, Path(name).stem, r)),
                 encoder_args=encoder_args,
+                encoder_precision=encoder_precision,
                 device=device,
                 metric_options=metric_options(sbert, echecker, cache_root),
                 hooks=pipeline_hooks(progress, resolved.log_every),

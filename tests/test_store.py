@@ -139,10 +139,10 @@ def test_weight_change_alone_changes_fingerprint():
     from xares_llm.encoders.fingerprint import fingerprint
 
     loaded = load_encoder("mel")
-    first = fingerprint(loaded, {}, "float16")
+    first = fingerprint(loaded, {}, "float16", "fp32")
     with torch.no_grad():
         loaded.module.filters[3, 5] += 1e-3
-    assert fingerprint(loaded, {}, "float16") != first
+    assert fingerprint(loaded, {}, "float16", "fp32") != first
 
 
 def test_parts_locked_by_a_live_process_are_left_to_it(tmp_path, demo_store):

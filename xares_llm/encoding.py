@@ -49,10 +49,15 @@ def windows(clip: np.ndarray, max_samples: int | None) -> list[np.ndarray]:
     return [clip[start : start + max_samples] for start in range(0, len(clip), max_samples)]
 
 
+# Encoder precision (encoder.json `encoder_precision`) -> autocast dtype; None = plain fp32.
+AUTOCAST_DTYPES: dict[str, torch.dtype | None] = {"fp32": None, "fp16": torch.float16, "bf16": torch.bfloat16}
+
+
 def autocast_context(device: torch.device, dtype: torch.dtype | None) -> contextlib.AbstractContextManager:
-    if dtype is None or device.type != "cuda":
+    """Autocast to `dtype` on the encoder's device (CPU or CUDA); no autocast at all when `dtype` is None."""
+    if dtype is None:
         return contextlib.nullcontext()
-    return torch.autocast(device_type="cuda", dtype=dtype)
+    return torch.autocast(device_type=device.type, dtype=dtype)
 
 
 @torch.inference_mode()

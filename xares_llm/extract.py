@@ -38,14 +38,14 @@ from xares_llm.cache import (
     split_dir,
     write_part,
 )
-from xares_llm.cache.format import ENCODER_FILE, STORE_DTYPES, encoder_dir
+from xares_llm.cache.format import ENCODER_FILE, ENCODER_PRECISIONS, REFERENCE_PRECISION, STORE_DTYPES, encoder_dir
 from xares_llm.constants import DEFAULT_BATCH_SECONDS, SAMPLE_RATE
 from xares_llm.demo_data import write_demo_shards
 from xares_llm.devices import resolve_device
 from xares_llm.encoders import LoadedEncoder, load_encoder
+from xares_llm.encoders.fingerprint import content_digest, fingerprint
 from xares_llm.encoders.fingerprint import encoder_id as make_encoder_id
-from xares_llm.encoders.fingerprint import fingerprint
-from xares_llm.encoding import encode_clips
+from xares_llm.encoding import AUTOCAST_DTYPES, encode_clips
 from xares_llm.errors import DataError, EncoderError, StoreError
 from xares_llm.sources import shard_path
 from xares_llm.tasks import SPLITS, Split, TaskConfig
@@ -106,11 +106,29 @@ def preprocessing_settings() -> dict:
     return {"sample_rate": SAMPLE_RATE, "mono": "channel mean", "peak_normalise": "if |x| > 1", "resampler": "soxr HQ"}
 
 
-def prepare_encoder(spec: str, kwargs: str | dict | None, device: str, dtype: str) -> tuple[LoadedEncoder, EncoderInfo]:
-    """Load the encoder, put it in eval mode on `device`, and describe it for encoder.json."""
+def check_precision(precision: str, device: torch.device) -> None:
+    """One-line refusals for a precision this device cannot honour."""
+    if precision not in ENCODER_PRECISIONS:
+        raise EncoderError(
+            f"--encoder-precision must be one of {', '.join(ENCODER_PRECISIONS)} "
+            f"({REFERENCE_PRECISION} is the reference setting), got {precision!r}"
+        )
+    if precision == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
+        raise EncoderError(f"--encoder-precision bf16: {device} has no bfloat16 support; use fp16 or fp32")
+
+
+def prepare_encoder(
+    spec: str, kwargs: str | dict | None, device: str, dtype: str, precision: str = REFERENCE_PRECISION
+) -> tuple[LoadedEncoder, EncoderInfo]:
+    """Load the encoder, put it in eval mode on `device`, and describe it for encoder.json.
+
+    `precision` is the encoder's compute precision (fp16/bf16 = autocast); it is part of the fingerprint.
+    """
     if dtype not in STORE_DTYPES:
         raise StoreError(f"--dtype must be one of {', '.join(STORE_DTYPES)}, got {dtype!r}")
-    device = str(resolve_device(device))
+    torch_device = resolve_device(device)
+    check_precision(precision, torch_device)
+    device = str(torch_device)
     loaded = load_encoder(spec, kwargs)
     module = loaded.module.eval().to(device)
     rate = getattr(module, "sampling_rate", SAMPLE_RATE)
@@ -118,7 +136,7 @@ def prepare_encoder(spec: str, kwargs: str | dict | None, device: str, dtype: st
         raise EncoderError(f"encoder {spec!r} declares sampling_rate={rate}; the benchmark feeds {SAMPLE_RATE} Hz")
     if not isinstance(getattr(module, "output_dim", None), int):
         raise EncoderError(f"encoder {spec!r} has no integer `output_dim`; run `xares check {spec}`")
-    digest = fingerprint(loaded, preprocessing_settings(), dtype)
+    digest = fingerprint(loaded, preprocessing_settings(), dtype, precision)
     frame_rate = getattr(module, "frame_rate_hz", None) or measure_frame_rate(module, device)
     info = EncoderInfo(
         encoder_id=make_encoder_id(loaded, digest),
@@ -130,10 +148,24 @@ def prepare_encoder(spec: str, kwargs: str | dict | None, device: str, dtype: st
         frame_rate_hz=float(frame_rate),
         sample_rate=SAMPLE_RATE,
         dtype=dtype,
+        encoder_precision=precision,
         windowing={"max_input_seconds": getattr(module, "max_input_seconds", None)},
         xares_version=__version__,
     )
     return loaded, info
+
+
+def candidate_ids(spec: str, kwargs: str | dict | None) -> list[str]:
+    """Every encoder-id `spec` can have, one per encoder precision and store dtype (both are in the
+    fingerprint), the reference precision first and the default dtype first within it."""
+    loaded = load_encoder(spec, kwargs)
+    content = content_digest(loaded)
+    settings = preprocessing_settings()
+    return [
+        make_encoder_id(loaded, fingerprint(loaded, settings, dtype, precision, content))
+        for precision in ENCODER_PRECISIONS
+        for dtype in STORE_DTYPES
+    ]
 
 
 def measure_frame_rate(module: torch.nn.Module, device: str) -> float:
@@ -255,8 +287,8 @@ class Extractor:
 
     def __init__(self, module: torch.nn.Module, info: EncoderInfo, device: str, batch_seconds: float):
         self.module, self.info, self.device, self.batch_seconds = module, info, device, batch_seconds
-        use_autocast = torch.device(device).type == "cuda" and info.dtype == "float16"
-        self.autocast_dtype = torch.float16 if use_autocast else None
+        # fp32 unless encoder.json says otherwise: autocast is an explicit choice, never implied by the store dtype
+        self.autocast_dtype = AUTOCAST_DTYPES[info.encoder_precision]
 
     def encode(self, shard: DecodedShard, progress: ExtractProgress | None) -> PartBuffer:
         buffer = PartBuffer(dim=self.info.output_dim, dtype=self.info.dtype, dropped=list(shard.dropped))
@@ -329,16 +361,18 @@ def extract(
     batch_seconds: float = DEFAULT_BATCH_SECONDS,
     device: str = "cpu",
     dtype: str = "float16",
+    precision: str = REFERENCE_PRECISION,
     decode_workers: int = 0,
     progress: ExtractProgress | None = None,
 ) -> ExtractReport:
     """Extract every missing part of `tasks` x `splits` for `encoder` into the cache at `cache_root`.
 
     Shards are fetched and decoded ahead of the encoder: in one background thread, or in
-    `decode_workers` processes (for a fast GPU encoder that one core cannot keep fed).
+    `decode_workers` processes (for a fast GPU encoder that one core cannot keep fed). The encoder
+    computes in `precision`: fp32 (the reference) or fp16/bf16 autocast, on any device.
     """
     started = time.perf_counter()
-    loaded, info = prepare_encoder(encoder, encoder_args, device, dtype)
+    loaded, info = prepare_encoder(encoder, encoder_args, device, dtype, precision)
     report = ExtractReport(encoder_id=info.encoder_id, store=encoder_dir(cache_root, info.encoder_id))
     units = plan_units(tasks, splits or list(SPLITS), cache_root, data_root, info.encoder_id)
     for directory in {u.part_path.parent for u in units}:

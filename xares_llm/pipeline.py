@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from xares_llm.cache.format import REFERENCE_PRECISION
 from xares_llm.evaluate import EvalProgress, evaluate
 from xares_llm.extract import ExtractProgress, ExtractReport, extract
 from xares_llm.metrics import MetricOptions
@@ -44,13 +45,15 @@ def run_pipeline(
     data_root: Path,
     run_dir: Path | Callable[[str], Path],
     encoder_args: str | dict | None = None,
+    encoder_precision: str = REFERENCE_PRECISION,
     device: str | None = None,
     metric_options: MetricOptions | None = None,
     hooks: Hooks | None = None,
     threads: int | None = None,
 ) -> PipelineResult:
     """Extract, train, evaluate and score. `run_dir` may be a function of the encoder-id, so the
-    caller can name the run after it without loading the encoder a second time."""
+    caller can name the run after it without loading the encoder a second time. The encoder computes
+    in `encoder_precision` (fp32, the reference, unless fp16/bf16 autocast is asked for)."""
     hooks = hooks or Hooks()
     mix = load_mixture(mixture) if isinstance(mixture, str) else mixture
     tasks = list(mix.tasks.values())
@@ -70,6 +73,7 @@ def run_pipeline(
         splits=splits,
         encoder_args=encoder_args,
         device=device or "cpu",
+        precision=encoder_precision,
         progress=hooks.extract,
     )
 

@@ -19,7 +19,6 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 
 from xares_llm.cache import list_encoders, read_encoder_info
-from xares_llm.cache.format import STORE_DTYPES
 from xares_llm.checkpoints import build_model, load_state, load_trainable, save_checkpoint
 from xares_llm.devices import autocast_dtype, resolve_device
 from xares_llm.distributed import barrier, current_world, init_process_group, mean_across_ranks
@@ -71,24 +70,23 @@ def resolve_store(cache_root: Path, encoder: str, encoder_args: str | dict | Non
     matches = [i for i in infos if i == encoder] or [i for i in infos if i.startswith(encoder)]
     if len(matches) == 1 and not encoder_args:
         return matches[0], infos[matches[0]].spec
-    if len(matches) > 1:
-        raise StoreError(f"encoder-id prefix {encoder!r} is ambiguous: {', '.join(matches)}")
-    from xares_llm.extract import prepare_encoder
+    from xares_llm.extract import candidate_ids
 
-    candidates = []
-    for dtype in STORE_DTYPES:  # the store dtype is part of the fingerprint
-        try:
-            _, info = prepare_encoder(encoder, encoder_args, "cpu", dtype)
-        except EncoderError as e:
-            known = ", ".join(infos) or "none"
-            raise StoreError(
-                f"{encoder!r} is neither a store in {cache_root} (stores: {known}) nor a loadable encoder: {e}"
-            ) from e
-        if info.encoder_id in infos:
-            return info.encoder_id, encoder
-        candidates.append(info.encoder_id)
+    try:
+        candidates = candidate_ids(encoder, encoder_args)  # store dtype and encoder precision are in the fingerprint
+    except EncoderError as e:
+        if len(matches) > 1:  # not a spec either (`mel` prefixes every mel store's id, and is one)
+            raise StoreError(f"encoder-id prefix {encoder!r} is ambiguous: {', '.join(matches)}") from e
+        known = ", ".join(infos) or "none"
+        raise StoreError(
+            f"{encoder!r} is neither a store in {cache_root} (stores: {known}) nor a loadable encoder: {e}"
+        ) from e
+    for candidate in candidates:  # the reference precision (fp32) first, then the default store dtype
+        if candidate in infos:
+            return candidate, encoder
     raise StoreError(
-        f"no feature store for {encoder} ({' or '.join(candidates)}) in {cache_root}; "
+        f"no feature store for {encoder} in {cache_root} (none of its {len(candidates)} encoder-ids, one per "
+        f"store dtype and encoder precision, e.g. {candidates[0]}); "
         f"create it with: xares extract {encoder} --tasks <mixture> --cache {cache_root}"
     )
 
@@ -161,7 +159,7 @@ def start_or_resume(
         steps=recipe.steps,
         cache_root=str(Path(cache_root).resolve()),
         store_dtype=encoder_info.dtype,
-        encoder_precision=getattr(encoder_info, "precision", None),
+        encoder_precision=encoder_info.encoder_precision,
     )
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / RECIPE_FILE).write_text(recipe.to_yaml())
