@@ -62,4 +62,8 @@ def evaluate(
             progress=EvalReporter(progress),
             threads=threads,
         )
+    from xares_llm.distributed import current_world
+
+    if not current_world().main:
+        return  # under torchrun, rank 0 merged the predictions and scores them
     out.print(scores_table(score_run(run_dir, metric_options(sbert, echecker, cache or default_cache_root()))))
