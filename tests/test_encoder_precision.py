@@ -100,5 +100,5 @@ def test_cli_encoder_precision(tmp_path, demo_store):
     assert bad.output.strip().splitlines() == [
         "error: --encoder-precision must be one of fp32, fp16, bf16 (fp32 is the reference setting), got 'half'"
     ]
-    help_text = CliRunner().invoke(app, ["extract", "--help"]).output
+    help_text = CliRunner().invoke(app, ["extract", "--help"], env={"COLUMNS": "200"}).output
     assert "--encoder-precision" in help_text and "Only fp32 is the reference" in " ".join(help_text.split())
