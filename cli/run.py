@@ -111,6 +111,8 @@ def run(
                 hooks=pipeline_hooks(progress, resolved.log_every),
                 threads=threads,
             )
+        if result.scores is None:
+            continue  # another rank of a torchrun launch: rank 0 reports
         out.print(scores_table(result.scores, BASELINES))
         out.print(f"run dir: {result.train.run_dir}")
 

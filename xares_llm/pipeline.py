@@ -10,7 +10,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import torch
+
 from xares_llm.cache.format import REFERENCE_PRECISION
+from xares_llm.devices import resolve_device
+from xares_llm.distributed import barrier, current_world, init_process_group
 from xares_llm.evaluate import EvalProgress, evaluate
 from xares_llm.extract import ExtractProgress, ExtractReport, extract
 from xares_llm.metrics import MetricOptions
@@ -34,7 +38,7 @@ class Hooks:
 class PipelineResult:
     extract: ExtractReport
     train: TrainResult
-    scores: Scores
+    scores: Scores | None  # None on the other ranks of a torchrun launch: rank 0 scores
 
 
 def run_pipeline(
@@ -63,7 +67,13 @@ def run_pipeline(
     for name in mix.evaluate:
         splits[name].append("test")
 
-    if hooks.stage:
+    world = current_world()  # under torchrun every rank runs this; the part locks split extraction
+    dev = resolve_device(device)
+    if world.size > 1:
+        if dev.type == "cuda":
+            dev = torch.device("cuda", world.local_rank)
+        init_process_group(world, dev)
+    if hooks.stage and world.main:
         hooks.stage("extract")
     report = extract(
         encoder,
@@ -72,20 +82,21 @@ def run_pipeline(
         data_root,
         splits=splits,
         encoder_args=encoder_args,
-        device=device or "cpu",
+        device=str(dev),
         precision=encoder_precision,
-        progress=hooks.extract,
+        progress=hooks.extract if world.main else None,
     )
+    barrier(world)  # every part is written before any rank trains on it
 
-    if hooks.stage:
+    if hooks.stage and world.main:
         hooks.stage("train")
     if callable(run_dir):  # named after the encoder-id, known once the encoder is loaded
         run_dir = run_dir(report.encoder_id)
     trained = train(run_dir, recipe, mix, report.encoder_id, cache_root, encoder, device, hooks.train, threads)
 
-    if hooks.stage:
+    if hooks.stage and world.main:
         hooks.stage("evaluate")
     evaluate(run_dir, cache_root, device=device, progress=hooks.evaluate, threads=threads)
-    if hooks.stage:
+    if hooks.stage and world.main:
         hooks.stage("score")
-    return PipelineResult(report, trained, score_run(run_dir, metric_options))
+    return PipelineResult(report, trained, score_run(run_dir, metric_options) if world.main else None)
