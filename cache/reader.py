@@ -40,7 +40,7 @@ from xares_llm.cache.format import (
     split_dir,
 )
 
-CHUNK_CACHE_BYTES = 256 << 20  # decoded frame chunks kept per process (LRU)
+CHUNK_CACHE_BYTES = 256 << 20  # decoded frame chunks kept per process, over all open splits (LRU)
 ZARR_JSON = "zarr.json"
 ZARR_V2_FILES = (".zgroup", ".zarray", ".zattrs")
 WRITTEN_CODECS = frozenset({"bytes", "zstd", "crc32c", "vlen-utf8", "sharding_indexed"})  # what writer.py uses
@@ -233,6 +233,35 @@ def read_whole(part: Path, group: zarr.Group, name: str) -> np.ndarray:
         raise StoreFileError(part, f"{name}: cannot read ({e})") from e
 
 
+class ChunkCache:
+    """Decoded frame chunks, least recently used evicted first, within `limit_bytes` for the whole process.
+
+    One instance serves every `FeatureSplit`, so a 15-task mixture holds at most the limit, not the
+    limit per split (each DataLoader worker is its own process, with its own cache).
+    """
+
+    def __init__(self, limit_bytes: int):
+        self.limit_bytes = limit_bytes
+        self.bytes = 0
+        self._chunks: OrderedDict[tuple[str, int], np.ndarray] = OrderedDict()
+
+    def get(self, key: tuple[str, int]) -> np.ndarray | None:
+        data = self._chunks.get(key)
+        if data is not None:
+            self._chunks.move_to_end(key)
+        return data
+
+    def put(self, key: tuple[str, int], data: np.ndarray) -> None:
+        self._chunks[key] = data
+        self.bytes += data.nbytes
+        while self.bytes > self.limit_bytes and len(self._chunks) > 1:
+            _, evicted = self._chunks.popitem(last=False)
+            self.bytes -= evicted.nbytes
+
+
+CHUNK_CACHE = ChunkCache(CHUNK_CACHE_BYTES)
+
+
 class FeatureSplit:
     """All complete parts of one (encoder-id, dataset, split), addressed by a global clip index."""
 
@@ -254,8 +283,8 @@ class FeatureSplit:
             starts.append(starts[-1] + len(self._keys[-1]))
         self._starts = starts
         self._frames: dict[int, zarr.Array] = {}  # opened lazily, per process
-        self._chunks: OrderedDict[tuple[int, int], np.ndarray] = OrderedDict()
-        self._chunk_bytes = 0
+        # a part rewritten at the same path is a new directory (atomic rename): its inode tells them apart
+        self._cache_ids = [f"{path}@{path.stat().st_ino}" for path in self.parts]
 
     def __len__(self) -> int:
         return self._starts[-1]
@@ -289,8 +318,8 @@ class FeatureSplit:
     def frames(self, index: int, start: int = 0, stop: int | None = None) -> np.ndarray:
         """Frames [start:stop) of clip `index`, (T', D).
 
-        Reads whole chunks and keeps them decoded in a small LRU cache: a chunk holds many clips,
-        so neighbouring reads (evaluation order, bucketed training) decompress it once.
+        Reads whole chunks and keeps them decoded in the process-wide `CHUNK_CACHE`: a chunk holds
+        many clips, so neighbouring reads (evaluation order, bucketed training) decompress it once.
         """
         part, local = self._locate(index)
         begin, end = (int(v) for v in self._offsets[part][local : local + 2])
@@ -306,10 +335,10 @@ class FeatureSplit:
         return joined[first - offset : last - offset]
 
     def _chunk(self, part: int, chunk: int) -> np.ndarray:
-        key = (part, chunk)
-        if key in self._chunks:
-            self._chunks.move_to_end(key)
-            return self._chunks[key]
+        key = (self._cache_ids[part], chunk)
+        cached = CHUNK_CACHE.get(key)
+        if cached is not None:
+            return cached
         array = self._frames_array(part)
         rows = array.chunks[0]
         path = self.parts[part]
@@ -320,11 +349,7 @@ class FeatureSplit:
             data = array[chunk * rows : (chunk + 1) * rows]
         except READ_ERRORS as e:
             raise StoreFileError(path, f"frames: cannot read ({e})") from e
-        self._chunks[key] = data
-        self._chunk_bytes += data.nbytes
-        while self._chunk_bytes > CHUNK_CACHE_BYTES and len(self._chunks) > 1:
-            _, evicted = self._chunks.popitem(last=False)
-            self._chunk_bytes -= evicted.nbytes
+        CHUNK_CACHE.put(key, data)
         return data
 
     def __getitem__(self, index: int) -> Clip:
@@ -342,4 +367,4 @@ class FeatureSplit:
 
     def __getstate__(self) -> dict:
         # zarr handles are reopened in each DataLoader worker rather than pickled.
-        return {**self.__dict__, "_frames": {}, "_chunks": OrderedDict(), "_chunk_bytes": 0}
+        return {**self.__dict__, "_frames": {}}

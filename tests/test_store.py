@@ -240,3 +240,16 @@ def test_a_deleted_or_flipped_index_array_fails_at_open(damaged_copy, array):
     chunk.unlink()
     with pytest.raises(CacheError, match=re.escape(f"{part}: {array}: 1 chunk files missing")):
         FeatureSplit(root, encoder_id, "demo_pitch", "test")
+
+
+def test_one_chunk_cache_bounds_every_open_split(demo_store, monkeypatch):
+    from xares_llm.cache import reader
+
+    cache = reader.ChunkCache(limit_bytes=64 << 10)
+    monkeypatch.setattr(reader, "CHUNK_CACHE", cache)
+    splits = [FeatureSplit(demo_store.cache_root, demo_store.report.encoder_id, d, "train")
+              for d in ("demo_pitch", "demo_count", "demo_events")]  # fmt: skip
+    for split in splits:
+        for index in range(len(split)):
+            assert split.frames(index).shape[0] == split.frame_counts[index]
+    assert 0 < cache.bytes <= 64 << 10 or len(cache._chunks) == 1
