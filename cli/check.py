@@ -2,25 +2,17 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING
 
 import typer
 from rich.table import Table
 from rich.text import Text
 
 from xares_llm.cli.console import err, out
-from xares_llm.cli.options import DeviceOpt, EncoderArgsOpt
+from xares_llm.cli.options import DeviceOpt, EncoderArg, EncoderArgsOpt
 
 if TYPE_CHECKING:
     from xares_llm.check import CheckResult
-
-EncoderArg = Annotated[
-    str,
-    typer.Argument(
-        help="Built-in name (mel, whisper-base, ...), path/file.py[:Class], pkg.module:Class or pkg.module.Class.",
-        show_default=False,
-    ),
-]
 
 
 def check(encoder: EncoderArg, encoder_args: EncoderArgsOpt = None, device: DeviceOpt = "cpu") -> None:

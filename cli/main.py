@@ -9,14 +9,41 @@ from typing import Annotated
 
 import typer
 from rich.markup import escape
+from typer.core import TyperCommand, TyperGroup
 
 from xares_llm.cache.errors import CacheError
 from xares_llm.cli import cache, check, demo, download, evaluate, extract, run, runs, score, tasks, train
 from xares_llm.cli.console import err
 from xares_llm.errors import XaresError
 
+
+def plain_flags(params: list) -> None:
+    """Flags need no ``<bool>`` placeholder in help."""
+    for param in params:
+        if getattr(param, "is_flag", False):
+            param.display_type_rich = lambda ctx: None
+
+
+class XaresCommand(TyperCommand):
+    """Usage lines as people write them: ``xares train [OPTIONS] ENCODER`` (no braces), plain flags."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        plain_flags(self.params)
+
+    def collect_usage_pieces(self, ctx: typer.Context) -> list[str]:
+        return [piece.strip("{}") for piece in super().collect_usage_pieces(ctx)]
+
+
+class XaresGroup(TyperGroup):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        plain_flags(self.params)
+
+
 app = typer.Typer(
     name="xares",
+    cls=XaresGroup,
     help=(
         "Evaluate an audio encoder as the front end of an audio LLM, from a shared feature cache.\n\n"
         "Quick start: `xares demo` runs the whole pipeline offline on synthetic tasks."
@@ -73,17 +100,17 @@ COMMANDS: dict[str, Callable] = {
 }
 
 for name, command in COMMANDS.items():
-    app.command(name)(user_errors(command))
+    app.command(name, cls=XaresCommand)(user_errors(command))
 
 
-tasks_app = typer.Typer(help="List the tasks and mixtures; `xares tasks new` scaffolds your own task.")
+tasks_app = typer.Typer(cls=XaresGroup, help="List the tasks and mixtures; `xares tasks new` scaffolds your own task.")
 tasks_app.callback(invoke_without_command=True)(user_errors(tasks.list_tasks))
-tasks_app.command("new")(user_errors(tasks.new))
+tasks_app.command("new", cls=XaresCommand)(user_errors(tasks.new))
 app.add_typer(tasks_app, name="tasks")
 
-cache_app = typer.Typer(help="List, verify and move feature stores (push/pull).", no_args_is_help=True)
+cache_app = typer.Typer(cls=XaresGroup, help="List, verify and move feature stores (push/pull).", no_args_is_help=True)
 for name, command in {"ls": cache.ls, "verify": cache.verify, "push": cache.push, "pull": cache.pull}.items():
-    cache_app.command(name)(user_errors(command))
+    cache_app.command(name, cls=XaresCommand)(user_errors(command))
 app.add_typer(cache_app, name="cache")
 
 

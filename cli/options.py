@@ -5,6 +5,8 @@ from typing import Annotated
 
 import typer
 
+from xares_llm.encoders.registry import ENCODERS
+
 CacheOpt = Annotated[
     Path | None,
     typer.Option("--cache", help="Feature cache root \\[default: $XARES_CACHE or ~/.cache/xares].", show_default=False),
@@ -21,12 +23,21 @@ EncoderArgsOpt = Annotated[
     str | None,
     typer.Option("--encoder-args", help="Encoder constructor kwargs as JSON, e.g. '{\"layer\": 6}'."),
 ]
+EncoderArg = Annotated[
+    str,
+    typer.Argument(
+        help=f"A registered name ({', '.join(ENCODERS.names())}), path/file.py[:Class] or pkg.module:Class.",
+        metavar="ENCODER",
+        show_default=False,
+    ),
+]
 ConfigDirOpt = Annotated[
     list[Path] | None,
     typer.Option(
         "--config-dir",
         help="A folder of your own task, mixture and recipe YAML, found by name (repeatable; also $XARES_CONFIG_PATH).",
         show_default=False,
+        metavar="DIR",
     ),
 ]
 ThreadsOpt = Annotated[

@@ -14,6 +14,7 @@ from xares_llm.cli.options import (
     CacheOpt,
     ConfigDirOpt,
     DataOpt,
+    EncoderArg,
     EncoderArgsOpt,
     EncoderPrecisionOpt,
     ThreadsOpt,
@@ -30,7 +31,7 @@ from xares_llm.tasks import TRACK_MIXTURES, Mixture, resolve_tasks, single_task_
 
 
 def run(
-    encoder: Annotated[str, typer.Argument(help="Built-in name, path/file.py[:Class] or pkg.module:Class.")],
+    encoder: EncoderArg,
     track: Annotated[
         str | None, typer.Option("--track", help="A (15 closed-set tasks), B (5 open-set tasks) or all.")
     ] = None,

@@ -37,7 +37,7 @@ def list_tasks(
 
 
 def new(
-    name: Annotated[str, typer.Argument(help="Task name: lower case, digits and _.")],
+    name: Annotated[str, typer.Argument(help="Task name: lower case, digits and _.", metavar="NAME")],
     train: Annotated[str, typer.Option("--train", help="Train shards, a glob such as 'DIR/train/*.tar'.")],
     test: Annotated[str, typer.Option("--test", help="Test shards, a glob such as 'DIR/test/*.tar'.")],
     label_key: Annotated[

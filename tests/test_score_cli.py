@@ -39,3 +39,10 @@ def test_score_caption_tasks_offline_with_substitutes(tmp_path, monkeypatch):
     assert scores["tasks"]["clotho"]["metric"] == "fense" and scores["tasks"]["mecat"]["metric"] == "date"
     assert scores["tasks"]["esc50"] == {**scores["tasks"]["esc50"], "score": 1.0, "n_samples": 1}
     assert "scored with substitute models" in result.output
+
+
+def test_usage_lines_name_arguments_plainly():
+    result = CliRunner().invoke(app, ["train", "--help"], env={"COLUMNS": "200"})
+    assert "Usage: xares train [OPTIONS] ENCODER" in result.output and "{" not in result.output.splitlines()[1]
+    flags = CliRunner().invoke(app, ["eval", "--help"], env={"COLUMNS": "200"}).output
+    assert "<bool>" not in flags and "--redo" in flags
