@@ -17,28 +17,27 @@ from xares_llm.cli.console import err
 from xares_llm.errors import XaresError
 
 
-def plain_flags(params: list) -> None:
-    """Flags need no ``<bool>`` placeholder in help."""
+def plain_flags(params: list) -> list:
+    """Flags (``--help`` included) need no ``<bool>`` placeholder in help."""
     for param in params:
         if getattr(param, "is_flag", False):
             param.display_type_rich = lambda ctx: None
+    return params
 
 
 class XaresCommand(TyperCommand):
     """Usage lines as people write them: ``xares train [OPTIONS] ENCODER`` (no braces), plain flags."""
 
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        plain_flags(self.params)
+    def get_params(self, ctx: typer.Context) -> list:
+        return plain_flags(super().get_params(ctx))
 
     def collect_usage_pieces(self, ctx: typer.Context) -> list[str]:
         return [piece.strip("{}") for piece in super().collect_usage_pieces(ctx)]
 
 
 class XaresGroup(TyperGroup):
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        plain_flags(self.params)
+    def get_params(self, ctx: typer.Context) -> list:
+        return plain_flags(super().get_params(ctx))
 
 
 app = typer.Typer(
