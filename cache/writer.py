@@ -51,9 +51,6 @@ class PartBuffer:
         self.meta.append(meta_json)
         self.n_samples.append(int(n_samples))
 
-    def drop(self, key: str, reason: str) -> None:
-        self.dropped.append({"key": key, "reason": reason})
-
 
 def _codecs() -> list:
     return [ZstdCodec(level=3), Crc32cCodec()]
