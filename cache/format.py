@@ -11,6 +11,12 @@
         meta      [n_clips]        str, the sample's JSON exactly as read
         n_samples [n_clips]        int64, audio length at 16 kHz
         attrs: PartAttrs
+      <dataset>/<split>/part-<shard>.zarr.lock   the claim of the process extracting that part
+
+A part's ``status``: ``complete`` (readers show it), ``partial`` (the source shard is damaged: the
+clips before the damage are stored and ``reason`` says what is wrong; kept until the shard changes),
+``failed`` (too many clips dropped; ``reason`` says how many; extracted again on every run). Only
+complete parts are visible to readers.
 """
 
 from __future__ import annotations
@@ -26,8 +32,10 @@ FORMAT = "xares-features/1"
 ENCODER_FILE = "encoder.json"
 PART_SUFFIX = ".zarr"
 TMP_MARKER = ".tmp-"  # part-X.zarr.tmp-<host>-<pid>-<uuid>: a part being written
-LOCK_SUFFIX = ".lock"  # part-X.zarr.lock holds <host>-<pid> of the process extracting it
+LOCK_SUFFIX = ".lock"  # part-X.zarr.lock: JSON {host, pid, start} of the process extracting it
 STATUS_COMPLETE = "complete"
+STATUS_PARTIAL = "partial"
+STATUS_FAILED = "failed"
 ARRAYS = ("frames", "offsets", "keys", "meta", "n_samples")
 STORE_DTYPES = ("float16", "float32")
 # Compute precision of the encoder's forward: fp32 (the reference setting) or fp16/bf16 autocast.
@@ -86,11 +94,12 @@ class PartAttrs:
     source: SourceInfo
     n_clips: int
     n_frames: int
-    dropped: list[dict] = field(default_factory=list)  # [{key, reason}] clips that could not be used
+    dropped: list[dict] = field(default_factory=list)  # [{key, reason, detail?}] clips that could not be used
     nonfinite: int = 0  # frames holding NaN or Inf (kept, counted so `verify` can flag them)
     created: str = ""
     writer: dict = field(default_factory=dict)  # {host, pid}
     status: str = STATUS_COMPLETE
+    reason: str = ""  # why a part is partial or failed
     format: str = FORMAT
 
     def to_dict(self) -> dict:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Annotated
 
 import typer
@@ -12,6 +13,7 @@ from xares_llm.cli.options import CacheOpt, ConfigDirOpt, DataOpt, DeviceOpt, En
 from xares_llm.cli.progress import ExtractReporter, make_progress
 from xares_llm.config import add_config_dirs
 from xares_llm.constants import DEFAULT_BATCH_SECONDS
+from xares_llm.errors import DataError
 from xares_llm.sources import default_cache_root, default_data_root
 from xares_llm.tasks import SPLITS, resolve_tasks
 
@@ -36,12 +38,19 @@ def extract(
     decode_workers: Annotated[
         int, typer.Option(help="Processes decoding audio ahead of the encoder (0 = one background thread).")
     ] = 0,
+    max_dropped: Annotated[
+        float, typer.Option(help="Fraction of a part's clips that may be dropped before the part is not complete.")
+    ] = 0.01,
+    keep_nonfinite: Annotated[
+        bool, typer.Option(help="Keep clips whose features hold NaN/Inf (counted; `xares cache verify` flags them).")
+    ] = False,
     config_dir: ConfigDirOpt = None,
 ) -> None:
     """Run ENCODER once over every clip of the tasks and write Zarr feature stores.
 
     A rerun skips complete parts whose source shard is unchanged; another encoder (other weights
-    or kwargs) gets its own encoder-id and store.
+    or kwargs) gets its own encoder-id and store. Every clip not stored is counted by reason; a
+    damaged shard or a part dropping more than --max-dropped of its clips makes the exit code 1.
 
     Examples:
 
@@ -75,6 +84,8 @@ def extract(
             precision=encoder_precision,
             decode_workers=decode_workers,
             progress=ExtractReporter(progress),
+            max_dropped=max_dropped,
+            keep_nonfinite=keep_nonfinite,
         )
     out.print(f"encoder-id [bold]{report.encoder_id}[/bold]  store {report.store}")
     if encoder_precision != REFERENCE_PRECISION:
@@ -90,6 +101,16 @@ def extract(
             f"in {report.wall_seconds:.1f} s ({speed:.0f}x real time)"
         )
     if report.dropped:
-        err.print(f"[yellow]{len(report.dropped)} clips skipped[/yellow] (recorded in each part's attrs 'dropped'):")
-        for item in report.dropped[:10]:
-            err.print(f"  {item['shard']} {item['key']}: {item['reason']}", highlight=False)
+        counts = Counter(item["reason"] for item in report.dropped)
+        by_reason = ", ".join(f"{reason} {n}" for reason, n in counts.most_common())
+        err.print(
+            f"[yellow]{len(report.dropped)} clips dropped[/yellow]: {by_reason} (each part's attrs 'dropped')",
+            highlight=False,
+        )
+        for item in report.dropped[:5]:
+            detail = f" ({item['detail']})" if item.get("detail") else ""
+            err.print(f"  {item['shard']} {item['key']}: {item['reason']}{detail}", highlight=False)
+    if report.not_complete:
+        listed = "; ".join(f"{p.label} {p.status}: {p.reason}" for p in report.not_complete)
+        n = len(report.not_complete)
+        raise DataError(f"{n} part{' is' if n == 1 else 's are'} not complete: {listed}")

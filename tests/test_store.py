@@ -17,6 +17,7 @@ from xares_llm.audio import decode_audio
 from xares_llm.cache import FeatureSplit, PartBuffer, SourceInfo, read_part_attrs, write_part
 from xares_llm.cache.errors import CacheError
 from xares_llm.cache.format import part_name
+from xares_llm.demo_data import tone, write_tar
 from xares_llm.encoders import load_encoder
 from xares_llm.encoding import encode_clips
 from xares_llm.extract import extract, prepare_encoder
@@ -83,10 +84,10 @@ def test_changed_shard_is_reextracted(tmp_path, demo_store):
         payload = b'{"count": 2}'
         info.size = len(payload)
         tar.addfile(info, io.BytesIO(payload))
-    second = extract("mel", tasks, tmp_path / "cache", data, splits=["test"])
+    second = extract("mel", tasks, tmp_path / "cache", data, splits=["test"], max_dropped=0.2)
     assert second.up_to_date == 1 and len(second.written) == 1
     attrs = read_part_attrs(second.written[0])
-    assert {"key": "extra_clip", "reason": "no audio file (found json)"} in attrs.dropped
+    assert attrs.dropped == [{"key": "extra_clip", "reason": "no audio", "detail": "found json"}]
     assert first.encoder_id == second.encoder_id
 
 
@@ -155,14 +156,15 @@ def test_parts_locked_by_a_live_process_are_left_to_it(tmp_path, demo_store):
     shards = tasks[0].dataset.shards("test")
     host = socket.gethostname()
     (split / (part_name(shards[0]) + ".lock")).write_text(f"{host}-1")  # pid 1 is alive
+    (split / (part_name(shards[0]) + ".tmp-" + f"{host}-1-abcd1234")).mkdir()  # that live writer's temp
     (split / (part_name(shards[1]) + ".lock")).write_text(f"{host}-999999999")  # no such process
     (split / (part_name(shards[1]) + ".tmp-" + f"{host}-999999999-abcd1234")).mkdir()  # a killed run's temp
-    (split / (part_name(shards[1]) + ".tmp-" + f"{host}-1-abcd1234")).mkdir()  # a live writer's temp
+    (split / (part_name(shards[1]) + ".tmp-" + f"{host}-1-abcd5678")).mkdir()  # killed, its pid reused since
     report = extract("mel", tasks, tmp_path, demo_store.data_root, splits=["test"])
     assert report.elsewhere == 1 and [p.name for p in report.written] == [part_name(shards[1])]
     remaining = sorted(p.name for p in split.iterdir())
     assert remaining == sorted(
-        [part_name(shards[0]) + ".lock", part_name(shards[1]), part_name(shards[1]) + f".tmp-{host}-1-abcd1234"]
+        [part_name(shards[0]) + ".lock", part_name(shards[0]) + f".tmp-{host}-1-abcd1234", part_name(shards[1])]
     )
 
 
@@ -171,9 +173,9 @@ def test_complete_parts_need_no_audio(tmp_path, demo_store):
     data = tmp_path / "data"
     shutil.copytree(demo_store.data_root, data)
     tasks = [load_task("esc50")]
+    rng = np.random.default_rng(0)
     for shard in [*tasks[0].dataset.shards("train"), *tasks[0].dataset.shards("test")]:
-        (data / shard).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy(data / load_task("demo_pitch").dataset.shards("test")[0], data / shard)
+        write_tar(data / shard, [(f"c{i}", tone(440.0, 0.5, rng), {"label": "dog", "text": "dog"}) for i in range(3)])
     first = extract("mel", tasks, tmp_path / "cache", data)
     assert len(first.written) == 5
     shutil.rmtree(data / "ESC-50")

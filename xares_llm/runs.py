@@ -24,6 +24,7 @@ from pathlib import Path
 import yaml
 
 from xares_llm import __version__
+from xares_llm.cache.atomic import atomic_write_text
 from xares_llm.config import validate
 from xares_llm.errors import XaresError
 from xares_llm.recipe import Recipe
@@ -78,9 +79,7 @@ def read_run(run_dir: Path) -> RunInfo | None:
 def write_run(run_dir: Path, info: RunInfo) -> None:
     path = Path(run_dir) / RUN_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(dataclasses.asdict(info), indent=2))
-    tmp.replace(path)
+    atomic_write_text(path, json.dumps(dataclasses.asdict(info), indent=2))
 
 
 def find_runs(root: Path) -> list[tuple[Path, RunInfo]]:
