@@ -53,3 +53,26 @@ def test_two_process_evaluation_equals_one_process(demo_store, tmp_path):
     assert {p.name: p.read_text() for p in (run_dir / "predictions").glob("*.jsonl")} == single
     assert not list((run_dir / "predictions").glob(".*"))  # the ranks' partial files are gone
     assert done.stdout.count("demo_melody") == 1  # one score table, from rank 0
+
+
+def test_xares_run_under_torchrun_extracts_trains_and_evaluates(demo_store, tmp_path):
+    from xares_llm.cache import FeatureSplit
+    from xares_llm.tasks import resolve_tasks
+
+    cache, run_dir = tmp_path / "cache", tmp_path / "run"
+    command = [
+        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+        "-m", "xares_llm.cli.main", "run", "mel", "--mixture", "demo", "--recipe", "demo", "--steps", "4",
+        "--set", "batch_size=4", "--data", str(demo_store.data_root), "--cache", str(cache),
+        "--run-dir", str(run_dir), "--device", "cpu",
+    ]  # fmt: skip
+    done = subprocess.run(command, env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True,
+                          timeout=900)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    scores = json.loads((run_dir / "scores.json").read_text())
+    assert set(scores["tasks"]) == {"demo_pitch", "demo_count", "demo_events", "demo_melody"}
+    encoder_id = read_run(run_dir).encoder_id
+    for task in resolve_tasks("demo"):
+        for split in ("train", "test"):
+            assert len(FeatureSplit(cache, encoder_id, task.dataset.name, split).parts) == 2
+    assert done.stdout.count("overall") == 1

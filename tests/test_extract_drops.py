@@ -124,3 +124,30 @@ def test_encoder_bug_stops_the_run_in_one_line(tmp_path):
         assert str(FAULTY) in errors[0]
     assert not list((tmp_path / "cache").rglob("*.lock")) and not list((tmp_path / "cache").rglob("*.tmp-*"))
     assert not list((tmp_path / "cache").rglob("part-*.zarr"))  # the run stopped before writing the part
+
+
+def test_a_test_clip_dropped_at_extraction_is_scored_as_an_empty_prediction(tmp_path):
+    """Dropping clips must never raise a score: a labelled clip the encoder failed on counts as wrong."""
+    from xares_llm.evaluate import evaluate
+    from xares_llm.predictions import read_predictions
+    from xares_llm.recipe import load_recipe
+    from xares_llm.scoring import score_run
+    from xares_llm.tasks import single_task_mixture
+    from xares_llm.train import train
+
+    faulty_shard(tmp_path / "data", good=6)
+    task = local_task("faults", [SHARD], [SHARD])
+    args = ["extract", str(FAULTY), "--tasks", str(task_yaml(tmp_path, task)), "--max-dropped", "0.5"]
+    result = CliRunner().invoke(app, [*args, "--cache", str(tmp_path / "cache"), "--data", str(tmp_path / "data")])
+    assert result.exit_code == 0, result.output
+    encoder_id = re.search(r"encoder-id (\S+)", result.output).group(1)
+    run_dir = tmp_path / "run"
+    recipe = load_recipe("demo", {"steps": 2, "batch_size": 2})
+    train(run_dir, recipe, single_task_mixture(task), encoder_id, tmp_path / "cache")
+    rows = {r["key"]: r for r in read_predictions(evaluate(run_dir)[0])}
+    dropped = {k: r for k, r in rows.items() if "dropped" in r}
+    assert set(dropped) == {"undecodable", "nan", "huge", "oom"}  # labelled; no_json and no_label have no target
+    assert all(r["prediction"] == "" and r["references"] == ["dog"] for r in dropped.values())
+    scores = score_run(run_dir).tasks["faults"]
+    assert scores.n_samples == 10 and scores.n_dropped == 6
+    assert scores.test_targets["dropped_scored"] == 4

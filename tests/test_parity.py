@@ -117,7 +117,9 @@ def test_targets_and_counts_of_a_split(tmp_path):
     store = write_split(tmp_path, "enc", "esc50", [5], lambda p, c: json.dumps({"label": labels[c]}))
     split = read_targets(load_task("esc50"), store, "train")
     assert split.targets == ["dog", "cat"]
-    assert split.counts.to_dict() == {"clips": 5, "targets": 2, "filtered": 2, "unusable": 0, "unlabelled": 3}
+    assert split.counts.to_dict() == {
+        "clips": 5, "targets": 2, "filtered": 2, "unusable": 0, "unlabelled": 3, "dropped": 0, "dropped_scored": 0
+    }  # fmt: skip
 
 
 def test_within_a_task_draws_follow_the_references_whole_shard_reads(tmp_path):

@@ -40,9 +40,11 @@ class DropReason(StrEnum):
     ENCODER = "encoder failure"
 
 
-def dropped(key: str, reason: DropReason, detail: str = "") -> dict:
-    """One entry of a part's ``dropped`` attrs."""
-    return {"key": key, "reason": str(reason), **({"detail": detail} if detail else {})}
+def dropped(key: str, reason: DropReason, detail: str = "", meta: str | None = None) -> dict:
+    """One entry of a part's ``dropped`` attrs; a clip with a readable json keeps it, so evaluation can
+    score the clip as an empty prediction instead of leaving it out."""
+    entry = {"key": key, "reason": str(reason), **({"detail": detail} if detail else {})}
+    return entry | ({"meta": meta} if meta is not None else {})
 
 
 @dataclass
@@ -128,16 +130,16 @@ def add_sample(decoded: DecodedShard, sample: Sample, label_keys: list[str]) -> 
     if not isinstance(meta, dict):
         decoded.dropped.append(dropped(key, DropReason.BAD_JSON, f"a JSON {type(meta).__name__}, not an object"))
         return
-    if not targets(meta, label_keys):
+    if not targets(meta, label_keys).texts:
         decoded.dropped.append(dropped(key, DropReason.NO_LABEL, f"none of {', '.join(label_keys)} or the fallbacks"))
         return
     try:
         audio = decode_audio(files[ext], f"{key}.{ext}")
     except DataError as e:
-        decoded.dropped.append(dropped(key, DropReason.UNDECODABLE, str(e)))
+        decoded.dropped.append(dropped(key, DropReason.UNDECODABLE, str(e), meta_text))
         return
     if audio.size == 0:
-        decoded.dropped.append(dropped(key, DropReason.EMPTY))
+        decoded.dropped.append(dropped(key, DropReason.EMPTY, meta=meta_text))
         return
     decoded.keys.append(key)
     decoded.audio.append(audio)

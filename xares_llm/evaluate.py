@@ -139,6 +139,9 @@ def evaluate(
         if world.main:
             rows = [{"task": task.name, "key": c.key, "prediction": outputs[c.index], "references": c.references}
                     for c in clips]  # fmt: skip
+            # a clip extraction dropped counts as a wrong answer, so dropping clips never raises a score
+            rows += [{"task": task.name, "key": d.key, "prediction": "", "references": d.targets, "dropped": d.reason}
+                     for d in split.dropped]  # fmt: skip
             write_predictions(predictions_path(run_dir, task.name), rows)
             write_counts(run_dir, task.name, split.counts.to_dict())
     barrier(world)

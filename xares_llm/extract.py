@@ -315,7 +315,7 @@ class Extractor:
                 progress.advance(len(batch), sum(len(shard.audio[i]) for i in batch) / SAMPLE_RATE)
         for index, key in enumerate(shard.keys):  # source order, whatever order we encoded in
             if index in failed:
-                buffer.dropped.append(dropped(key, *failed[index]))
+                buffer.dropped.append(dropped(key, *failed[index], meta=shard.meta[index]))
             else:
                 buffer.add(key, features[index], shard.meta[index], len(shard.audio[index]))
         return buffer
