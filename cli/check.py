@@ -9,13 +9,13 @@ from rich.table import Table
 from rich.text import Text
 
 from xares_llm.cli.console import err, out
-from xares_llm.cli.options import DeviceOpt, EncoderArg, EncoderArgsOpt
+from xares_llm.cli.options import AutoDeviceOpt, EncoderArg, EncoderArgsOpt
 
 if TYPE_CHECKING:
     from xares_llm.check import CheckResult
 
 
-def check(encoder: EncoderArg, encoder_args: EncoderArgsOpt = None, device: DeviceOpt = "cpu") -> None:
+def check(encoder: EncoderArg, encoder_args: EncoderArgsOpt = None, device: AutoDeviceOpt = None) -> None:
     """Check that an encoder keeps the challenge contract before you extract features with it.
 
     Reference checks: nn.Module, int output_dim, forward(audio, mask), (features [B, T', D], mask or None).

@@ -9,19 +9,24 @@ import typer
 
 from xares_llm.cache.format import REFERENCE_PRECISION
 from xares_llm.cli.console import err, out
-from xares_llm.cli.options import CacheOpt, ConfigDirOpt, DataOpt, DeviceOpt, EncoderArgsOpt, EncoderPrecisionOpt
+from xares_llm.cli.options import (
+    AutoDeviceOpt,
+    CacheOpt,
+    ConfigDirOpt,
+    DataOpt,
+    EncoderArg,
+    EncoderArgsOpt,
+    EncoderPrecisionOpt,
+)
 from xares_llm.cli.progress import ExtractReporter, make_progress
 from xares_llm.config import add_config_dirs
 from xares_llm.constants import DEFAULT_BATCH_SECONDS
-from xares_llm.errors import DataError
 from xares_llm.sources import default_cache_root, default_data_root
 from xares_llm.tasks import SPLITS, resolve_tasks
 
 
 def extract(
-    encoder: Annotated[
-        str, typer.Argument(help="Built-in name (mel, whisper-base, ...), path/file.py[:Class] or pkg.module:Class.")
-    ],
+    encoder: EncoderArg,
     tasks: Annotated[
         str, typer.Option("--tasks", help="Task or mixture names, comma-separated (demo, task1, esc50,...).")
     ],
@@ -32,7 +37,7 @@ def extract(
     batch_seconds: Annotated[
         float, typer.Option(help="Seconds of padded audio per encoder batch.")
     ] = DEFAULT_BATCH_SECONDS,
-    device: DeviceOpt = "cpu",
+    device: AutoDeviceOpt = None,
     dtype: Annotated[str, typer.Option(help="Stored feature dtype: float16 or float32.")] = "float16",
     encoder_precision: EncoderPrecisionOpt = "fp32",
     decode_workers: Annotated[
@@ -61,6 +66,7 @@ def extract(
       xares extract my_encoder.py:MyEncoder --encoder-args '{"layer": 6}' --tasks esc50 --split test
     """
     from xares_llm.extract import extract as run_extract
+    from xares_llm.extract import not_complete_error
 
     add_config_dirs(config_dir)
 
@@ -111,6 +117,4 @@ def extract(
             detail = f" ({item['detail']})" if item.get("detail") else ""
             err.print(f"  {item['shard']} {item['key']}: {item['reason']}{detail}", highlight=False)
     if report.not_complete:
-        listed = "; ".join(f"{p.label} {p.status}: {p.reason}" for p in report.not_complete)
-        n = len(report.not_complete)
-        raise DataError(f"{n} part{' is' if n == 1 else 's are'} not complete: {listed}")
+        raise not_complete_error(report.not_complete)

@@ -49,7 +49,6 @@ ThreadsOpt = Annotated[
         min=1,
     ),
 ]
-DeviceOpt = Annotated[str, typer.Option("--device", help="cpu, cuda or cuda:N.")]
 AutoDeviceOpt = Annotated[
     str | None,
     typer.Option("--device", help="cpu, cuda or cuda:N \\[default: cuda if available].", show_default=False),

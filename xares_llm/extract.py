@@ -106,6 +106,13 @@ class PartProblem:
     reason: str
 
 
+def not_complete_error(problems: list[PartProblem]) -> DataError:
+    """One error listing the parts that are not complete (their tasks cannot be trained or scored)."""
+    listed = "; ".join(f"{p.label} {p.status}: {p.reason}" for p in problems)
+    n = len(problems)
+    return DataError(f"{n} part{' is' if n == 1 else 's are'} not complete: {listed}")
+
+
 @dataclass
 class ExtractReport:
     encoder_id: str
@@ -422,7 +429,7 @@ def extract(
     splits: SplitChoice | None = None,
     encoder_args: str | dict | None = None,
     batch_seconds: float = DEFAULT_BATCH_SECONDS,
-    device: str = "cpu",
+    device: str | None = None,  # None: cuda when available
     dtype: str = "float16",
     precision: str = REFERENCE_PRECISION,
     decode_workers: int = 0,
@@ -440,6 +447,7 @@ def extract(
     started = time.perf_counter()
     if not 0 <= max_dropped <= 1:
         raise DataError(f"--max-dropped is a fraction of a part's clips, from 0 to 1; got {max_dropped}")
+    device = str(resolve_device(device))
     loaded, info = prepare_encoder(encoder, encoder_args, device, dtype, precision)
     report = ExtractReport(encoder_id=info.encoder_id, store=encoder_dir(cache_root, info.encoder_id))
     units = plan_units(tasks, splits or list(SPLITS), cache_root, data_root, info.encoder_id)

@@ -16,7 +16,7 @@ from xares_llm.cache.format import REFERENCE_PRECISION
 from xares_llm.devices import resolve_device
 from xares_llm.distributed import barrier, current_world, init_process_group
 from xares_llm.evaluate import EvalProgress, evaluate
-from xares_llm.extract import ExtractProgress, ExtractReport, extract
+from xares_llm.extract import ExtractProgress, ExtractReport, extract, not_complete_error
 from xares_llm.metrics import MetricOptions
 from xares_llm.recipe import Recipe
 from xares_llm.scoring import Scores, score_run
@@ -87,6 +87,8 @@ def run_pipeline(
         progress=hooks.extract if world.main else None,
     )
     barrier(world)  # every part is written before any rank trains on it
+    if report.not_complete:  # damaged shards or too many dropped clips: nothing to train on honestly
+        raise not_complete_error(report.not_complete)
 
     if hooks.stage and world.main:
         hooks.stage("train")

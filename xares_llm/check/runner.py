@@ -14,7 +14,7 @@ from xares_llm.encoders.loader import load_encoder
 Check = Callable[[Context], tuple[bool, str]]
 
 
-def run_checks(spec: str, kwargs: str | dict | None = None, device: str = "cpu") -> list[CheckResult]:
+def run_checks(spec: str, kwargs: str | dict | None = None, device: str | None = None) -> list[CheckResult]:
     """Load the encoder named by `spec` (kwargs as JSON or dict) and run every check on `device`.
 
     Spec errors (file not found, several candidate classes, bad JSON) raise `EncoderError`.
