@@ -15,7 +15,7 @@ import torch
 
 from xares_llm.constants import SAMPLE_RATE
 from xares_llm.encoders import load_encoder
-from xares_llm.encoding import encode_clips
+from xares_llm.encoders.encoding import encode_clips
 from xares_llm.errors import EncoderError
 
 transformers = pytest.importorskip("transformers")

@@ -14,8 +14,9 @@ from typer.testing import CliRunner
 from xares_llm.cache import EncoderInfo, SourceInfo, read_encoder_info
 from xares_llm.cache.format import ENCODER_PRECISIONS
 from xares_llm.cli.main import app
+from xares_llm.encoders.describe import candidate_ids, prepare_encoder
 from xares_llm.errors import EncoderError, StoreError
-from xares_llm.extract import DecodedShard, Extractor, candidate_ids, extract, prepare_encoder
+from xares_llm.extract import DecodedShard, Extractor, extract
 from xares_llm.tasks import load_task
 from xares_llm.train import resolve_store
 

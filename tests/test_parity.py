@@ -204,7 +204,7 @@ class NoMaskEncoder(torch.nn.Module):
 
 
 def test_mask_none_encoders_keep_only_real_frames():
-    from xares_llm.encoding import encode_clips
+    from xares_llm.encoders.encoding import encode_clips
 
     clips = [np.ones(1600, dtype=np.float32), np.full(3200, 2.0, dtype=np.float32)]
     batched = encode_clips(NoMaskEncoder(), clips)

@@ -19,8 +19,9 @@ from xares_llm.cache.errors import CacheError
 from xares_llm.cache.format import part_name
 from xares_llm.demo_data import tone, write_tar
 from xares_llm.encoders import load_encoder
-from xares_llm.encoding import encode_clips
-from xares_llm.extract import extract, prepare_encoder
+from xares_llm.encoders.describe import prepare_encoder
+from xares_llm.encoders.encoding import encode_clips
+from xares_llm.extract import extract
 from xares_llm.tasks import load_task, resolve_tasks
 
 

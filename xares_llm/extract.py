@@ -41,7 +41,6 @@ from typing import Protocol
 import numpy as np
 import torch
 
-from xares_llm import __version__
 from xares_llm.cache import (
     EncoderInfo,
     PartAttrs,
@@ -61,12 +60,10 @@ from xares_llm.cache.atomic import atomic_write_text
 from xares_llm.cache.errors import CacheError
 from xares_llm.cache.format import (
     ENCODER_FILE,
-    ENCODER_PRECISIONS,
     REFERENCE_PRECISION,
     STATUS_COMPLETE,
     STATUS_FAILED,
     STATUS_PARTIAL,
-    STORE_DTYPES,
     encoder_dir,
 )
 from xares_llm.cache.writer import write_failure
@@ -74,17 +71,14 @@ from xares_llm.constants import DEFAULT_BATCH_SECONDS, SAMPLE_RATE
 from xares_llm.decode import DecodedShard, DropReason, WorkUnit, decode_shard, dropped, source_info
 from xares_llm.demo_data import write_demo_shards
 from xares_llm.devices import resolve_device
-from xares_llm.encoders import LoadedEncoder, load_encoder
-from xares_llm.encoders.fingerprint import content_digest, fingerprint
-from xares_llm.encoders.fingerprint import encoder_id as make_encoder_id
-from xares_llm.encoding import AUTOCAST_DTYPES, encode_clips
+from xares_llm.encoders.describe import prepare_encoder
+from xares_llm.encoders.encoding import AUTOCAST_DTYPES, encode_clips
 from xares_llm.errors import DataError, EncoderError, StoreError
 from xares_llm.tasks import SPLITS, Split, TaskConfig
 from xares_llm.workers import die_with_parent
 
 # Splits to extract: the same for every task, or per task name (training tasks need train, evaluated ones test).
 SplitChoice = list[Split] | dict[str, list[Split]]
-PROBE_SECONDS = 10.0  # audio used to measure an encoder's frame rate when it does not declare one
 DEFAULT_MAX_DROPPED = 0.01  # a part dropping more than this fraction of its clips is not complete
 
 
@@ -125,78 +119,6 @@ class ExtractReport:
     dropped: list[dict] = field(default_factory=list)
     audio_seconds: float = 0.0
     wall_seconds: float = 0.0
-
-
-def preprocessing_settings() -> dict:
-    return {"sample_rate": SAMPLE_RATE, "mono": "channel mean", "peak_normalise": "if |x| > 1", "resampler": "soxr HQ"}
-
-
-def check_precision(precision: str, device: torch.device) -> None:
-    """One-line refusals for a precision this device cannot honour."""
-    if precision not in ENCODER_PRECISIONS:
-        raise EncoderError(
-            f"--encoder-precision must be one of {', '.join(ENCODER_PRECISIONS)} "
-            f"({REFERENCE_PRECISION} is the reference setting), got {precision!r}"
-        )
-    if precision == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
-        raise EncoderError(f"--encoder-precision bf16: {device} has no bfloat16 support; use fp16 or fp32")
-
-
-def prepare_encoder(
-    spec: str, kwargs: str | dict | None, device: str, dtype: str, precision: str = REFERENCE_PRECISION
-) -> tuple[LoadedEncoder, EncoderInfo]:
-    """Load the encoder, put it in eval mode on `device`, and describe it for encoder.json.
-
-    `precision` is the encoder's compute precision (fp16/bf16 = autocast); it is part of the fingerprint.
-    """
-    if dtype not in STORE_DTYPES:
-        raise StoreError(f"--dtype must be one of {', '.join(STORE_DTYPES)}, got {dtype!r}")
-    torch_device = resolve_device(device)
-    check_precision(precision, torch_device)
-    device = str(torch_device)
-    loaded = load_encoder(spec, kwargs)
-    module = loaded.module.eval().to(device)
-    rate = getattr(module, "sampling_rate", SAMPLE_RATE)
-    if rate != SAMPLE_RATE:
-        raise EncoderError(f"encoder {spec!r} declares sampling_rate={rate}; the benchmark feeds {SAMPLE_RATE} Hz")
-    if not isinstance(getattr(module, "output_dim", None), int):
-        raise EncoderError(f"encoder {spec!r} has no integer `output_dim`; run `xares check {spec}`")
-    digest = fingerprint(loaded, preprocessing_settings(), dtype, precision)
-    frame_rate = getattr(module, "frame_rate_hz", None) or measure_frame_rate(module, device)
-    info = EncoderInfo(
-        encoder_id=make_encoder_id(loaded, digest),
-        spec=spec,
-        qualname=loaded.qualname,
-        kwargs=loaded.kwargs,
-        fingerprint=digest,
-        output_dim=module.output_dim,
-        frame_rate_hz=float(frame_rate),
-        sample_rate=SAMPLE_RATE,
-        dtype=dtype,
-        encoder_precision=precision,
-        windowing={"max_input_seconds": getattr(module, "max_input_seconds", None)},
-        xares_version=__version__,
-    )
-    return loaded, info
-
-
-def candidate_ids(spec: str, kwargs: str | dict | None) -> list[str]:
-    """Every encoder-id `spec` can have, one per encoder precision and store dtype (both are in the
-    fingerprint), the reference precision first and the default dtype first within it."""
-    loaded = load_encoder(spec, kwargs)
-    content = content_digest(loaded)
-    settings = preprocessing_settings()
-    return [
-        make_encoder_id(loaded, fingerprint(loaded, settings, dtype, precision, content))
-        for precision in ENCODER_PRECISIONS
-        for dtype in STORE_DTYPES
-    ]
-
-
-def measure_frame_rate(module: torch.nn.Module, device: str) -> float:
-    probe = np.zeros(int(PROBE_SECONDS * SAMPLE_RATE), dtype=np.float32)
-    (frames,) = encode_clips(module, [probe], device)
-    return len(frames) / PROBE_SECONDS
 
 
 @contextlib.contextmanager

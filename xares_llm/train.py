@@ -70,7 +70,7 @@ def resolve_store(cache_root: Path, encoder: str, encoder_args: str | dict | Non
     matches = [i for i in infos if i == encoder] or [i for i in infos if i.startswith(encoder)]
     if len(matches) == 1 and not encoder_args:
         return matches[0], infos[matches[0]].spec
-    from xares_llm.extract import candidate_ids
+    from xares_llm.encoders.describe import candidate_ids
 
     try:
         candidates = candidate_ids(encoder, encoder_args)  # store dtype and encoder precision are in the fingerprint

@@ -17,7 +17,7 @@ from contextlib import contextmanager
 import torch
 
 from xares_llm.check.context import LONG_CLIP_SECONDS, Context
-from xares_llm.encoding import encode_clips
+from xares_llm.encoders.encoding import encode_clips
 
 FRAME_RATE_RTOL = 0.02  # declared frame_rate_hz may differ from the measured rate by 2 %
 GPU_MEMORY_LIMIT_BYTES = 24 * 1024**3  # the challenge rule: the encoder alone, batch 1, fits a 24 GB card

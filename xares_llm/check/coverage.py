@@ -15,7 +15,7 @@ import numpy as np
 
 from xares_llm.check.context import LONG_CLIP_SECONDS, Context
 from xares_llm.constants import SAMPLE_RATE
-from xares_llm.encoding import encode_clips
+from xares_llm.encoders.encoding import encode_clips
 
 BURST_POSITIONS = (0.1, 0.3, 0.5, 0.7, 0.9)  # burst centres, as fractions of the clip
 BURST_SECONDS = 0.1

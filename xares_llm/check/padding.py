@@ -11,7 +11,7 @@ import torch
 
 from xares_llm.check.context import REFERENCE_BATCH, Context, Skip
 from xares_llm.constants import SAMPLE_RATE
-from xares_llm.encoding import encode_clips, pad_batch, unpack_output, valid_frame_counts
+from xares_llm.encoders.encoding import encode_clips, pad_batch, unpack_output, valid_frame_counts
 
 SILENCE_SECONDS = 1.0  # an all-zero clip: real datasets have them, and x / x.std() turns them into NaN
 # Batched vs single-clip output: max |difference| relative to the clip's max |feature|. CUDA gets

@@ -9,11 +9,29 @@ from __future__ import annotations
 import contextlib
 import math
 from collections.abc import Sequence
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 import torch
 
 from xares_llm.constants import SAMPLE_RATE
+
+
+@runtime_checkable
+class ContractEncoder(Protocol):
+    """The challenge's encoder contract (docs/encoders.md); any `nn.Module` of this shape loads as is.
+
+    Optional attributes read when present: ``sampling_rate`` (16000), ``max_input_seconds``,
+    ``frame_rate_hz``.
+    """
+
+    output_dim: int
+
+    def __call__(
+        self, audio: torch.Tensor, audio_attention_mask: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """audio (B, T) float at 16 kHz, mask (B, T) 1 = real sample -> features (B, T', D), mask (B, T') or None."""
+        ...
 
 
 def valid_frame_counts(
@@ -62,7 +80,7 @@ def autocast_context(device: torch.device, dtype: torch.dtype | None) -> context
 
 @torch.inference_mode()
 def encode_clips(
-    encoder: torch.nn.Module,
+    encoder: ContractEncoder,
     clips: Sequence[np.ndarray],
     device: torch.device | str = "cpu",
     autocast_dtype: torch.dtype | None = None,
