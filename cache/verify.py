@@ -15,8 +15,9 @@ from pathlib import Path
 import numpy as np
 
 from xares_llm.cache.errors import StoreFileError
-from xares_llm.cache.format import ARRAYS, ENCODER_FILE, PART_SUFFIX, TMP_MARKER, encoder_dir
+from xares_llm.cache.format import ARRAYS, ENCODER_FILE, PART_SUFFIX, STATUS_COMPLETE, TMP_MARKER, encoder_dir
 from xares_llm.cache.reader import open_part, read_encoder_file, read_part_attrs, read_whole
+from xares_llm.cache.writer import read_part_record
 
 # (dataset, split) -> the part names that folder should hold (see `cache.format.part_name`)
 PartPlan = dict[tuple[str, str], list[str]]
@@ -75,7 +76,11 @@ def verify_part(path: Path) -> PartReport:
         report.problems.append(e.problem)
         return report
     if attrs is None:
-        report.problems.append("not complete (no status 'complete'): an interrupted write; rerun `xares extract`")
+        record = read_part_record(path)
+        if record is not None and record.status != STATUS_COMPLETE:
+            report.problems.append(f"{record.status}: {record.reason}; `xares extract` says more")
+        else:
+            report.problems.append("not complete (no status 'complete'): an interrupted write; rerun `xares extract`")
         return report
     group = open_part(path)
     arrays = {}

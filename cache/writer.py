@@ -23,9 +23,10 @@ import zarr
 from zarr.codecs import Crc32cCodec, ZstdCodec
 
 from xares_llm.cache.atomic import temp_path
-from xares_llm.cache.errors import CacheError
+from xares_llm.cache.errors import CacheError, StoreFileError
 from xares_llm.cache.format import STATUS_COMPLETE, TMP_MARKER, PartAttrs, SourceInfo
 from xares_llm.cache.locks import pid_alive
+from xares_llm.cache.reader import part_metadata
 
 CHUNK_BYTES = 1 << 20  # target bytes per frames chunk
 CHUNKS_PER_SHARD = 64  # chunks packed into one file by the sharding codec
@@ -161,9 +162,9 @@ def _replace_dir(new: Path, final: Path) -> None:
 def read_part_record(path: Path) -> PartAttrs | None:
     """The attrs of a finished part whatever its status (complete, partial, failed); None if there is none."""
     try:
-        attrs = dict(zarr.open_group(path, mode="r").attrs)
-        return PartAttrs.from_dict(attrs) if "status" in attrs else None
-    except (FileNotFoundError, zarr.errors.GroupNotFoundError, ValueError, KeyError, TypeError):
+        attrs = part_metadata(path)  # checked as JSON first: a foreign part is never opened by zarr
+        return PartAttrs.from_dict(attrs) if attrs and "status" in attrs else None
+    except (StoreFileError, ValueError, KeyError, TypeError):
         return None
 
 

@@ -99,6 +99,8 @@ def test_too_many_dropped_is_not_complete_and_fails_the_run(tmp_path):
     assert record.status == "failed" and len(record.dropped) == 6  # kept, with its reasons, for a look
     encoder_id = the_part(tmp_path).parents[2].name
     assert len(FeatureSplit(tmp_path / "cache", encoder_id, "faults", "test")) == 0  # readers do not see it
+    verify = CliRunner().invoke(app, ["cache", "verify", encoder_id, "--cache", str(tmp_path / "cache")])
+    assert verify.exit_code == 1 and "failed: 6 of 12 clips dropped" in " ".join(verify.output.split())
     assert run(tmp_path, "--max-dropped", "0.5").exit_code == 0  # a failed part is redone on the next run
 
 
