@@ -17,6 +17,7 @@ from xares_llm.cli.options import (
     EncoderArg,
     EncoderArgsOpt,
     EncoderPrecisionOpt,
+    ThreadsOpt,
 )
 from xares_llm.cli.progress import ExtractReporter, make_progress
 from xares_llm.config import add_config_dirs
@@ -49,6 +50,7 @@ def extract(
     keep_nonfinite: Annotated[
         bool, typer.Option(help="Keep clips whose features hold NaN/Inf (counted; `xares cache verify` flags them).")
     ] = False,
+    threads: ThreadsOpt = None,
     config_dir: ConfigDirOpt = None,
 ) -> None:
     """Run ENCODER once over every clip of the tasks and write Zarr feature stores.
@@ -91,6 +93,7 @@ def extract(
             decode_workers=decode_workers,
             progress=ExtractReporter(progress),
             max_dropped=max_dropped,
+            threads=threads,
             keep_nonfinite=keep_nonfinite,
         )
     out.print(f"encoder-id [bold]{report.encoder_id}[/bold]  store {report.store}")

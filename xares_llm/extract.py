@@ -75,6 +75,7 @@ from xares_llm.encoders.describe import prepare_encoder
 from xares_llm.encoders.encoding import AUTOCAST_DTYPES, encode_clips
 from xares_llm.errors import DataError, EncoderError, StoreError
 from xares_llm.tasks import SPLITS, Split, TaskConfig
+from xares_llm.threads import use_threads
 from xares_llm.workers import die_with_parent
 
 # Splits to extract: the same for every task, or per task name (training tasks need train, evaluated ones test).
@@ -358,6 +359,7 @@ def extract(
     progress: ExtractProgress | None = None,
     max_dropped: float = DEFAULT_MAX_DROPPED,
     keep_nonfinite: bool = False,
+    threads: int | None = None,
 ) -> ExtractReport:
     """Extract every missing part of `tasks` x `splits` for `encoder` into the cache at `cache_root`.
 
@@ -371,6 +373,7 @@ def extract(
         raise DataError(f"--max-dropped is a fraction of a part's clips, from 0 to 1; got {max_dropped}")
     device = str(resolve_device(device))
     loaded, info = prepare_encoder(encoder, encoder_args, device, dtype, precision)
+    use_threads(loaded.module, threads)
     report = ExtractReport(encoder_id=info.encoder_id, store=encoder_dir(cache_root, info.encoder_id))
     units = plan_units(tasks, splits or list(SPLITS), cache_root, data_root, info.encoder_id)
     with store_errors(report.store):

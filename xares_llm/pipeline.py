@@ -85,6 +85,7 @@ def run_pipeline(
         device=str(dev),
         precision=encoder_precision,
         progress=hooks.extract if world.main else None,
+        threads=threads,
     )
     barrier(world)  # every part is written before any rank trains on it
     if report.not_complete:  # damaged shards or too many dropped clips: nothing to train on honestly
