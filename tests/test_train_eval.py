@@ -53,6 +53,14 @@ class Interrupt:
             raise KeyboardInterrupt
 
 
+def interrupted_run(run_dir: Path, demo_store, at: int, **overrides) -> Path:
+    """A run stopped at step `at` as a Ctrl-C would stop it (its last checkpoint is at step 8)."""
+    with pytest.raises(KeyboardInterrupt):
+        train(run_dir, recipe(**overrides), load_mixture("demo"), demo_store.report.encoder_id, demo_store.cache_root,
+              progress=Interrupt(at))  # fmt: skip
+    return run_dir
+
+
 def test_training_finishes_and_learns(trained_run):
     info = read_run(trained_run)
     assert info.finished and info.steps_done == STEPS
@@ -63,16 +71,7 @@ def test_training_finishes_and_learns(trained_run):
 
 
 def test_resumed_run_reproduces_the_uninterrupted_one(trained_run, demo_store, tmp_path):
-    run_dir = tmp_path / "run"
-    with pytest.raises(KeyboardInterrupt):
-        train(
-            run_dir,
-            recipe(),
-            load_mixture("demo"),
-            demo_store.report.encoder_id,
-            demo_store.cache_root,
-            progress=Interrupt(13),
-        )
+    run_dir = interrupted_run(tmp_path / "run", demo_store, at=13)
     assert not read_run(run_dir).finished and read_run(run_dir).steps_done == 8
     with pytest.raises(XaresError, match="unfinished"):
         evaluate(run_dir, demo_store.cache_root)
@@ -236,16 +235,7 @@ def test_runs_lists_the_run_and_checkpoints_follow_the_umask(trained_run):
 
 
 def test_train_resumes_from_the_run_dir_alone(demo_store, tmp_path):
-    run_dir = tmp_path / "run"
-    with pytest.raises(KeyboardInterrupt):
-        train(
-            run_dir,
-            recipe(),
-            load_mixture("demo"),
-            demo_store.report.encoder_id,
-            demo_store.cache_root,
-            progress=Interrupt(9),
-        )
+    run_dir = interrupted_run(tmp_path / "run", demo_store, at=9)
     result = CliRunner().invoke(app, ["train", str(run_dir)])
     assert result.exit_code == 0, result.output
     assert "resumed from step 8" in result.output and read_run(run_dir).finished
