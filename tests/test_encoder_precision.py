@@ -85,7 +85,7 @@ def test_train_finds_an_autocast_store_and_prefers_the_reference_one(tmp_path, d
 
 
 def test_cli_encoder_precision(tmp_path, demo_store):
-    args = ["extract", "mel", "--tasks", "demo_count", "--split", "test", "--cache", str(tmp_path)]
+    args = ["extract", "mel", "--tasks", "demo_count", "--split", "test", "--cache", str(tmp_path), "--keep-nonfinite"]
     args += ["--data", str(demo_store.data_root)]
     ids = {}
     for precision in (None, "fp16"):
