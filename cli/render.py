@@ -9,6 +9,8 @@ from rich.table import Table
 if TYPE_CHECKING:
     from xares_llm.scoring import Scores
 
+SCORE_DECIMALS = 4  # mecat rounds FENSE and DATE to 4 decimals; the published baselines have 3
+
 
 def scores_table(scores: Scores, baselines: dict[str, dict[str, float]] | None = None) -> Table:
     """One row per task, then each track's mean and the overall mean; optional baseline columns."""
@@ -24,12 +26,12 @@ def scores_table(scores: Scores, baselines: dict[str, dict[str, float]] | None =
         marker = "" if s.settings.get("official", True) else " *"
         unofficial |= bool(marker)
         extra = [_fmt(baselines[n].get(s.task)) for n in names]
-        table.add_row(s.task, s.track, s.metric, str(s.n_samples), f"{s.score:.3f}{marker}", *extra)
+        table.add_row(s.task, s.track, s.metric, str(s.n_samples), f"{s.score:.{SCORE_DECIMALS}f}{marker}", *extra)
     table.add_section()
     for track, value in scores.tracks.items():
         extra = [_fmt(baselines[n].get(f"track_{track}")) for n in names]
-        table.add_row(f"mean {track}", track, "", "", f"{value:.3f}", *extra)
-    table.add_row("overall", "", "", "", f"{scores.overall:.3f}")
+        table.add_row(f"mean {track}", track, "", "", f"{value:.{SCORE_DECIMALS}f}", *extra)
+    table.add_row("overall", "", "", "", f"{scores.overall:.{SCORE_DECIMALS}f}")
     notes = ["* scored with substitute models or without the error checker (see scores.json)"] if unofficial else []
     if scores.differences:
         more = f" (and {len(scores.differences) - 1} more in scores.json)" if len(scores.differences) > 1 else ""

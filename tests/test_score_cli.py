@@ -35,7 +35,12 @@ def test_score_caption_tasks_offline_with_substitutes(tmp_path, monkeypatch):
         settings = scores["tasks"][task]["settings"]
         assert settings["official"] is False
         assert str(sbert) in json.dumps(settings)
-        assert 0.0 <= scores["tasks"][task]["score"] <= 1.0
+        score = scores["tasks"][task]["score"]
+        assert 0.0 <= score <= 1.0
+        assert settings["score_rounded"] == round(score, 4)  # the reference's rounding, beside the exact score
+        assert f"{score:.4f} *" in result.output  # the table shows 4 decimals
+    assert scores["tasks"]["mecat"]["settings"]["samples"] == 6  # one DATE sample per (clip, caption)
+    assert scores["tasks"]["mecat"]["settings"]["clips"] == scores["tasks"]["mecat"]["n_samples"] == 3
     assert scores["tasks"]["clotho"]["metric"] == "fense" and scores["tasks"]["mecat"]["metric"] == "date"
     assert scores["tasks"]["esc50"] == {**scores["tasks"]["esc50"], "score": 1.0, "n_samples": 1}
     assert "scored with substitute models" in result.output

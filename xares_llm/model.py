@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 from transformers import AutoConfig, AutoModelForCausalLM, PreTrainedModel, PreTrainedTokenizerBase
+from transformers.generation import LogitsProcessor, LogitsProcessorList
 
 from xares_llm.recipe import PROJECTORS, DecodingConfig, LoRAConfig, ProjectorConfig, Recipe
 
@@ -110,6 +111,23 @@ def apply_lora(llm: PreTrainedModel, lora: LoRAConfig) -> nn.Module:
     return get_peft_model(llm, config)
 
 
+class GeneratedTokensPenalty(LogitsProcessor):
+    """The CTRL repetition penalty on the tokens each row has generated so far, whatever its padding.
+
+    Generating from inputs_embeds, transformers tracks only the new tokens; its own penalty (5.x)
+    also skips as many of them as the row has left pads, so a padded row in a batch is penalised later
+    than the same row alone and the two outputs drift apart. This one treats every row as batch size 1.
+    """
+
+    def __init__(self, penalty: float):
+        self.penalty = penalty
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        seen = scores.gather(1, input_ids)
+        seen = torch.where(seen < 0, seen * self.penalty, seen / self.penalty)
+        return scores.scatter(1, input_ids, seen)
+
+
 class AudioLLM(nn.Module):
     def __init__(self, recipe: Recipe, input_dim: int, tokenizer: PreTrainedTokenizerBase):
         super().__init__()
@@ -161,7 +179,10 @@ class AudioLLM(nn.Module):
 
     @torch.no_grad()
     def generate(self, batch: Batch, decoding: DecodingConfig) -> list[list[int]]:
-        """Greedy decoding from left-padded [audio][prompt]; returns new token ids up to EOS."""
+        """Greedy decoding from left-padded [audio][prompt]; returns new token ids up to EOS.
+
+        Each row decodes exactly as it would alone: padding changes neither attention nor the penalty.
+        """
         embeds, _ = self._sequences(batch, with_answer=False)
         longest = max(len(e) for e in embeds)
         pad_embed = self.embed_tokens([self.pad_id], embeds[0].device)[0]
@@ -176,7 +197,8 @@ class AudioLLM(nn.Module):
             max_new_tokens=decoding.max_new_tokens,
             do_sample=False,
             num_beams=1,
-            repetition_penalty=decoding.repetition_penalty,
+            repetition_penalty=1.0,  # transformers' own would skip a left-padded row's first tokens
+            logits_processor=LogitsProcessorList([GeneratedTokensPenalty(decoding.repetition_penalty)]),
             eos_token_id=self.eos_id,
             pad_token_id=self.pad_id,
         )

@@ -7,7 +7,7 @@ when the error checker flags the candidate, else 1. Identical texts are encoded 
 
 from __future__ import annotations
 
-from xares_llm.metrics.base import MetricOptions, MetricResult, expand_pairs
+from xares_llm.metrics.base import REFERENCE_DECIMALS, MetricOptions, MetricResult, expand_pairs
 from xares_llm.metrics.caption_models import load_caption_models, unique_texts
 from xares_llm.metrics.text import norm
 
@@ -23,10 +23,12 @@ def fense(predictions: list[str], references: list[list[str]], options: MetricOp
     z_ref = encoder.embed(encoder.tokenize(targets), progress=models.progress, description="FENSE references")
     penalty = models.penalties(cands, n_sentences=len(preds))
     per_pair = (z_cand[cand_index] * z_ref[ref_index]).sum(dim=1) * penalty[cand_index]
+    score = float(per_pair.mean())
     settings = {
         "normalize": "norm",
         "pairs": len(preds),
         "flagged_fraction": float((penalty[cand_index] < 1).float().mean()),
+        "score_rounded": round(score, REFERENCE_DECIMALS),
         **models.settings,
     }
-    return MetricResult(score=float(per_pair.mean()), settings=settings)
+    return MetricResult(score=score, settings=settings)
