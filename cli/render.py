@@ -32,13 +32,27 @@ def scores_table(scores: Scores, baselines: dict[str, dict[str, float]] | None =
         extra = [_fmt(baselines[n].get(f"track_{track}")) for n in names]
         table.add_row(f"mean {track}", track, "", "", f"{value:.{SCORE_DECIMALS}f}", *extra)
     table.add_row("overall", "", "", "", f"{scores.overall:.{SCORE_DECIMALS}f}")
-    notes = ["* scored with substitute models or without the error checker (see scores.json)"] if unofficial else []
+    used = dict.fromkeys(s.metric for s in scores.tasks.values())
+    words = "; ".join(f"{m} = {METRIC_WORDS[m]}" for m in used if m in METRIC_WORDS)
+    notes = [f"every score: higher is better, 1 is perfect. {words}".rstrip(". ")]
+    if unofficial:
+        notes.append("* scored with substitute models or without the error checker (see scores.json)")
     if scores.differences:
         more = f" (and {len(scores.differences) - 1} more in scores.json)" if len(scores.differences) > 1 else ""
         notes.append(f"not comparable with the reference system: {scores.differences[0]}{more}")
     table.caption = "\n".join(notes) or None
     table.caption_justify = "left"
     return table
+
+
+METRIC_WORDS = {
+    "accuracy": "share of exact answers",
+    "map": "mean average precision over the classes",
+    "iwer": "1 - word error rate",
+    "icer": "1 - character error rate",
+    "fense": "caption similarity with a fluency penalty",
+    "date": "caption similarity and discriminability",
+}
 
 
 def _fmt(value: float | None) -> str:

@@ -44,6 +44,7 @@ def test_score_caption_tasks_offline_with_substitutes(tmp_path, monkeypatch):
     assert scores["tasks"]["clotho"]["metric"] == "fense" and scores["tasks"]["mecat"]["metric"] == "date"
     assert scores["tasks"]["esc50"] == {**scores["tasks"]["esc50"], "score": 1.0, "n_samples": 1}
     assert "scored with substitute models" in result.output
+    assert "higher is better" in result.output and "accuracy = share of exact answers" in result.output
 
 
 def test_usage_lines_name_arguments_plainly():
