@@ -1,4 +1,4 @@
-"""`xares check`: does an encoder keep the contract (SPEC.md section 1), and the promises we rely on?
+"""`xares check`: does an encoder keep the contract (docs/encoders.md), and the promises we rely on?
 
 The reference checker calls ``encoder(torch.randn(3, 50000), None)`` and looks at types and shapes
 (`contract`). Extraction also trusts things it does not check, each of which silently corrupts a

@@ -18,7 +18,7 @@ def check_module(ctx: Context) -> tuple[bool, str]:
             f"expected a torch.nn.Module, got {type(ctx.encoder).__name__}; "
             "subclass torch.nn.Module and call super().__init__()"
         )
-    ctx.encoder.eval()  # the reference trains with the encoder in train mode (SPEC 2); we do not
+    ctx.encoder.eval()  # the reference trains with the encoder in train mode (docs/reference-parity.md); we do not
     try:
         ctx.encoder.to(ctx.device)
     except Exception as e:

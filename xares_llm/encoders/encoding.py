@@ -39,7 +39,7 @@ def valid_frame_counts(
 ) -> list[int]:
     """Frames of each clip that belong to real audio.
 
-    With a feature mask: its per-row sum. With ``mask=None`` (SPEC 1: "every frame is real"),
+    With a feature mask: its per-row sum. With ``mask=None`` (the contract: "every frame is real"),
     padding frames still exist in a padded batch, so we keep ``ceil(n_samples / padded * T')``:
     the fraction of the padded input that is real, in frames. The reference system feeds those
     padding frames to the LLM; we do not.

@@ -1,4 +1,4 @@
-"""DATE (MECAT, subtask long): similarity and discriminability, harmonic mean per sample (SPEC 5).
+"""DATE (MECAT, subtask long): similarity and discriminability, harmonic mean per sample (docs/tasks.md).
 
 A sample is one (clip, caption) pair, as the reference system feeds mecat: a clip with k captions is
 k samples, each with the clip's prediction as candidate and that caption as its only reference. So

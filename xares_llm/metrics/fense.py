@@ -1,4 +1,4 @@
-"""FENSE (Clotho, Song Describer): Sentence-BERT cosine times the fluency-error penalty (SPEC 5).
+"""FENSE (Clotho, Song Describer): Sentence-BERT cosine times the fluency-error penalty (docs/tasks.md).
 
 Each (prediction, reference) pair is one sample, as the reference system expands multi-caption clips
 into one sample per caption; the score is the mean over pairs of cos(c, r) * p(c), with p(c) = 0.1
