@@ -1,4 +1,4 @@
-"""Decode one audio file's bytes to mono float32 at 16 kHz (as the reference prepares audio), with soundfile and soxr."""
+"""Decode one audio file's bytes to mono float32 at 16 kHz, as the reference does, with soundfile and soxr."""
 
 from __future__ import annotations
 

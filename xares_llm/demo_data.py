@@ -1,6 +1,6 @@
 """Synthetic WebDataset shards for the offline demo: four small audio tasks a tiny LLM can learn.
 
-Each sample is ``<key>.flac`` + ``<key>.json`` (the benchmark's sample schema, docs/tasks.md), written deterministically:
+Each sample is ``<key>.flac`` + ``<key>.json`` (the sample schema of docs/tasks.md), written deterministically:
 
 - ``demo_pitch``: one harmonic tone, label = its note name (8 classes, accuracy)
 - ``demo_count``: 1-5 short beeps, label = the count as a JSON number (accuracy)
