@@ -24,6 +24,7 @@ from xares_llm.cli.render import scores_table
 from xares_llm.cli.score import EcheckerOpt, SbertOpt, metric_options
 from xares_llm.cli.train import RecipeOpt, SetOpt, default_run_dir
 from xares_llm.config import add_config_dirs
+from xares_llm.errors import XaresError
 from xares_llm.recipe import Recipe, load_recipe, parse_overrides
 from xares_llm.reference import SINGLE_TASK_STEPS
 from xares_llm.sources import default_cache_root, default_data_root
@@ -95,27 +96,33 @@ def run(
     from xares_llm.hub import require_recipe_models
 
     require_recipe_models(plans[0][1])  # seconds, not after an hour of extraction
-    for planned_mixture, resolved in plans:
-        name = planned_mixture if isinstance(planned_mixture, str) else planned_mixture.name
-        with make_progress() as progress:
-            result = run_pipeline(
-                encoder,
-                planned_mixture,
-                resolved,
-                cache_root,
-                data or default_data_root(cache_root),
-                run_dir or (lambda encoder_id, name=name, r=resolved: default_run_dir(encoder_id, Path(name).stem, r)),
-                encoder_args=encoder_args,
-                encoder_precision=encoder_precision,
-                device=device,
-                metric_options=metric_options(sbert, echecker, cache_root),
-                hooks=pipeline_hooks(progress, resolved.log_every),
-                threads=threads,
-            )
-        if result.scores is None:
-            continue  # another rank of a torchrun launch: rank 0 reports
-        out.print(scores_table(result.scores, BASELINES))
-        out.print(f"run dir: {result.train.run_dir}")
+    try:
+        for planned_mixture, resolved in plans:
+            name = planned_mixture if isinstance(planned_mixture, str) else planned_mixture.name
+            with make_progress() as progress:
+                result = run_pipeline(
+                    encoder,
+                    planned_mixture,
+                    resolved,
+                    cache_root,
+                    data or default_data_root(cache_root),
+                    run_dir
+                    or (lambda encoder_id, name=name, r=resolved: default_run_dir(encoder_id, Path(name).stem, r)),
+                    encoder_args=encoder_args,
+                    encoder_precision=encoder_precision,
+                    device=device,
+                    metric_options=metric_options(sbert, echecker, cache_root),
+                    hooks=pipeline_hooks(progress, resolved.log_every),
+                    threads=threads,
+                )
+            if result.scores is None:
+                continue  # another rank of a torchrun launch: rank 0 reports
+            out.print(scores_table(result.scores, BASELINES))
+            out.print(f"run dir: {result.train.run_dir}")
+    except KeyboardInterrupt:
+        raise XaresError(
+            "interrupted; every stage keeps what it finished: rerun the same command to continue"
+        ) from None
 
 
 def single_task_plans(names: str, recipe: str, overrides: dict) -> list[tuple[Mixture, Recipe]]:

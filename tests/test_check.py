@@ -222,7 +222,20 @@ def test_cli_encoder_args_reach_the_constructor(wide_console: None) -> None:
 def test_cli_unknown_encoder_arg_is_a_clear_error() -> None:
     result = runner.invoke(app, ["check", str(MINIMAL), "--encoder-args", '{"width": 48}'])
     assert result.exit_code == 1
-    assert "constructing MinimalEncoder with {'width': 48} failed" in result.output
+    assert "constructing MinimalEncoder with {'width': 48} raised TypeError" in " ".join(result.output.split())
+
+
+def test_cli_constructor_failure_is_one_line_naming_file_and_line(tmp_path) -> None:
+    source = tmp_path / "bad_init.py"
+    source.write_text(
+        "import torch\n\n\nclass BadInitEncoder(torch.nn.Module):\n"
+        "    def __init__(self):\n        super().__init__()\n        raise RuntimeError('weights not found')\n"
+    )
+    result = runner.invoke(app, ["check", str(source)], env={"COLUMNS": "300"})
+    assert result.exit_code == 1
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and "raised RuntimeError: weights not found" in lines[0]
+    assert f"{source}:7 in __init__" in lines[0]
 
 
 def test_cli_invalid_json_is_a_clear_error() -> None:

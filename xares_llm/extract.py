@@ -26,11 +26,9 @@ and line.
 from __future__ import annotations
 
 import contextlib
-import inspect
 import multiprocessing
 import os
 import time
-import traceback
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
@@ -73,6 +71,7 @@ from xares_llm.demo_data import write_demo_shards
 from xares_llm.devices import resolve_device
 from xares_llm.encoders.describe import prepare_encoder
 from xares_llm.encoders.encoding import AUTOCAST_DTYPES, encode_clips
+from xares_llm.encoders.loader import raised_at
 from xares_llm.errors import DataError, EncoderError, StoreError
 from xares_llm.tasks import SPLITS, Split, TaskConfig
 from xares_llm.threads import use_threads
@@ -283,14 +282,7 @@ def first_line(error: BaseException) -> str:
 def encoder_failure(error: BaseException, module: torch.nn.Module, spec: str) -> EncoderError:
     """One line naming the exception and where it was raised: the innermost frame in the encoder's
     own file, else the innermost frame of all."""
-    frames = traceback.extract_tb(error.__traceback__)
-    try:
-        source = os.path.realpath(inspect.getsourcefile(type(module)) or "")
-    except TypeError:  # a class with no source file
-        source = ""
-    inside = [f for f in frames if source and os.path.realpath(f.filename) == source]
-    where = (inside or frames)[-1] if frames else None
-    at = f" at {where.filename}:{where.lineno} in {where.name}" if where else ""
+    at = raised_at(error, type(module))
     message = first_line(error)
     return EncoderError(
         f"encoder {spec!r} raised {type(error).__name__}{': ' + message if message else ''}{at}; "

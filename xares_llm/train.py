@@ -161,10 +161,12 @@ def start_or_resume(
         store_dtype=encoder_info.dtype,
         encoder_precision=encoder_info.encoder_precision,
     )
+    tokenizer = load_tokenizer(
+        recipe.llm.tokenizer or recipe.llm.name, recipe.llm.revision
+    )  # may fail: before any file
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / RECIPE_FILE).write_text(recipe.to_yaml())
     write_run_tasks(run_dir, tasks, mixture)
-    tokenizer = load_tokenizer(recipe.llm.tokenizer or recipe.llm.name, recipe.llm.revision)
     tokenizer.save_pretrained(str(run_dir / TOKENIZER_DIR))
     write_run(run_dir, info)
     return info

@@ -12,8 +12,10 @@ import importlib
 import importlib.util
 import inspect
 import json
+import os
 import re
 import sys
+import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -127,11 +129,27 @@ def _class_from_file(path: Path, class_name: str | None) -> type:
     return getattr(module, candidates[0])
 
 
+def raised_at(error: BaseException, cls: type) -> str:
+    """`` at file:line in function`` of the innermost frame in `cls`'s own file, else the innermost of all."""
+    frames = traceback.extract_tb(error.__traceback__)
+    try:
+        source = os.path.realpath(inspect.getsourcefile(cls) or "")
+    except TypeError:  # a class with no source file
+        source = ""
+    inside = [f for f in frames if source and os.path.realpath(f.filename) == source]
+    where = (inside or frames)[-1] if frames else None
+    return f" at {where.filename}:{where.lineno} in {where.name}" if where else ""
+
+
 def _construct(cls: type, spec: str, kwargs: dict, source_text: str | None, slug: str) -> LoadedEncoder:
     try:
         module = cls(**kwargs)
-    except TypeError as e:
-        raise EncoderError(f"constructing {cls.__qualname__} with {kwargs} failed: {e}") from e
+    except Exception as e:  # a user's constructor can raise anything: one line, where and why
+        message = str(e).strip().splitlines()[0] if str(e).strip() else ""
+        raise EncoderError(
+            f"constructing {cls.__qualname__} with {kwargs} raised {type(e).__name__}"
+            f"{': ' + message if message else ''}{raised_at(e, cls)}"
+        ) from e
     if not isinstance(module, torch.nn.Module):
         raise EncoderError(f"{cls.__qualname__} is not a torch.nn.Module")
     qualname = f"{cls.__module__}.{cls.__qualname__}" if source_text is None else cls.__qualname__
