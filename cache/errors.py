@@ -12,9 +12,10 @@ class CacheError(Exception):
 class StoreFileError(CacheError):
     """One part or file of a store cannot be used (damaged, or of another format): names it and what is wrong."""
 
-    def __init__(self, path: Path, problem: str):
-        super().__init__(path, problem)  # both in args, so the error pickles back from a DataLoader worker
-        self.path, self.problem = Path(path), problem
+    def __init__(self, path: Path | str, problem: str | None = None):
+        # both in args, so the error pickles; a DataLoader worker's copy arrives as one message
+        super().__init__(path, problem)
+        self.path, self.problem = (Path(path), problem) if problem is not None else (None, str(path))
 
     def __str__(self) -> str:
-        return f"{self.path}: {self.problem}"
+        return f"{self.path}: {self.problem}" if self.path is not None else self.problem

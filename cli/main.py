@@ -70,6 +70,17 @@ def root(
     """Stage one: `xares extract`. Stage two: `xares train`, `xares eval`, `xares score`."""
 
 
+def one_line(error: Exception) -> str:
+    """The message; for an error re-raised from a DataLoader worker (torch prefixes the worker's
+    traceback), only its last line, without the exception's module path."""
+    text = str(error)
+    if "Original Traceback" not in text:
+        return text
+    last = text.strip().splitlines()[-1]
+    kind, sep, message = last.partition(": ")
+    return message if sep and kind.endswith(type(error).__name__) else last
+
+
 def user_errors(command: Callable) -> Callable:
     """Render a user error (`XaresError`, `CacheError`) as one red line, exit 1; XARES_DEBUG=1 shows the traceback."""
 
@@ -80,7 +91,7 @@ def user_errors(command: Callable) -> Callable:
         except (XaresError, CacheError) as e:
             if os.environ.get("XARES_DEBUG"):
                 raise
-            err.print(f"[red]error:[/red] {escape(str(e))}", highlight=False, soft_wrap=True)
+            err.print(f"[red]error:[/red] {escape(one_line(e))}", highlight=False, soft_wrap=True)
             raise typer.Exit(code=1) from e
 
     return wrapper

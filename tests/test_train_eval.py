@@ -281,3 +281,21 @@ def test_plain_progress_lines_off_a_terminal(demo_store, tmp_path, monkeypatch):
 def test_version():
     result = CliRunner().invoke(app, ["--version"])
     assert result.exit_code == 0 and result.output.startswith("xares-llm ")
+
+
+def test_a_damaged_chunk_read_by_a_loader_worker_is_one_line_naming_the_part(demo_store, tmp_path):
+    import shutil
+
+    cache = tmp_path / "cache"
+    shutil.copytree(demo_store.cache_root, cache)
+    encoder_id = demo_store.report.encoder_id
+    chunk = next((cache / "features" / encoder_id / "demo_pitch" / "train").glob("part-*/frames/c/0/0"))
+    data = bytearray(chunk.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    chunk.write_bytes(data)
+    args = ["train", encoder_id, "--mixture", "demo", "--recipe", "demo", "--steps", "40", "--set", "num_workers=1"]
+    result = CliRunner().invoke(app, [*args, "--cache", str(cache), "--run-dir", str(tmp_path / "run")])
+    assert result.exit_code == 1
+    errors = [line for line in result.output.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "frames: cannot read" in errors[0] and "demo_pitch" in errors[0], result.output
+    assert "Traceback" not in result.output
