@@ -97,7 +97,7 @@ class PartAttrs:
     dropped: list[dict] = field(default_factory=list)  # [{key, reason, detail?}] clips that could not be used
     nonfinite: int = 0  # frames holding NaN or Inf (kept, counted so `verify` can flag them)
     created: str = ""
-    writer: dict = field(default_factory=dict)  # {host, pid}
+    writer: dict = field(default_factory=dict)  # {host, pid, device}
     status: str = STATUS_COMPLETE
     reason: str = ""  # why a part is partial or failed
     format: str = FORMAT

@@ -38,6 +38,7 @@ class PartBuffer:
 
     dim: int
     dtype: str
+    device: str = ""  # where the encoder ran (recorded with the part)
     frames: list[np.ndarray] = field(default_factory=list)
     keys: list[str] = field(default_factory=list)
     meta: list[str] = field(default_factory=list)
@@ -129,7 +130,7 @@ def _write_part(final_path: Path, buffer: PartBuffer, source: SourceInfo, status
             dropped=buffer.dropped,
             nonfinite=nonfinite,
             created=datetime.now(UTC).isoformat(timespec="seconds"),
-            writer={"host": socket.gethostname(), "pid": os.getpid()},
+            writer={"host": socket.gethostname(), "pid": os.getpid(), "device": buffer.device},
             status=status,
             reason=reason,
         )

@@ -218,6 +218,8 @@ def test_run_records_its_inputs_and_eval_needs_no_cache_flag(trained_run, demo_s
     scores = score_run(trained_run).to_dict()
     assert scores["comparable_to_reference"] is False and scores["differences"]
     assert scores["provenance"]["software"]["torch"] and scores["provenance"]["seed"] == 42
+    assert scores["provenance"]["extraction"]["devices"] == ["cpu"]
+    assert scores["provenance"]["training"]["device"] == "cpu"
     assert scores["tasks"]["demo_pitch"]["prompt"] == "Which note?"
     assert scores["tasks"]["demo_pitch"]["test_targets"]["clips"] == 16
 

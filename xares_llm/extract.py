@@ -225,7 +225,9 @@ class Extractor:
     def encode(self, shard: DecodedShard, progress: ExtractProgress | None, keep_nonfinite: bool = False) -> PartBuffer:
         """Encode every clip of `shard`; a clip whose features hold NaN/Inf (in the stored dtype) is
         dropped as ``nonfinite`` unless `keep_nonfinite`."""
-        buffer = PartBuffer(dim=self.info.output_dim, dtype=self.info.dtype, dropped=list(shard.dropped))
+        buffer = PartBuffer(
+            dim=self.info.output_dim, dtype=self.info.dtype, dropped=list(shard.dropped), device=self.device
+        )
         features: dict[int, np.ndarray] = {}
         failed: dict[int, tuple[DropReason, str]] = {}
         for batch in length_batches([len(a) for a in shard.audio], self.batch_seconds):

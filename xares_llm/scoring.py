@@ -10,11 +10,14 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from xares_llm.cache import complete_parts, read_part_attrs
+from xares_llm.cache.format import split_dir
 from xares_llm.errors import XaresError
 from xares_llm.metrics import MetricOptions, compute_metric
 from xares_llm.predictions import PREDICTIONS_DIR, read_counts, read_predictions
 from xares_llm.provenance import software_versions
 from xares_llm.runs import read_recipe, read_run, read_run_tasks
+from xares_llm.tasks import SPLITS
 
 SCORES_JSON = "scores.json"
 SCORES_TSV = "scores.tsv"
@@ -116,7 +119,11 @@ def describe_run(run_dir: Path, results: dict[str, TaskScore]) -> tuple[dict, li
         "mixture": info.mixture,
         "seed": recipe.seed,
         "recipe": recipe.model_dump(mode="json"),
-        "extraction": {"precision": info.encoder_precision, "store_dtype": info.store_dtype},
+        "extraction": {
+            "precision": info.encoder_precision,
+            "store_dtype": info.store_dtype,
+            "devices": extraction_devices(info.cache_root, info.encoder_id, list(tasks.values())),
+        },
         "training": {
             "device": info.device,
             "precision": info.precision,
@@ -135,6 +142,19 @@ def describe_run(run_dir: Path, results: dict[str, TaskScore]) -> tuple[dict, li
         info.steps_done,
     )
     return provenance, found
+
+
+def extraction_devices(cache_root: str | None, encoder_id: str, tasks: list) -> list[str] | None:
+    """Where the encoder ran for these tasks' parts (each part records it); None without the cache."""
+    if cache_root is None or not Path(cache_root).is_dir():
+        return None
+    devices = set()
+    for task in tasks:
+        for split in SPLITS:
+            for part in complete_parts(split_dir(Path(cache_root), encoder_id, task.dataset.name, split)):
+                attrs = read_part_attrs(part)
+                devices.add(attrs.writer.get("device") or "unknown" if attrs else "unknown")
+    return sorted(devices)
 
 
 def summarise(results: dict[str, TaskScore]) -> Scores:
