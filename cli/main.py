@@ -10,7 +10,7 @@ import typer
 from rich.markup import escape
 
 from xares_llm.cache.errors import CacheError
-from xares_llm.cli import cache, check, demo, download, evaluate, extract, report, run, score, tasks, train
+from xares_llm.cli import bench, cache, check, demo, download, evaluate, extract, report, run, score, tasks, train
 from xares_llm.cli.console import err
 from xares_llm.errors import XaresError
 
@@ -58,6 +58,7 @@ COMMANDS: dict[str, Callable] = {
     "run": run.run,
     "download": download.download,
     "report": report.report,
+    "bench": bench.bench,
 }
 
 for name, command in COMMANDS.items():
