@@ -79,7 +79,7 @@ class TrainReporter:
 
 
 class EvalReporter:
-    """One bar per evaluated task, in clips."""
+    """One bar per evaluated task, in clips, with clips per second beside the ETA."""
 
     def __init__(self, progress: Progress):
         self.progress = progress
@@ -90,6 +90,9 @@ class EvalReporter:
 
     def advance(self, clips: int) -> None:
         self.progress.advance(self.task, clips)
+        speed = self.progress.tasks[self.task].speed
+        if speed:
+            self.progress.update(self.task, status=f"{speed:.1f} clips/s")
 
 
 def pipeline_hooks(progress: Progress, log_every: int) -> Hooks:
