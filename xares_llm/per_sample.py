@@ -29,6 +29,7 @@ PER_SAMPLE_DIR = "per_sample"
 MAP_CHUNK = 64  # resamples per matrix product in the mAP scorer (bounds memory at 64 x pairs floats)
 
 Scorer = Callable[[np.ndarray], np.ndarray]
+PER_SAMPLE_METRICS = ("accuracy", "map", "iwer", "icer", "fense", "date")
 
 
 @dataclass
@@ -166,15 +167,15 @@ def per_sample_path(run_dir: Path, task: str) -> Path:
     return Path(run_dir) / PER_SAMPLE_DIR / f"{task}.jsonl"
 
 
-def write_task_samples(run_dir: Path, task: str, rows: list[dict], stats: SampleStats) -> Path:
+def write_task_samples(run_dir: Path, task: str, rows: list[dict], metric: str, records: list[dict]) -> Path:
     """``per_sample/<task>.jsonl``: each predictions row with its per-sample fields, written atomically."""
     path = per_sample_path(run_dir, task)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     with tmp.open("w", encoding="utf-8") as f:
-        for row, record in zip(rows, stats.records, strict=True):
+        for row, record in zip(rows, records, strict=True):
             line = {"key": row.get("key"), "prediction": row["prediction"], "references": row["references"]}
-            f.write(json.dumps({**line, "metric": stats.metric, **record}, ensure_ascii=False) + "\n")
+            f.write(json.dumps({**line, "metric": metric, **record}, ensure_ascii=False) + "\n")
     tmp.replace(path)
     return path
 
@@ -183,5 +184,9 @@ def write_per_sample(run_dir: Path, metrics: dict[str, tuple[str, dict]], option
     """Per-sample files for every scored task; `metrics` maps task -> (metric name, metric args)."""
     for task, (metric, args) in metrics.items():
         rows = read_predictions(Path(run_dir) / PREDICTIONS_DIR / f"{task}.jsonl")
-        stats = sample_stats(metric, [r["prediction"] for r in rows], [r["references"] for r in rows], args, options)
-        write_task_samples(run_dir, task, rows, stats)
+        if metric in PER_SAMPLE_METRICS:
+            preds, refs = [r["prediction"] for r in rows], [r["references"] for r in rows]
+            records = sample_stats(metric, preds, refs, args, options).records
+        else:  # a plugin metric: the rows still land here, marked as having no per-sample score
+            records = [{"per_sample_score": None}] * len(rows)
+        write_task_samples(run_dir, task, rows, metric, records)
