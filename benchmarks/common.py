@@ -23,6 +23,7 @@ from xares_llm.demo_data import tone, with_noise, write_tar
 
 # Whisper encoder sizes (d_model, layers, heads, mel bins) as in the released checkpoints.
 WHISPER_SIZES = {
+    "whisper-tiny": {"d_model": 384, "encoder_layers": 4, "encoder_attention_heads": 6, "num_mel_bins": 80},
     "whisper-base": {"d_model": 512, "encoder_layers": 6, "encoder_attention_heads": 8, "num_mel_bins": 80},
     "whisper-large": {"d_model": 1280, "encoder_layers": 32, "encoder_attention_heads": 20, "num_mel_bins": 128},
 }
