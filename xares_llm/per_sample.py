@@ -109,12 +109,14 @@ def _mean_average_precision(predictions: list[str], references: list[list[str]],
             scores.append(ap.sum(axis=1) / num_classes)
         return np.concatenate(scores)
 
+    n = len(references)
+    tp = np.bincount(owner, weights=both.sum(axis=1), minlength=n)
+    fp = np.bincount(owner, weights=(y_pred - both).sum(axis=1), minlength=n)
+    fn = np.bincount(owner, weights=(y_true - both).sum(axis=1), minlength=n)
     records = []
-    for i in range(len(references)):
-        rows = owner == i
-        tp, fp, fn = (both[rows].sum(), (y_pred[rows] - both[rows]).sum(), (y_true[rows] - both[rows]).sum())
+    for i in range(n):
+        records.append({"true_positives": int(tp[i]), "false_positives": int(fp[i]), "false_negatives": int(fn[i])})
         dropped = sorted({label for label in _labels(predictions[i]) if label not in column})
-        records.append({"true_positives": int(tp), "false_positives": int(fp), "false_negatives": int(fn)})
         if dropped:
             records[-1]["labels_outside_vocabulary"] = dropped
     return SampleStats("map", records, scorer)

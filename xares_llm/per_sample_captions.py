@@ -26,18 +26,14 @@ def fense_stats(predictions: list[str], references: list[list[str]], options: Me
     from xares_llm.metrics.fense import pair_scores
 
     per_pair, penalty, _ = pair_scores(predictions, references, options)
-    owner = torch.tensor([i for i, refs in enumerate(references) for _ in refs], dtype=torch.long)
-    n = len(references)
-    pair_sum = torch.zeros(n, dtype=torch.float64).index_add_(0, owner, per_pair.double()).numpy()
-    pairs = np.array([len(refs) for refs in references], dtype=np.float64)
-    first = {int(i): k for k, i in reversed(list(enumerate(owner.tolist())))}
+    sizes = [len(refs) for refs in references]  # pairs are expanded clip by clip, in order
+    per_clip = torch.split(per_pair.double(), sizes)
+    pair_sum = np.array([float(v.sum()) for v in per_clip])
+    pairs = np.array(sizes, dtype=np.float64)
+    starts = np.cumsum([0, *sizes[:-1]])
     records = [
-        {
-            "fense": float(pair_sum[i] / pairs[i]),
-            "pair_scores": [float(v) for v in per_pair[owner == i]],
-            "penalty": float(penalty[first[i]]),
-        }
-        for i in range(n)
+        {"fense": float(pair_sum[i] / pairs[i]), "pair_scores": v.tolist(), "penalty": float(penalty[starts[i]])}
+        for i, v in enumerate(per_clip)
     ]
     return SampleStats("fense", records, lambda w: (w @ pair_sum) / (w @ pairs))
 
