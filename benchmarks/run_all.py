@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import time
@@ -21,13 +22,19 @@ ROOT = Path(__file__).resolve().parent.parent
 BENCHMARKS = ("encoder_speed", "extract_overhead", "train_step", "caption_metrics")
 
 
-def run(name: str, out_dir: Path, quick: bool) -> tuple[bool, float]:
+def run(name: str, out_dir: Path, quick: bool) -> tuple[bool, float, float]:
+    """(succeeded, wall seconds, CPU seconds of the benchmark's process) of one benchmark."""
     command = [sys.executable, "-m", f"benchmarks.{name}", "--out", str(out_dir / f"{name}.json")]
     command += ["--quick"] if quick else []
     print(f"== {name}: {' '.join(command[1:])}", flush=True)
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), _children_cpu()
     done = subprocess.run(command, cwd=ROOT, check=False)
-    return done.returncode == 0, time.perf_counter() - start
+    return done.returncode == 0, time.perf_counter() - start, _children_cpu() - cpu
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def cell(stats: dict | None) -> str:
@@ -105,10 +112,10 @@ def main() -> None:
     if unknown:
         parser.error(f"unknown benchmark(s) {unknown}; choose from {', '.join(BENCHMARKS)}")
     status, results = {}, {}
-    started = time.perf_counter()
+    started, started_cpu = time.perf_counter(), _children_cpu()
     for name in chosen:
-        ok, seconds = run(name, args.out, args.quick)
-        status[name] = f"{'ok' if ok else 'FAILED'} in {seconds:.0f} s"
+        ok, seconds, cpu = run(name, args.out, args.quick)
+        status[name] = f"{'ok' if ok else 'FAILED'} in {seconds:.0f} s wall, {cpu:.0f} s CPU"
         path = args.out / f"{name}.json"
         if ok and path.is_file():
             results[name] = json.loads(path.read_text())
@@ -117,7 +124,8 @@ def main() -> None:
         f"# Benchmarks{' (--quick)' if args.quick else ''}",
         "",
         f"Machine: {machine.get('platform', '?')}, {os.cpu_count()} CPUs, "
-        f"torch threads {machine.get('torch_threads')}; total {time.perf_counter() - started:.0f} s. "
+        f"torch threads {machine.get('torch_threads')}; total {time.perf_counter() - started:.0f} s wall, "
+        f"{_children_cpu() - started_cpu:.0f} s CPU (wall well above CPU / cores means other load). "
         "Cells: median ± half the interquartile range.",
         "",
         *(f"- {name}: {text}" for name, text in status.items()),
