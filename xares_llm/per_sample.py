@@ -170,14 +170,21 @@ def per_sample_path(run_dir: Path, task: str) -> Path:
 
 
 def write_task_samples(run_dir: Path, task: str, rows: list[dict], metric: str, records: list[dict]) -> Path:
-    """``per_sample/<task>.jsonl``: each predictions row with its per-sample fields, written atomically."""
+    """``per_sample/<task>.jsonl``: each predictions row with its per-sample fields, written atomically.
+
+    An unchanged file is left alone, so rescoring the same predictions rewrites nothing but the scores.
+    """
     path = per_sample_path(run_dir, task)
+    lines = []
+    for row, record in zip(rows, records, strict=True):
+        line = {"key": row.get("key"), "prediction": row["prediction"], "references": row["references"]}
+        lines.append(json.dumps({**line, "metric": metric, **record}, ensure_ascii=False) + "\n")
+    text = "".join(lines)
+    if path.is_file() and path.read_text(encoding="utf-8") == text:
+        return path
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
-    with tmp.open("w", encoding="utf-8") as f:
-        for row, record in zip(rows, records, strict=True):
-            line = {"key": row.get("key"), "prediction": row["prediction"], "references": row["references"]}
-            f.write(json.dumps({**line, "metric": metric, **record}, ensure_ascii=False) + "\n")
+    tmp.write_text(text, encoding="utf-8")
     tmp.replace(path)
     return path
 
