@@ -33,7 +33,7 @@ from xares_llm.metrics import MetricOptions, compute_metric
 from xares_llm.metrics.date import DELTA_LONG, discriminability
 from xares_llm.metrics.dummies import write_tiny_echecker, write_tiny_sbert
 
-TARGET_PAIRS = 20_000  # the size issue 5 asks about (MECAT-sized test set)
+TARGET_PAIRS = 20_000  # a MECAT-sized test set
 CAPTION_WORDS = (8, 40)  # words per synthetic caption, uniform
 VOCABULARY = 5_000  # distinct words captions draw from
 

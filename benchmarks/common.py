@@ -27,7 +27,7 @@ WHISPER_SIZES = {
     "whisper-base": {"d_model": 512, "encoder_layers": 6, "encoder_attention_heads": 8, "num_mel_bins": 80},
     "whisper-large": {"d_model": 1280, "encoder_layers": 32, "encoder_attention_heads": 20, "num_mel_bins": 128},
 }
-# SmolLM2-135M's architecture (SPEC 2), random init.
+# SmolLM2-135M's architecture, random init.
 SMOLLM2_135M = {
     "model_type": "llama",
     "vocab_size": 49152,

@@ -31,8 +31,9 @@ from benchmarks.common import (
 )
 from xares_llm.audio import decode_audio
 from xares_llm.constants import DEFAULT_BATCH_SECONDS
-from xares_llm.encoding import pad_batch
-from xares_llm.extract import extract, length_batches, prepare_encoder
+from xares_llm.encoders.describe import prepare_encoder
+from xares_llm.encoders.encoding import pad_batch
+from xares_llm.extract import extract, length_batches
 from xares_llm.tasks import TaskConfig
 
 

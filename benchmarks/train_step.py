@@ -43,8 +43,9 @@ from benchmarks.extract_overhead import bench_task
 from xares_llm.audio import decode_audio
 from xares_llm.checkpoints import build_model
 from xares_llm.constants import SAMPLE_RATE
-from xares_llm.encoding import encode_clips
-from xares_llm.extract import extract, prepare_encoder
+from xares_llm.encoders.describe import prepare_encoder
+from xares_llm.encoders.encoding import encode_clips
+from xares_llm.extract import extract
 from xares_llm.model import Batch
 from xares_llm.recipe import load_recipe
 from xares_llm.sampler import BatchBuilder, MixtureSampler, pad_frames, window_frames

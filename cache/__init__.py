@@ -4,8 +4,9 @@ Knows nothing about models or tasks: it stores frames, offsets, keys, meta and l
 """
 
 from xares_llm.cache.format import FORMAT, EncoderInfo, PartAttrs, SourceInfo, part_name, split_dir
+from xares_llm.cache.locks import PartLock, remove_stale_locks
 from xares_llm.cache.reader import Clip, FeatureSplit, complete_parts, list_encoders, read_encoder_info, read_part_attrs
-from xares_llm.cache.writer import PartBuffer, PartLock, remove_stale_temps, write_part
+from xares_llm.cache.writer import PartBuffer, read_part_record, remove_part_temps, remove_stale_temps, write_part
 
 __all__ = [
     "FORMAT",
@@ -21,6 +22,9 @@ __all__ = [
     "part_name",
     "read_encoder_info",
     "read_part_attrs",
+    "read_part_record",
+    "remove_part_temps",
+    "remove_stale_locks",
     "remove_stale_temps",
     "split_dir",
     "write_part",

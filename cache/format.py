@@ -11,6 +11,12 @@
         meta      [n_clips]        str, the sample's JSON exactly as read
         n_samples [n_clips]        int64, audio length at 16 kHz
         attrs: PartAttrs
+      <dataset>/<split>/part-<shard>.zarr.lock   the claim of the process extracting that part
+
+A part's ``status``: ``complete`` (readers show it), ``partial`` (the source shard is damaged: the
+clips before the damage are stored and ``reason`` says what is wrong; kept until the shard changes),
+``failed`` (too many clips dropped; ``reason`` says how many; extracted again on every run). Only
+complete parts are visible to readers.
 """
 
 from __future__ import annotations
@@ -20,14 +26,25 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from xares_llm.cache.errors import CacheError
+
 FORMAT = "xares-features/1"
 ENCODER_FILE = "encoder.json"
 PART_SUFFIX = ".zarr"
 TMP_MARKER = ".tmp-"  # part-X.zarr.tmp-<host>-<pid>-<uuid>: a part being written
-LOCK_SUFFIX = ".lock"  # part-X.zarr.lock holds <host>-<pid> of the process extracting it
+LOCK_SUFFIX = ".lock"  # part-X.zarr.lock: JSON {host, pid, start} of the process extracting it
 STATUS_COMPLETE = "complete"
+STATUS_PARTIAL = "partial"
+STATUS_FAILED = "failed"
 ARRAYS = ("frames", "offsets", "keys", "meta", "n_samples")
 STORE_DTYPES = ("float16", "float32")
+# Compute precision of the encoder's forward: fp32 (the reference setting) or fp16/bf16 autocast.
+ENCODER_PRECISIONS = ("fp32", "fp16", "bf16")
+REFERENCE_PRECISION = "fp32"
+# encoder.json written before `encoder_precision` existed: float32 stores were always computed in
+# fp32; float16 stores used fp16 autocast when extracted on CUDA and fp32 on CPU, and the device was
+# not recorded, so their precision is unknown.
+LEGACY_PRECISION = {"float32": "fp32", "float16": "unknown"}
 
 
 @dataclass
@@ -43,6 +60,7 @@ class EncoderInfo:
     frame_rate_hz: float
     sample_rate: int
     dtype: str
+    encoder_precision: str  # one of ENCODER_PRECISIONS ("unknown" only for old stores, see LEGACY_PRECISION)
     windowing: dict  # {"max_input_seconds": float | None}
     xares_version: str
     format: str = FORMAT
@@ -53,6 +71,8 @@ class EncoderInfo:
     @classmethod
     def from_json(cls, text: str) -> EncoderInfo:
         data = json.loads(text)
+        if "encoder_precision" not in data:
+            data["encoder_precision"] = LEGACY_PRECISION.get(data.get("dtype"), "unknown")
         names = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in names})
 
@@ -74,11 +94,12 @@ class PartAttrs:
     source: SourceInfo
     n_clips: int
     n_frames: int
-    dropped: list[dict] = field(default_factory=list)  # [{key, reason}] clips that could not be used
+    dropped: list[dict] = field(default_factory=list)  # [{key, reason, detail?}] clips that could not be used
     nonfinite: int = 0  # frames holding NaN or Inf (kept, counted so `verify` can flag them)
     created: str = ""
     writer: dict = field(default_factory=dict)  # {host, pid}
     status: str = STATUS_COMPLETE
+    reason: str = ""  # why a part is partial or failed
     format: str = FORMAT
 
     def to_dict(self) -> dict:
@@ -94,6 +115,29 @@ class PartAttrs:
 
 def features_root(root: Path) -> Path:
     return Path(root) / "features"
+
+
+def check_encoder_id(encoder_id: str) -> None:
+    """An encoder-id names one folder: ``../x`` or ``a/b`` would point outside the cache."""
+    if not encoder_id or encoder_id.startswith(".") or any(c in encoder_id for c in "/\\\0"):
+        raise CacheError(f"encoder-id {encoder_id!r} is not a plain folder name; use one `xares cache ls` prints")
+
+
+def match_encoder_id(root: Path, text: str) -> str:
+    """An encoder-id, or a unique prefix of one of the stores under `root`, -> the full encoder-id."""
+    check_encoder_id(text)
+    folder = features_root(root)
+    ids = (
+        sorted(p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")) if folder.is_dir() else []
+    )
+    if text in ids:
+        return text
+    matches = [i for i in ids if i.startswith(text)]
+    if len(matches) == 1:
+        return matches[0]
+    if matches:
+        raise CacheError(f"encoder-id prefix {text!r} is ambiguous: {', '.join(matches)}")
+    return text  # no such store: the caller says so with its own context
 
 
 def encoder_dir(root: Path, encoder_id: str) -> Path:

@@ -3,12 +3,18 @@
 Only complete parts are visible. Offsets, keys, meta and lengths of every part are read once at
 open (small); frames are read on demand, one slice per clip, so a DataLoader worker touches only
 the chunks it needs.
+
+Damage is an error naming the part, never data: a part's metadata is read as plain JSON and checked
+before zarr opens it (a part in another format, e.g. a Zarr v2 object array, could unpickle its
+chunks), a missing chunk file is reported (zarr would fill it with zeros; parts are written with
+every chunk present) and a failed checksum names the part and array.
 """
 
 from __future__ import annotations
 
 import bisect
 import json
+import math
 from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -18,10 +24,14 @@ from pathlib import Path
 import numpy as np
 import zarr
 
+from xares_llm.cache.errors import StoreFileError
 from xares_llm.cache.format import (
+    ARRAYS,
     ENCODER_FILE,
+    FORMAT,
     PART_SUFFIX,
     STATUS_COMPLETE,
+    STORE_DTYPES,
     TMP_MARKER,
     EncoderInfo,
     PartAttrs,
@@ -30,7 +40,19 @@ from xares_llm.cache.format import (
     split_dir,
 )
 
-CHUNK_CACHE_BYTES = 256 << 20  # decoded frame chunks kept per process (LRU)
+CHUNK_CACHE_BYTES = 256 << 20  # decoded frame chunks kept per process, over all open splits (LRU)
+ZARR_JSON = "zarr.json"
+ZARR_V2_FILES = (".zgroup", ".zarray", ".zattrs")
+WRITTEN_CODECS = frozenset({"bytes", "zstd", "crc32c", "vlen-utf8", "sharding_indexed"})  # what writer.py uses
+ARRAY_DTYPES = {
+    "frames": STORE_DTYPES,
+    "offsets": ("int64",),
+    "n_samples": ("int64",),
+    "keys": ("string",),
+    "meta": ("string",),
+}
+CHUNK_KEYS = {"name": "default", "configuration": {"separator": "/"}}  # chunk (i, j) is the file c/i/j
+READ_ERRORS = (ValueError, RuntimeError, OSError)  # zarr and codec errors (a crc32c mismatch is a ValueError)
 
 
 @dataclass
@@ -42,21 +64,114 @@ class Clip:
 
 
 def list_encoders(root: Path) -> list[EncoderInfo]:
-    """Every encoder store under `root`, newest format first in name order."""
+    """Every encoder store under `root`, in name order."""
     base = features_root(root)
     if not base.is_dir():
         return []
     infos = []
     for directory in sorted(base.iterdir()):
-        path = directory / ENCODER_FILE
-        if path.is_file():
-            infos.append(EncoderInfo.from_json(path.read_text()))
+        if (directory / ENCODER_FILE).is_file():
+            infos.append(read_encoder_file(directory / ENCODER_FILE))
     return infos
 
 
 def read_encoder_info(root: Path, encoder_id: str) -> EncoderInfo | None:
     path = encoder_dir(root, encoder_id) / ENCODER_FILE
-    return EncoderInfo.from_json(path.read_text()) if path.is_file() else None
+    return read_encoder_file(path) if path.is_file() else None
+
+
+def read_encoder_file(path: Path) -> EncoderInfo:
+    """encoder.json, refused with one line when it is not JSON of this format."""
+    try:
+        data = _load_json(path)
+    except ValueError as e:
+        raise StoreFileError(path, str(e)) from e
+    if data.get("format") != FORMAT:
+        raise StoreFileError(path, f"store format {data.get('format')!r}; this version reads {FORMAT}")
+    try:
+        return EncoderInfo.from_json(json.dumps(data))
+    except TypeError as e:  # a required field is absent
+        raise StoreFileError(path, f"not a complete encoder record ({e})") from e
+
+
+def _load_json(path: Path) -> dict:
+    """A JSON object from `path`; ValueError (naming no path, the caller does) when it is not one."""
+    try:
+        data = json.loads(path.read_bytes())
+    except ValueError as e:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        raise ValueError(f"not valid JSON ({e})") from e
+    if not isinstance(data, dict):
+        raise ValueError("not a JSON object")
+    return data
+
+
+def _codec_names(codecs: object) -> Iterator[str]:
+    """Every codec name in a v3 codec list, including those nested in the sharding codec."""
+    for codec in codecs if isinstance(codecs, list) else [codecs]:
+        if isinstance(codec, str):
+            yield codec
+            continue
+        if not isinstance(codec, dict):
+            yield repr(codec)
+            continue
+        yield str(codec.get("name"))
+        config = codec.get("configuration") or {}
+        for key in ("codecs", "index_codecs"):
+            if isinstance(config, dict) and key in config:
+                yield from _codec_names(config[key])
+
+
+def _array_problem(part: Path, name: str) -> str | None:
+    """What makes array `name` of `part` something other than what writer.py writes, or None."""
+    path = part / name / ZARR_JSON
+    if not path.is_file():
+        return "array is missing" if not (part / name).exists() else f"no {ZARR_JSON} (not a Zarr v3 array)"
+    try:
+        meta = _load_json(path)
+    except ValueError as e:
+        return f"{ZARR_JSON}: {e}"
+    if meta.get("zarr_format") != 3 or meta.get("node_type") != "array":
+        return f"{ZARR_JSON} is not a Zarr v3 array"
+    if meta.get("data_type") not in ARRAY_DTYPES[name]:
+        return f"data type {meta.get('data_type')!r}, expected {' or '.join(ARRAY_DTYPES[name])}"
+    foreign = next((c for c in _codec_names(meta.get("codecs", [])) if c not in WRITTEN_CODECS), None)
+    if foreign is not None:
+        return f"codec {foreign!r} is not one this format writes"
+    if meta.get("storage_transformers") or meta.get("chunk_key_encoding") != CHUNK_KEYS:
+        return "chunk layout is not the one this format writes"
+    return None
+
+
+def part_metadata(path: Path) -> dict | None:
+    """A part's attributes, read as JSON and checked before zarr opens anything; None when the part
+    is absent or has no metadata yet.
+
+    Raises `StoreFileError` for a part of another format (Zarr v2, another `format`, codecs or data types
+    this format never writes): it is refused, never decoded.
+    """
+    if not path.is_dir():
+        return None
+    meta_path = path / ZARR_JSON
+    if not meta_path.is_file():
+        v2 = [n for n in ZARR_V2_FILES if (path / n).exists()]
+        if v2:
+            raise StoreFileError(path, f"Zarr v2 ({v2[0]}), not a {FORMAT} part (Zarr v3); it is not opened: delete it")
+        return None
+    try:
+        group = _load_json(meta_path)
+    except ValueError as e:
+        raise StoreFileError(path, f"{ZARR_JSON}: {e}") from e
+    if group.get("zarr_format") != 3 or group.get("node_type") != "group":
+        raise StoreFileError(path, f"{ZARR_JSON} is not a Zarr v3 group")
+    attrs = group.get("attributes")
+    if not isinstance(attrs, dict) or attrs.get("format") != FORMAT:
+        found = attrs.get("format") if isinstance(attrs, dict) else None
+        raise StoreFileError(path, f"part format {found!r}; this version reads {FORMAT}")
+    for name in ARRAYS:
+        problem = _array_problem(path, name)
+        if problem:
+            raise StoreFileError(path, f"{name}: {problem}")
+    return attrs
 
 
 def complete_parts(directory: Path) -> list[Path]:
@@ -73,14 +188,78 @@ def complete_parts(directory: Path) -> list[Path]:
 
 
 def read_part_attrs(path: Path) -> PartAttrs | None:
-    """The attrs of a complete part, or None when it is missing or unfinished."""
+    """The attrs of a complete part, or None when it is missing or unfinished; `StoreFileError` when foreign."""
+    attrs = part_metadata(path)
+    if attrs is None or attrs.get("status") != STATUS_COMPLETE:
+        return None
     try:
-        attrs = dict(zarr.open_group(path, mode="r").attrs)
-    except (FileNotFoundError, zarr.errors.GroupNotFoundError, ValueError):
-        return None
-    if attrs.get("status") != STATUS_COMPLETE:
-        return None
-    return PartAttrs.from_dict(attrs)
+        return PartAttrs.from_dict(attrs)
+    except (KeyError, TypeError) as e:
+        raise StoreFileError(path, f"attributes are not a complete part record ({e!r})") from e
+
+
+def open_part(path: Path) -> zarr.Group:
+    """The part's group, opened as Zarr v3 only (its metadata was checked by `part_metadata`)."""
+    return zarr.open_group(path, mode="r", zarr_format=3)
+
+
+def chunk_file(index: tuple[int, ...]) -> Path:
+    """The file holding chunk (or shard) `index` of an array, relative to the array's folder."""
+    return Path("c", *(str(i) for i in index))
+
+
+def missing_chunk_files(array: zarr.Array, directory: Path) -> list[str]:
+    """Chunk (or shard) files the array's shape calls for that are not on disk."""
+    grid = array.shards or array.chunks
+    counts = [max(1, math.ceil(size / step)) if size else 0 for size, step in zip(array.shape, grid, strict=True)]
+    return [str(chunk_file(i)) for i in np.ndindex(*counts) if not (directory / chunk_file(i)).is_file()]
+
+
+def check_chunk_files(part: Path, group: zarr.Group, name: str) -> zarr.Array:
+    """Array `name` of `part`, or `StoreFileError` when a chunk file is missing (zarr would read zeros)."""
+    array = group[name]
+    missing = missing_chunk_files(array, part / name)
+    if missing:
+        raise StoreFileError(part, f"{name}: {len(missing)} chunk files missing ({', '.join(missing[:3])})")
+    return array
+
+
+def read_whole(part: Path, group: zarr.Group, name: str) -> np.ndarray:
+    """All of one array, or `StoreFileError` naming the part and array for a missing chunk file or bad checksum."""
+    array = check_chunk_files(part, group, name)
+    try:
+        return array[:]
+    except READ_ERRORS as e:
+        raise StoreFileError(part, f"{name}: cannot read ({e})") from e
+
+
+class ChunkCache:
+    """Decoded frame chunks, least recently used evicted first, within `limit_bytes` for the whole process.
+
+    One instance serves every `FeatureSplit`, so a 15-task mixture holds at most the limit, not the
+    limit per split (each DataLoader worker is its own process, with its own cache).
+    """
+
+    def __init__(self, limit_bytes: int):
+        self.limit_bytes = limit_bytes
+        self.bytes = 0
+        self._chunks: OrderedDict[tuple[str, int], np.ndarray] = OrderedDict()
+
+    def get(self, key: tuple[str, int]) -> np.ndarray | None:
+        data = self._chunks.get(key)
+        if data is not None:
+            self._chunks.move_to_end(key)
+        return data
+
+    def put(self, key: tuple[str, int], data: np.ndarray) -> None:
+        self._chunks[key] = data
+        self.bytes += data.nbytes
+        while self.bytes > self.limit_bytes and len(self._chunks) > 1:
+            _, evicted = self._chunks.popitem(last=False)
+            self.bytes -= evicted.nbytes
+
+
+CHUNK_CACHE = ChunkCache(CHUNK_CACHE_BYTES)
 
 
 class FeatureSplit:
@@ -95,16 +274,17 @@ class FeatureSplit:
         self._n_samples: list[np.ndarray] = []
         starts = [0]
         for path in self.parts:
-            group = zarr.open_group(path, mode="r")
-            self._offsets.append(group["offsets"][:])
-            self._keys.append(group["keys"][:])
-            self._meta.append(group["meta"][:])
-            self._n_samples.append(group["n_samples"][:])
+            group = open_part(path)
+            check_chunk_files(path, group, "frames")  # read later, clip by clip
+            self._offsets.append(read_whole(path, group, "offsets"))
+            self._keys.append(read_whole(path, group, "keys"))
+            self._meta.append(read_whole(path, group, "meta"))
+            self._n_samples.append(read_whole(path, group, "n_samples"))
             starts.append(starts[-1] + len(self._keys[-1]))
         self._starts = starts
         self._frames: dict[int, zarr.Array] = {}  # opened lazily, per process
-        self._chunks: OrderedDict[tuple[int, int], np.ndarray] = OrderedDict()
-        self._chunk_bytes = 0
+        # a part rewritten at the same path is a new directory (atomic rename): its inode tells them apart
+        self._cache_ids = [f"{path}@{path.stat().st_ino}" for path in self.parts]
 
     def __len__(self) -> int:
         return self._starts[-1]
@@ -117,7 +297,7 @@ class FeatureSplit:
 
     def _frames_array(self, part: int) -> zarr.Array:
         if part not in self._frames:
-            self._frames[part] = zarr.open_group(self.parts[part], mode="r")["frames"]
+            self._frames[part] = open_part(self.parts[part])["frames"]
         return self._frames[part]
 
     @cached_property
@@ -138,8 +318,8 @@ class FeatureSplit:
     def frames(self, index: int, start: int = 0, stop: int | None = None) -> np.ndarray:
         """Frames [start:stop) of clip `index`, (T', D).
 
-        Reads whole chunks and keeps them decoded in a small LRU cache: a chunk holds many clips,
-        so neighbouring reads (evaluation order, bucketed training) decompress it once.
+        Reads whole chunks and keeps them decoded in the process-wide `CHUNK_CACHE`: a chunk holds
+        many clips, so neighbouring reads (evaluation order, bucketed training) decompress it once.
         """
         part, local = self._locate(index)
         begin, end = (int(v) for v in self._offsets[part][local : local + 2])
@@ -155,18 +335,21 @@ class FeatureSplit:
         return joined[first - offset : last - offset]
 
     def _chunk(self, part: int, chunk: int) -> np.ndarray:
-        key = (part, chunk)
-        if key in self._chunks:
-            self._chunks.move_to_end(key)
-            return self._chunks[key]
+        key = (self._cache_ids[part], chunk)
+        cached = CHUNK_CACHE.get(key)
+        if cached is not None:
+            return cached
         array = self._frames_array(part)
         rows = array.chunks[0]
-        data = array[chunk * rows : (chunk + 1) * rows]
-        self._chunks[key] = data
-        self._chunk_bytes += data.nbytes
-        while self._chunk_bytes > CHUNK_CACHE_BYTES and len(self._chunks) > 1:
-            _, evicted = self._chunks.popitem(last=False)
-            self._chunk_bytes -= evicted.nbytes
+        path = self.parts[part]
+        stored = chunk_file((chunk * rows // (array.shards or array.chunks)[0], 0))
+        if not (path / "frames" / stored).is_file():  # zarr would return zeros for it
+            raise StoreFileError(path, f"frames: chunk file {stored} is missing")
+        try:
+            data = array[chunk * rows : (chunk + 1) * rows]
+        except READ_ERRORS as e:
+            raise StoreFileError(path, f"frames: cannot read ({e})") from e
+        CHUNK_CACHE.put(key, data)
         return data
 
     def __getitem__(self, index: int) -> Clip:
@@ -184,4 +367,4 @@ class FeatureSplit:
 
     def __getstate__(self) -> dict:
         # zarr handles are reopened in each DataLoader worker rather than pickled.
-        return {**self.__dict__, "_frames": {}, "_chunks": OrderedDict(), "_chunk_bytes": 0}
+        return {**self.__dict__, "_frames": {}}

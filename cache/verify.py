@@ -1,21 +1,26 @@
 """Verify a feature store: every byte of every chunk (crc32c), every file present, counts consistent.
 
 Used after copying a cache between machines (`xares cache verify`): a flipped byte fails its
-chunk's checksum; a missing file is caught because parts are written with every chunk present.
+chunk's checksum; a missing file is caught because parts are written with every chunk present; a
+missing part is caught against the plan the caller passes (the part names its tasks' shards give),
+since the store alone cannot know which parts it should hold.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import zarr
 
-from xares_llm.cache.format import ARRAYS, PART_SUFFIX, TMP_MARKER, encoder_dir
-from xares_llm.cache.reader import read_part_attrs
+from xares_llm.cache.errors import StoreFileError
+from xares_llm.cache.format import ARRAYS, ENCODER_FILE, PART_SUFFIX, STATUS_COMPLETE, TMP_MARKER, encoder_dir
+from xares_llm.cache.reader import open_part, read_encoder_file, read_part_attrs, read_whole
+from xares_llm.cache.writer import read_part_record
+
+# (dataset, split) -> the part names that folder should hold (see `cache.format.part_name`)
+PartPlan = dict[tuple[str, str], list[str]]
 
 
 @dataclass
@@ -37,38 +42,53 @@ def store_parts(root: Path, encoder_id: str) -> list[Path]:
     return sorted(found)
 
 
-def missing_chunk_files(array: zarr.Array, directory: Path) -> list[str]:
-    """Chunk (or shard) files the array's shape calls for that are not on disk."""
-    grid = array.shards or array.chunks
-    counts = [max(1, math.ceil(size / step)) if size else 0 for size, step in zip(array.shape, grid, strict=True)]
-    missing = []
-    for index in np.ndindex(*counts):
-        relative = Path("c", *(str(i) for i in index))
-        if not (directory / relative).is_file():
-            missing.append(str(relative))
-    return missing
+def parts_to_verify(root: Path, encoder_id: str, plan: PartPlan | None = None) -> list[Path]:
+    """The parts on disk and those the plan calls for, in name order."""
+    base = encoder_dir(root, encoder_id)
+    planned = {base / ds / split / name for (ds, split), names in (plan or {}).items() for name in names}
+    return sorted(planned.union(store_parts(root, encoder_id)))
+
+
+def verify_encoder_file(root: Path, encoder_id: str) -> PartReport:
+    """encoder.json: present, of this format, and naming the store's own encoder-id."""
+    report = PartReport(encoder_dir(root, encoder_id) / ENCODER_FILE)
+    if not report.path.is_file():
+        report.problems.append("missing: rerun `xares extract` with the same encoder to write it again")
+        return report
+    try:
+        info = read_encoder_file(report.path)
+    except StoreFileError as e:
+        report.problems.append(e.problem)
+        return report
+    if info.encoder_id != encoder_id:
+        report.problems.append(f"names encoder-id {info.encoder_id!r}, but its folder is {encoder_id!r}")
+    return report
 
 
 def verify_part(path: Path) -> PartReport:
     report = PartReport(path)
-    attrs = read_part_attrs(path)
-    if attrs is None:
-        report.problems.append("not complete (no status 'complete'): an interrupted write; rerun `xares extract`")
+    if not path.exists():
+        report.problems.append("missing: the task config lists its shard; rerun `xares extract` to write it")
         return report
-    group = zarr.open_group(path, mode="r")
+    try:
+        attrs = read_part_attrs(path)
+    except StoreFileError as e:
+        report.problems.append(e.problem)
+        return report
+    if attrs is None:
+        record = read_part_record(path)
+        if record is not None and record.status != STATUS_COMPLETE:
+            report.problems.append(f"{record.status}: {record.reason}; `xares extract` says more")
+        else:
+            report.problems.append("not complete (no status 'complete'): an interrupted write; rerun `xares extract`")
+        return report
+    group = open_part(path)
     arrays = {}
     for name in ARRAYS:
-        if name not in group:
-            report.problems.append(f"array {name!r} is missing")
-            continue
-        missing = missing_chunk_files(group[name], path / name)
-        if missing:
-            report.problems.append(f"{name}: {len(missing)} chunk files missing ({', '.join(missing[:3])})")
-            continue
         try:
-            arrays[name] = group[name][:]
-        except ValueError as e:  # crc32c mismatch or an undecodable chunk
-            report.problems.append(f"{name}: {e}")
+            arrays[name] = read_whole(path, group, name)
+        except StoreFileError as e:  # a missing chunk file, a crc32c mismatch or an undecodable chunk
+            report.problems.append(e.problem)
     if report.problems:
         return report
     offsets, frames = arrays["offsets"], arrays["frames"]
@@ -86,7 +106,8 @@ def verify_part(path: Path) -> PartReport:
     return report
 
 
-def verify_store(root: Path, encoder_id: str) -> Iterator[PartReport]:
-    """Verify every part of one encoder's store, yielding as it goes (for a progress bar)."""
-    for path in store_parts(root, encoder_id):
+def verify_store(root: Path, encoder_id: str, plan: PartPlan | None = None) -> Iterator[PartReport]:
+    """Verify every part of one encoder's store and every part the plan calls for, yielding as it goes
+    (for a progress bar). encoder.json is checked apart, by `verify_encoder_file`."""
+    for path in parts_to_verify(root, encoder_id, plan):
         yield verify_part(path)

@@ -1,17 +1,19 @@
 """Write one part (the features of one source shard) atomically.
 
-The part is written to ``part-X.zarr.tmp-<uuid>``, its counts checked, ``status`` set, then
-renamed into place: a reader never sees a half-written part and a killed run loses at most the
-parts in flight. Chunks run along time with full D (about 1 MB each), packed by the sharding codec
-into a few files, each chunk guarded by crc32c.
+The part is written to ``part-X.zarr.tmp-<host>-<pid>-<uuid>``, its counts checked, ``status`` set,
+then renamed into place: a reader never sees a half-written part and a killed run loses at most the
+parts in flight. A part already there is moved aside first and put back if the rename fails. Chunks
+run along time with full D (about 1 MB each), packed by the sharding codec into a few files, each
+chunk guarded by crc32c. Any OS error (disk full, read-only, permissions) is a one-line
+`CacheError` naming the path, and the temp is removed.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import socket
-import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,7 +22,11 @@ import numpy as np
 import zarr
 from zarr.codecs import Crc32cCodec, ZstdCodec
 
-from xares_llm.cache.format import LOCK_SUFFIX, TMP_MARKER, PartAttrs, SourceInfo
+from xares_llm.cache.atomic import temp_path
+from xares_llm.cache.errors import CacheError, StoreFileError
+from xares_llm.cache.format import STATUS_COMPLETE, TMP_MARKER, PartAttrs, SourceInfo
+from xares_llm.cache.locks import pid_alive
+from xares_llm.cache.reader import part_metadata
 
 CHUNK_BYTES = 1 << 20  # target bytes per frames chunk
 CHUNKS_PER_SHARD = 64  # chunks packed into one file by the sharding codec
@@ -46,9 +52,6 @@ class PartBuffer:
         self.meta.append(meta_json)
         self.n_samples.append(int(n_samples))
 
-    def drop(self, key: str, reason: str) -> None:
-        self.dropped.append({"key": key, "reason": reason})
-
 
 def _codecs() -> list:
     return [ZstdCodec(level=3), Crc32cCodec()]
@@ -59,11 +62,33 @@ def _codecs() -> list:
 ARRAY_CONFIG = {"write_empty_chunks": True}
 
 
-def write_part(final_path: Path, buffer: PartBuffer, source: SourceInfo) -> PartAttrs:
-    """Write `buffer` as a complete part at `final_path` (replacing any old part there)."""
+def write_part(
+    final_path: Path, buffer: PartBuffer, source: SourceInfo, status: str = STATUS_COMPLETE, reason: str = ""
+) -> PartAttrs:
+    """Write `buffer` as a part with `status` at `final_path` (replacing any old part there)."""
     final_path = Path(final_path)
+    try:
+        return _write_part(final_path, buffer, source, status, reason)
+    except OSError as e:
+        raise CacheError(write_failure(final_path, e)) from e
+
+
+def write_failure(path: Path, error: OSError) -> str:
+    """One line: what could not be written, why, and what to do about it."""
+    where = error.filename or path
+    why = error.strerror or str(error)
+    if error.errno == errno.ENOSPC:
+        hint = "free disk space or point --cache at a larger disk"
+    elif error.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+        hint = "check the permissions or point --cache at a writable directory"
+    else:
+        hint = "check the disk and permissions, or point --cache elsewhere"
+    return f"cannot write {path}: {why} ({where}); {hint}"
+
+
+def _write_part(final_path: Path, buffer: PartBuffer, source: SourceInfo, status: str, reason: str) -> PartAttrs:
     final_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp_path = final_path.with_name(f"{final_path.name}{TMP_MARKER}{_owner()}-{uuid.uuid4().hex[:8]}")
+    tmp_path = temp_path(final_path)
     lengths = np.array([len(f) for f in buffer.frames], dtype=np.int64)
     offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
     frames = np.concatenate(buffer.frames) if buffer.frames else np.zeros((0, buffer.dim), buffer.dtype)
@@ -105,22 +130,42 @@ def write_part(final_path: Path, buffer: PartBuffer, source: SourceInfo) -> Part
             nonfinite=nonfinite,
             created=datetime.now(UTC).isoformat(timespec="seconds"),
             writer={"host": socket.gethostname(), "pid": os.getpid()},
+            status=status,
+            reason=reason,
         )
         check = zarr.open_group(tmp_path, mode="r")
         if check["offsets"][-1] != check["frames"].shape[0] or check["keys"].shape[0] != n_clips:
             raise RuntimeError(f"part {tmp_path} failed its count check after writing")
         group.attrs.update(attrs.to_dict())
-        if final_path.exists():
-            shutil.rmtree(final_path)
-        tmp_path.rename(final_path)
+        _replace_dir(tmp_path, final_path)
     finally:
         if tmp_path.exists():
             shutil.rmtree(tmp_path, ignore_errors=True)
     return attrs
 
 
-def _owner() -> str:
-    return f"{socket.gethostname()}-{os.getpid()}"
+def _replace_dir(new: Path, final: Path) -> None:
+    """Rename directory `new` onto `final`; an old `final` is moved aside first, restored on failure."""
+    if not final.exists():
+        new.rename(final)
+        return
+    old = temp_path(final)
+    final.rename(old)
+    try:
+        new.rename(final)
+    except OSError:
+        old.rename(final)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def read_part_record(path: Path) -> PartAttrs | None:
+    """The attrs of a finished part whatever its status (complete, partial, failed); None if there is none."""
+    try:
+        attrs = part_metadata(path)  # checked as JSON first: a foreign part is never opened by zarr
+        return PartAttrs.from_dict(attrs) if attrs and "status" in attrs else None
+    except (StoreFileError, ValueError, KeyError, TypeError):
+        return None
 
 
 def _owner_is_gone(owner: str) -> bool:
@@ -128,17 +173,18 @@ def _owner_is_gone(owner: str) -> bool:
     host, _, pid = owner.rpartition("-")
     if host != socket.gethostname() or not pid.isdigit():
         return False  # another machine's writer: we cannot tell, so we leave it alone
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return False
+    return not pid_alive(int(pid))
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
 
 
 def remove_stale_temps(directory: Path) -> int:
-    """Delete temp parts whose writer process is gone (killed runs); returns how many were removed.
+    """Delete temps (part directories, files) whose writer process is gone; returns how many were removed.
 
     Temps of live writers (another `xares extract` on the same store) are left alone.
     """
@@ -147,43 +193,20 @@ def remove_stale_temps(directory: Path) -> int:
     removed = 0
     for path in directory.iterdir():
         if TMP_MARKER in path.name and _owner_is_gone(path.name.split(TMP_MARKER, 1)[1].rsplit("-", 1)[0]):
-            shutil.rmtree(path, ignore_errors=True)
+            _remove(path)
             removed += 1
     return removed
 
 
-class PartLock:
-    """An exclusive claim on one part (``part-X.zarr.lock``), so independent extraction processes
-    on one store split the work instead of writing the same part twice.
+def remove_part_temps(final_path: Path) -> int:
+    """Delete every temp of one part, whoever wrote it: call only while holding the part's lock.
 
-    A lock whose owner process is gone is taken over.
+    Covers a killed writer whose pid now belongs to another process, which `remove_stale_temps` keeps.
     """
-
-    def __init__(self, final_path: Path):
-        self.path = Path(final_path).with_name(Path(final_path).name + LOCK_SUFFIX)
-        self.held = False
-
-    def acquire(self) -> bool:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        for _ in range(2):
-            try:
-                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-            except FileExistsError:
-                try:
-                    owner = self.path.read_text().strip()
-                except FileNotFoundError:
-                    continue  # released meanwhile: try again
-                if not _owner_is_gone(owner):
-                    return False
-                self.path.unlink(missing_ok=True)
-                continue
-            with os.fdopen(fd, "w") as f:
-                f.write(_owner())
-            self.held = True
-            return True
-        return False
-
-    def release(self) -> None:
-        if self.held:
-            self.path.unlink(missing_ok=True)
-            self.held = False
+    final_path = Path(final_path)
+    if not final_path.parent.is_dir():
+        return 0
+    temps = [p for p in final_path.parent.iterdir() if p.name.startswith(final_path.name + TMP_MARKER)]
+    for path in temps:
+        _remove(path)
+    return len(temps)

@@ -19,7 +19,7 @@ def bench(
     batch_sizes: Annotated[str, typer.Option("--batch-sizes", help="Clips per call, comma list.")] = "1,4,16",
     device: Annotated[str, typer.Option("--device", help="auto, cpu, cuda or cuda:N.")] = "auto",
     precision: Annotated[
-        str, typer.Option("--precision", help="fp32, or fp16/bf16 autocast (CUDA), as extraction runs it.")
+        str, typer.Option("--precision", help="fp32, or fp16/bf16 autocast, as extraction runs it.")
     ] = "fp32",
     repeats: Annotated[int, typer.Option("--repeats", help="Timed calls per point (median).", min=1)] = 5,
     warmup: Annotated[int, typer.Option("--warmup", help="Untimed calls before each point.", min=0)] = 1,

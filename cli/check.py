@@ -2,33 +2,27 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING
 
 import typer
 from rich.table import Table
 from rich.text import Text
 
 from xares_llm.cli.console import err, out
-from xares_llm.cli.options import DeviceOpt, EncoderArgsOpt
+from xares_llm.cli.options import AutoDeviceOpt, EncoderArg, EncoderArgsOpt
 
 if TYPE_CHECKING:
     from xares_llm.check import CheckResult
 
-EncoderArg = Annotated[
-    str,
-    typer.Argument(
-        help="Built-in name (mel, whisper-base, ...), path/file.py[:Class], pkg.module:Class or pkg.module.Class.",
-        show_default=False,
-    ),
-]
 
-
-def check(encoder: EncoderArg, encoder_args: EncoderArgsOpt = None, device: DeviceOpt = "cpu") -> None:
+def check(encoder: EncoderArg, encoder_args: EncoderArgsOpt = None, device: AutoDeviceOpt = None) -> None:
     """Check that an encoder keeps the challenge contract before you extract features with it.
 
     Reference checks: nn.Module, int output_dim, forward(audio, mask), (features [B, T', D], mask or None).
 
-    Ours: mask length == T', the mask marks padding, finite output, the same frames alone and batched.
+    Ours: mask length == T', the mask marks padding, finite output, the same frames alone and batched, coverage.
+
+    Coverage: tone bursts across a 30 s clip must land at the same relative place in its valid frames.
 
     Also: sampling_rate must be 16000 when declared. Every failure says what came back and how to fix it.
 

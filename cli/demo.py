@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from xares_llm.cli.console import err, out
-from xares_llm.cli.options import AutoDeviceOpt
+from xares_llm.cli.options import AutoDeviceOpt, ThreadsOpt
 from xares_llm.cli.progress import make_progress, pipeline_hooks
 from xares_llm.cli.render import scores_table
 from xares_llm.demo_data import write_demo_shards
@@ -19,6 +19,7 @@ from xares_llm.recipe import load_recipe
 def demo(
     workdir: Annotated[Path, typer.Option("--workdir", help="Where data, cache and run go.")] = Path("xares-demo"),
     device: AutoDeviceOpt = None,
+    threads: ThreadsOpt = None,
 ) -> None:
     """Write synthetic audio shards, extract them with `mel`, train a tiny LLM, evaluate, score.
 
@@ -46,6 +47,7 @@ def demo(
             run_dir,
             device=device,
             hooks=pipeline_hooks(progress, recipe.log_every),
+            threads=threads,
         )
     out.print(scores_table(result.scores))
     out.print(f"run dir {run_dir} ({time.perf_counter() - started:.0f} s); rescore with: xares score {run_dir}")

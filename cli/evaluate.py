@@ -8,10 +8,11 @@ from typing import Annotated
 import typer
 
 from xares_llm.cli.console import out
-from xares_llm.cli.options import AutoDeviceOpt
+from xares_llm.cli.options import AutoDeviceOpt, ConfigDirOpt, ThreadsOpt
 from xares_llm.cli.progress import EvalReporter, make_progress
 from xares_llm.cli.render import scores_table
 from xares_llm.cli.score import EcheckerOpt, SbertOpt, metric_options
+from xares_llm.config import add_config_dirs
 from xares_llm.sources import default_cache_root
 
 
@@ -32,6 +33,8 @@ def evaluate(
     redo: Annotated[bool, typer.Option(help="Decode again even where predictions exist.")] = False,
     sbert: SbertOpt = None,
     echecker: EcheckerOpt = None,
+    threads: ThreadsOpt = None,
+    config_dir: ConfigDirOpt = None,
 ) -> None:
     """Greedy-decode every test clip, write predictions/<task>.jsonl, then score them.
 
@@ -42,6 +45,8 @@ def evaluate(
       xares eval RUN --tasks esc50,gtzan --batch-size 16 --device cuda
     """
     from xares_llm.evaluate import evaluate as run_evaluate
+
+    add_config_dirs(config_dir)
     from xares_llm.scoring import score_run
 
     names = [t.strip() for t in tasks.split(",")] if tasks else None
@@ -55,5 +60,10 @@ def evaluate(
             allow_unfinished=allow_unfinished,
             redo=redo,
             progress=EvalReporter(progress),
+            threads=threads,
         )
+    from xares_llm.distributed import current_world
+
+    if not current_world().main:
+        return  # under torchrun, rank 0 merged the predictions and scores them
     out.print(scores_table(score_run(run_dir, metric_options(sbert, echecker, cache or default_cache_root()))))

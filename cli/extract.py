@@ -2,22 +2,32 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Annotated
 
 import typer
 
+from xares_llm.cache.format import REFERENCE_PRECISION
 from xares_llm.cli.console import err, out
-from xares_llm.cli.options import CacheOpt, DataOpt, DeviceOpt, EncoderArgsOpt
+from xares_llm.cli.options import (
+    AutoDeviceOpt,
+    CacheOpt,
+    ConfigDirOpt,
+    DataOpt,
+    EncoderArg,
+    EncoderArgsOpt,
+    EncoderPrecisionOpt,
+    ThreadsOpt,
+)
 from xares_llm.cli.progress import ExtractReporter, make_progress
+from xares_llm.config import add_config_dirs
 from xares_llm.constants import DEFAULT_BATCH_SECONDS
 from xares_llm.sources import default_cache_root, default_data_root
 from xares_llm.tasks import SPLITS, resolve_tasks
 
 
 def extract(
-    encoder: Annotated[
-        str, typer.Argument(help="Built-in name (mel, whisper-base, ...), path/file.py[:Class] or pkg.module:Class.")
-    ],
+    encoder: EncoderArg,
     tasks: Annotated[
         str, typer.Option("--tasks", help="Task or mixture names, comma-separated (demo, task1, esc50,...).")
     ],
@@ -28,16 +38,26 @@ def extract(
     batch_seconds: Annotated[
         float, typer.Option(help="Seconds of padded audio per encoder batch.")
     ] = DEFAULT_BATCH_SECONDS,
-    device: DeviceOpt = "cpu",
+    device: AutoDeviceOpt = None,
     dtype: Annotated[str, typer.Option(help="Stored feature dtype: float16 or float32.")] = "float16",
+    encoder_precision: EncoderPrecisionOpt = "fp32",
     decode_workers: Annotated[
         int, typer.Option(help="Processes decoding audio ahead of the encoder (0 = one background thread).")
     ] = 0,
+    max_dropped: Annotated[
+        float, typer.Option(help="Fraction of a part's clips that may be dropped before the part is not complete.")
+    ] = 0.01,
+    keep_nonfinite: Annotated[
+        bool, typer.Option(help="Keep clips whose features hold NaN/Inf (counted; `xares cache verify` flags them).")
+    ] = False,
+    threads: ThreadsOpt = None,
+    config_dir: ConfigDirOpt = None,
 ) -> None:
     """Run ENCODER once over every clip of the tasks and write Zarr feature stores.
 
     A rerun skips complete parts whose source shard is unchanged; another encoder (other weights
-    or kwargs) gets its own encoder-id and store.
+    or kwargs) gets its own encoder-id and store. Every clip not stored is counted by reason; a
+    damaged shard or a part dropping more than --max-dropped of its clips makes the exit code 1.
 
     Examples:
 
@@ -48,6 +68,9 @@ def extract(
       xares extract my_encoder.py:MyEncoder --encoder-args '{"layer": 6}' --tasks esc50 --split test
     """
     from xares_llm.extract import extract as run_extract
+    from xares_llm.extract import not_complete_error
+
+    add_config_dirs(config_dir)
 
     splits = [s.strip() for s in split.split(",") if s.strip()]
     bad = [s for s in splits if s not in SPLITS]
@@ -66,10 +89,16 @@ def extract(
             batch_seconds=batch_seconds,
             device=device,
             dtype=dtype,
+            precision=encoder_precision,
             decode_workers=decode_workers,
             progress=ExtractReporter(progress),
+            max_dropped=max_dropped,
+            threads=threads,
+            keep_nonfinite=keep_nonfinite,
         )
     out.print(f"encoder-id [bold]{report.encoder_id}[/bold]  store {report.store}")
+    if encoder_precision != REFERENCE_PRECISION:
+        err.print(f"[yellow]encoder computed with {encoder_precision} autocast: not the reference setting (fp32)")
     if report.up_to_date:
         out.print(f"{report.up_to_date} parts up to date")
     if report.elsewhere:
@@ -81,6 +110,14 @@ def extract(
             f"in {report.wall_seconds:.1f} s ({speed:.0f}x real time)"
         )
     if report.dropped:
-        err.print(f"[yellow]{len(report.dropped)} clips skipped[/yellow] (recorded in each part's attrs 'dropped'):")
-        for item in report.dropped[:10]:
-            err.print(f"  {item['shard']} {item['key']}: {item['reason']}", highlight=False)
+        counts = Counter(item["reason"] for item in report.dropped)
+        by_reason = ", ".join(f"{reason} {n}" for reason, n in counts.most_common())
+        err.print(
+            f"[yellow]{len(report.dropped)} clips dropped[/yellow]: {by_reason} (each part's attrs 'dropped')",
+            highlight=False,
+        )
+        for item in report.dropped[:5]:
+            detail = f" ({item['detail']})" if item.get("detail") else ""
+            err.print(f"  {item['shard']} {item['key']}: {item['reason']}{detail}", highlight=False)
+    if report.not_complete:
+        raise not_complete_error(report.not_complete)

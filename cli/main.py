@@ -5,17 +5,44 @@ from __future__ import annotations
 import functools
 import os
 from collections.abc import Callable
+from typing import Annotated
 
 import typer
 from rich.markup import escape
+from typer.core import TyperCommand, TyperGroup
 
 from xares_llm.cache.errors import CacheError
-from xares_llm.cli import bench, cache, check, demo, download, evaluate, extract, report, run, score, tasks, train
+from xares_llm.cli import bench, cache, check, demo, download, evaluate, extract, report, run, runs, score, tasks, train
 from xares_llm.cli.console import err
 from xares_llm.errors import XaresError
 
+
+def plain_flags(params: list) -> list:
+    """Flags (``--help`` included) need no ``<bool>`` placeholder in help."""
+    for param in params:
+        if getattr(param, "is_flag", False):
+            param.display_type_rich = lambda ctx: None
+    return params
+
+
+class XaresCommand(TyperCommand):
+    """Usage lines as people write them: ``xares train [OPTIONS] ENCODER`` (no braces), plain flags."""
+
+    def get_params(self, ctx: typer.Context) -> list:
+        return plain_flags(super().get_params(ctx))
+
+    def collect_usage_pieces(self, ctx: typer.Context) -> list[str]:
+        return [piece.strip("{}") for piece in super().collect_usage_pieces(ctx)]
+
+
+class XaresGroup(TyperGroup):
+    def get_params(self, ctx: typer.Context) -> list:
+        return plain_flags(super().get_params(ctx))
+
+
 app = typer.Typer(
     name="xares",
+    cls=XaresGroup,
     help=(
         "Evaluate an audio encoder as the front end of an audio LLM, from a shared feature cache.\n\n"
         "Quick start: `xares demo` runs the whole pipeline offline on synthetic tasks."
@@ -26,8 +53,20 @@ app = typer.Typer(
 )
 
 
+def show_version(value: bool) -> None:
+    if value:
+        from xares_llm import __version__
+
+        typer.echo(f"xares-llm {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
-def root() -> None:
+def root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=show_version, is_eager=True, help="Show the version and exit.")
+    ] = False,
+) -> None:
     """Stage one: `xares extract`. Stage two: `xares train`, `xares eval`, `xares score`."""
 
 
@@ -49,7 +88,6 @@ def user_errors(command: Callable) -> Callable:
 
 COMMANDS: dict[str, Callable] = {
     "demo": demo.demo,
-    "tasks": tasks.list_tasks,
     "check": check.check,
     "extract": extract.extract,
     "train": train.train,
@@ -59,15 +97,21 @@ COMMANDS: dict[str, Callable] = {
     "download": download.download,
     "report": report.report,
     "bench": bench.bench,
+    "runs": runs.list_runs,
 }
 
 for name, command in COMMANDS.items():
-    app.command(name)(user_errors(command))
+    app.command(name, cls=XaresCommand)(user_errors(command))
 
 
-cache_app = typer.Typer(help="List, verify and move feature stores (push/pull).", no_args_is_help=True)
+tasks_app = typer.Typer(cls=XaresGroup, help="List the tasks and mixtures; `xares tasks new` scaffolds your own task.")
+tasks_app.callback(invoke_without_command=True)(user_errors(tasks.list_tasks))
+tasks_app.command("new", cls=XaresCommand)(user_errors(tasks.new))
+app.add_typer(tasks_app, name="tasks")
+
+cache_app = typer.Typer(cls=XaresGroup, help="List, verify and move feature stores (push/pull).", no_args_is_help=True)
 for name, command in {"ls": cache.ls, "verify": cache.verify, "push": cache.push, "pull": cache.pull}.items():
-    cache_app.command(name)(user_errors(command))
+    cache_app.command(name, cls=XaresCommand)(user_errors(command))
 app.add_typer(cache_app, name="cache")
 
 

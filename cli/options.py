@@ -5,6 +5,8 @@ from typing import Annotated
 
 import typer
 
+from xares_llm.encoders.registry import ENCODERS
+
 CacheOpt = Annotated[
     Path | None,
     typer.Option("--cache", help="Feature cache root \\[default: $XARES_CACHE or ~/.cache/xares].", show_default=False),
@@ -21,8 +23,43 @@ EncoderArgsOpt = Annotated[
     str | None,
     typer.Option("--encoder-args", help="Encoder constructor kwargs as JSON, e.g. '{\"layer\": 6}'."),
 ]
-DeviceOpt = Annotated[str, typer.Option("--device", help="cpu, cuda or cuda:N.")]
+EncoderArg = Annotated[
+    str,
+    typer.Argument(
+        help=f"A registered name ({', '.join(ENCODERS.names())}), path/file.py[:Class] or pkg.module:Class.",
+        metavar="ENCODER",
+        show_default=False,
+    ),
+]
+ConfigDirOpt = Annotated[
+    list[Path] | None,
+    typer.Option(
+        "--config-dir",
+        help="A folder of your own task, mixture and recipe YAML, found by name (repeatable; also $XARES_CONFIG_PATH).",
+        show_default=False,
+        metavar="DIR",
+    ),
+]
+ThreadsOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--threads",
+        help="CPU threads for torch \\[default: $OMP_NUM_THREADS, else 1 for small models, every core for large].",
+        show_default=False,
+        min=1,
+    ),
+]
 AutoDeviceOpt = Annotated[
     str | None,
     typer.Option("--device", help="cpu, cuda or cuda:N \\[default: cuda if available].", show_default=False),
+]
+EncoderPrecisionOpt = Annotated[
+    str,
+    typer.Option(
+        "--encoder-precision",
+        help=(
+            "Encoder compute precision: fp32, or fp16/bf16 autocast (faster on GPUs). Only fp32 is the reference "
+            "setting; fp16/bf16 features differ, so they get their own encoder-id and store."
+        ),
+    ),
 ]

@@ -9,19 +9,30 @@ import typer
 
 from xares_llm.baselines import BASELINES
 from xares_llm.cli.console import out
-from xares_llm.cli.options import AutoDeviceOpt, CacheOpt, DataOpt, EncoderArgsOpt
+from xares_llm.cli.options import (
+    AutoDeviceOpt,
+    CacheOpt,
+    ConfigDirOpt,
+    DataOpt,
+    EncoderArg,
+    EncoderArgsOpt,
+    EncoderPrecisionOpt,
+    ThreadsOpt,
+)
 from xares_llm.cli.progress import make_progress, pipeline_hooks
 from xares_llm.cli.render import scores_table
 from xares_llm.cli.score import EcheckerOpt, SbertOpt, metric_options
 from xares_llm.cli.train import RecipeOpt, SetOpt, default_run_dir
+from xares_llm.config import add_config_dirs
+from xares_llm.errors import XaresError
 from xares_llm.recipe import Recipe, load_recipe, parse_overrides
 from xares_llm.reference import SINGLE_TASK_STEPS
 from xares_llm.sources import default_cache_root, default_data_root
-from xares_llm.tasks import TRACK_MIXTURES, MixtureConfig, resolve_tasks, single_task_mixture
+from xares_llm.tasks import TRACK_MIXTURES, Mixture, resolve_tasks, single_task_mixture
 
 
 def run(
-    encoder: Annotated[str, typer.Argument(help="Built-in name, path/file.py[:Class] or pkg.module:Class.")],
+    encoder: EncoderArg,
     track: Annotated[
         str | None, typer.Option("--track", help="A (15 closed-set tasks), B (5 open-set tasks) or all.")
     ] = None,
@@ -42,10 +53,13 @@ def run(
     cache: CacheOpt = None,
     run_dir: Annotated[Path | None, typer.Option("--run-dir", help="Run directory \\[default: runs/...].")] = None,
     encoder_args: EncoderArgsOpt = None,
+    encoder_precision: EncoderPrecisionOpt = "fp32",
     set_: SetOpt = None,
     device: AutoDeviceOpt = None,
     sbert: SbertOpt = None,
     echecker: EcheckerOpt = None,
+    threads: ThreadsOpt = None,
+    config_dir: ConfigDirOpt = None,
 ) -> None:
     """Extract what is missing, train on the track's mixture, evaluate and score.
 
@@ -64,6 +78,8 @@ def run(
     """
     from xares_llm.pipeline import run_pipeline
 
+    add_config_dirs(config_dir)
+
     if sum(x is not None for x in (track, mixture, tasks)) != 1:
         raise typer.BadParameter("give exactly one of --track (A, B, all), --mixture or --tasks", param_hint="--track")
     if track is not None:
@@ -77,26 +93,39 @@ def run(
     plans = [(mixture, load_recipe(recipe, overrides))] if mixture else single_task_plans(tasks, recipe, overrides)
     if run_dir is not None and len(plans) > 1:
         raise typer.BadParameter("--run-dir names one run; --tasks with several tasks makes one run each")
-    for planned_mixture, resolved in plans:
-        name = planned_mixture if isinstance(planned_mixture, str) else planned_mixture.name
-        with make_progress() as progress:
-            result = run_pipeline(
-                encoder,
-                planned_mixture,
-                resolved,
-                cache_root,
-                data or default_data_root(cache_root),
-                run_dir or (lambda encoder_id, name=name: default_run_dir(encoder_id, Path(name).stem, recipe)),
-                encoder_args=encoder_args,
-                device=device,
-                metric_options=metric_options(sbert, echecker, cache_root),
-                hooks=pipeline_hooks(progress, resolved.log_every),
-            )
-        out.print(scores_table(result.scores, BASELINES))
-        out.print(f"run dir: {result.train.run_dir}")
+    from xares_llm.hub import require_recipe_models
+
+    require_recipe_models(plans[0][1])  # seconds, not after an hour of extraction
+    try:
+        for planned_mixture, resolved in plans:
+            name = planned_mixture if isinstance(planned_mixture, str) else planned_mixture.name
+            with make_progress() as progress:
+                result = run_pipeline(
+                    encoder,
+                    planned_mixture,
+                    resolved,
+                    cache_root,
+                    data or default_data_root(cache_root),
+                    run_dir
+                    or (lambda encoder_id, name=name, r=resolved: default_run_dir(encoder_id, Path(name).stem, r)),
+                    encoder_args=encoder_args,
+                    encoder_precision=encoder_precision,
+                    device=device,
+                    metric_options=metric_options(sbert, echecker, cache_root),
+                    hooks=pipeline_hooks(progress, resolved.log_every),
+                    threads=threads,
+                )
+            if result.scores is None:
+                continue  # another rank of a torchrun launch: rank 0 reports
+            out.print(scores_table(result.scores, BASELINES))
+            out.print(f"run dir: {result.train.run_dir}")
+    except KeyboardInterrupt:
+        raise XaresError(
+            "interrupted; every stage keeps what it finished: rerun the same command to continue"
+        ) from None
 
 
-def single_task_plans(names: str, recipe: str, overrides: dict) -> list[tuple[MixtureConfig, Recipe]]:
+def single_task_plans(names: str, recipe: str, overrides: dict) -> list[tuple[Mixture, Recipe]]:
     """One single-task mixture per task, each with the reference's step count unless --steps is given."""
     plans = []
     for task in resolve_tasks(names):

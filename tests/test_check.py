@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,7 @@ from torch import nn
 from typer.testing import CliRunner
 
 from xares_llm.check import CheckResult, all_mandatory_passed, check_encoder, run_checks
+from xares_llm.check.cost import format_speed
 from xares_llm.cli.console import out
 from xares_llm.cli.main import app
 
@@ -46,7 +48,13 @@ def test_mel_passes_every_check() -> None:
     assert results["frame rate"].mandatory  # mel declares frame_rate_hz, so it must match
     assert results["frame rate"].detail.startswith("25.00 Hz measured")
     assert results["30 s clip"].detail.startswith("750 frames")
+    assert results["coverage"].mandatory and results["coverage"].detail.endswith("valid frames cover ~100% of the clip")
     assert not results["time"].mandatory and not results["peak memory"].mandatory  # informational on CPU
+    assert memory_mib(results["peak memory"]) > 0  # the forward's own peak, not memory an earlier call left behind
+
+
+def memory_mib(result: CheckResult) -> float:
+    return float(re.match(r"~([\d.]+) MiB at peak", result.detail).group(1))
 
 
 def test_minimal_contract_only_encoder_passes() -> None:
@@ -95,6 +103,13 @@ BROKEN_CASES = [
     ("OneArgEncoder", "forward signature", "forward takes 1 positional argument(s)"),
     ("WrongRateEncoder", "sampling_rate", "sampling_rate is 44100 but every clip is fed at 16000 Hz"),
     ("WrongFrameRateEncoder", "frame rate", "frame_rate_hz declares 100 Hz but one 30 s clip gave 1500 frames"),
+    (
+        "HalfMaskEncoder",
+        "coverage",
+        "tone bursts at 70%, 90% of a 30 s clip change no valid frame (the last quarter of the clip reaches none); "
+        "valid frames cover ~50% of the clip",
+    ),
+    ("ShortInputEncoder", "30 s clip", "encoding one 30 s clip at batch 1 raised ValueError: input longer than 10 s"),
 ]
 
 
@@ -118,6 +133,26 @@ def test_checks_after_a_fatal_failure_are_skipped_with_a_reason() -> None:
         assert results[name].skipped and not results[name].passed
         assert results[name].detail == "skipped: the encoder does not return (features, feature_mask)"
     assert results["output_dim"].passed  # checks before the failure still ran
+
+
+def test_half_mask_passes_the_other_checks_and_reports_25_hz() -> None:
+    """What the reference's Whisper example does: only coverage sees that half of every clip is lost."""
+    results = run_checks(f"{BROKEN}:HalfMaskEncoder")
+    assert [r.name for r in results if not r.passed] == ["coverage"]
+    assert by_name(results)["frame rate"].detail == "25.00 Hz measured, 25 Hz declared"
+
+
+def test_rows_after_a_failed_row_say_what_they_need() -> None:
+    results = by_name(run_checks(f"{BROKEN}:ShortInputEncoder"))
+    for name in ("coverage", "frame rate", "time", "peak memory"):
+        assert results[name].skipped and results[name].detail == "skipped: needs 30 s clip", results[name]
+    chained = by_name(run_checks(f"{BROKEN}:ShortMaskEncoder"))  # 30 s clip is skipped itself: its reason carries on
+    for name in ("padding mask", "batch consistency", "30 s clip", "coverage", "time"):
+        assert chained[name].detail == "skipped: needs mask length", chained[name]
+
+
+def test_speed_keeps_significant_digits_below_real_time() -> None:
+    assert [format_speed(s) for s in (0.4, 0.0432, 3.44, 9.96, 137.2)] == ["0.4x", "0.043x", "3.4x", "10x", "137x"]
 
 
 def test_all_real_mask_also_breaks_batch_consistency() -> None:
@@ -187,7 +222,20 @@ def test_cli_encoder_args_reach_the_constructor(wide_console: None) -> None:
 def test_cli_unknown_encoder_arg_is_a_clear_error() -> None:
     result = runner.invoke(app, ["check", str(MINIMAL), "--encoder-args", '{"width": 48}'])
     assert result.exit_code == 1
-    assert "constructing MinimalEncoder with {'width': 48} failed" in result.output
+    assert "constructing MinimalEncoder with {'width': 48} raised TypeError" in " ".join(result.output.split())
+
+
+def test_cli_constructor_failure_is_one_line_naming_file_and_line(tmp_path) -> None:
+    source = tmp_path / "bad_init.py"
+    source.write_text(
+        "import torch\n\n\nclass BadInitEncoder(torch.nn.Module):\n"
+        "    def __init__(self):\n        super().__init__()\n        raise RuntimeError('weights not found')\n"
+    )
+    result = runner.invoke(app, ["check", str(source)], env={"COLUMNS": "300"})
+    assert result.exit_code == 1
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and "raised RuntimeError: weights not found" in lines[0]
+    assert f"{source}:7 in __init__" in lines[0]
 
 
 def test_cli_invalid_json_is_a_clear_error() -> None:

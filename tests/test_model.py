@@ -7,7 +7,7 @@ import torch
 from transformers import LlamaConfig, LlamaForCausalLM
 
 from xares_llm.errors import ConfigError
-from xares_llm.model import IGNORE_INDEX, AudioLLM, Batch, Projector
+from xares_llm.model import IGNORE_INDEX, AudioLLM, Batch, LinearProjector, MLPProjector
 from xares_llm.recipe import ProjectorConfig, load_recipe
 from xares_llm.tokenizer import byte_tokenizer, load_tokenizer
 from xares_llm.train import build_model
@@ -22,7 +22,7 @@ def tiny_recipe(**overrides):
     return load_recipe("demo", overrides)
 
 
-def make_batch(tokenizer, lengths=(7, 3), dim=8, answers=("do re", "1")) -> Batch:
+def make_batch(tokenizer, lengths=(7, 3), dim=8, answers=("do re", "1"), prompts=("Which?", "Count.")) -> Batch:
     gen = torch.Generator().manual_seed(0)
     features = torch.randn(len(lengths), max(lengths), dim, generator=gen)
     for i, n in enumerate(lengths):
@@ -31,13 +31,19 @@ def make_batch(tokenizer, lengths=(7, 3), dim=8, answers=("do re", "1")) -> Batc
     return Batch(
         features=features,
         frame_lengths=torch.tensor(lengths),
-        prompt_ids=[encode("Which?"), encode("Count.")],
-        answer_ids=[encode(a) for a in answers],
+        prompt_ids=[encode(p) for p in prompts],
+        answer_ids=[encode(a) for a in answers] if answers else None,
     )
 
 
+def row(batch: Batch, i: int) -> Batch:
+    """Sample i of `batch` alone, its audio frames cut to its own length (no padding at all)."""
+    n = int(batch.frame_lengths[i])
+    return Batch(batch.features[i : i + 1, :n], batch.frame_lengths[i : i + 1], [batch.prompt_ids[i]])
+
+
 def test_projector_stacks_and_pads_the_remainder():
-    projector = Projector(3, 4, ProjectorConfig(type="linear", stack=2))
+    projector = LinearProjector(3, 4, ProjectorConfig(type="linear", stack=2))
     out = projector(torch.ones(2, 5, 3))
     assert out.shape == (2, 3, 4)
     assert projector.output_lengths(torch.tensor([5, 4, 1])).tolist() == [3, 2, 1]
@@ -47,7 +53,7 @@ def test_projector_stacks_and_pads_the_remainder():
 
 
 def test_mlp_projector():
-    projector = Projector(3, 4, ProjectorConfig(type="mlp", stack=1, hidden=6))
+    projector = MLPProjector(3, 4, ProjectorConfig(type="mlp", stack=1, hidden=6))
     assert [type(m).__name__ for m in projector.net] == ["Linear", "GELU", "Linear"]
     assert projector(torch.ones(1, 2, 3)).shape == (1, 2, 4)
 
@@ -85,11 +91,44 @@ def test_left_padded_batched_generation_equals_single(tokenizer):
     decoding = tiny_recipe().decoding
     together = model.generate(Batch(batch.features, batch.frame_lengths, batch.prompt_ids), decoding)
     for i in range(2):
-        n = int(batch.frame_lengths[i])
-        alone = model.generate(
-            Batch(batch.features[i : i + 1, :n], batch.frame_lengths[i : i + 1], [batch.prompt_ids[i]]), decoding
+        assert model.generate(row(batch, i), decoding)[0] == together[i]
+
+
+def first_difference(a: list[int], b: list[int]) -> int:
+    return next((k for k, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), min(len(a), len(b)))
+
+
+@pytest.mark.filterwarnings("ignore:Passing `repetition_penalty` with `inputs_embeds`")
+def test_repetition_penalty_batched_generation_equals_single(tokenizer):
+    """Reference decoding (greedy, penalty 1.05, long answers): each left-padded row decodes as if alone.
+
+    transformers' own penalty skips a padded row's first new tokens, one per pad, so its batched
+    output drifts from its own batch-size-1 output a few tokens in.
+    """
+    decoding = {"max_new_tokens": 120, "repetition_penalty": 1.05}
+    recipe = tiny_recipe(**{"llm.config.tie_word_embeddings": False, "decoding": decoding})
+    torch.manual_seed(0)
+    model = build_model(recipe, 8, tokenizer).eval()
+    batch = make_batch(
+        tokenizer, lengths=(17, 3, 9), answers=None, prompts=("Which?", "Count the speakers.", "Describe.")
+    )
+    together = model.generate(batch, recipe.decoding)
+    assert all(len(tokens) == 120 for tokens in together)  # no early EOS: the whole length is compared
+    for i in range(3):
+        alone = model.generate(row(batch, i), recipe.decoding)[0]
+        assert alone == together[i], f"row {i} drifts from token {first_difference(alone, together[i])}"
+        # Alone, it is what transformers' built-in penalty gives at batch size 1 (every new token penalised).
+        embeds = model._sequences(row(batch, i), with_answer=False)[0][0][None]
+        builtin = model.llm.generate(
+            inputs_embeds=embeds,
+            attention_mask=torch.ones(embeds.shape[:2], dtype=torch.long),
+            max_new_tokens=120,
+            do_sample=False,
+            repetition_penalty=1.05,
+            eos_token_id=model.eos_id,
+            pad_token_id=model.pad_id,
         )
-        assert alone[0] == together[i]
+        assert builtin[0].tolist() == alone
 
 
 def test_lora_freezes_the_llm(tokenizer):
@@ -120,7 +159,7 @@ def test_pretrained_llm_and_tokenizer_from_a_local_folder(tmp_path, tokenizer):
     reference = LlamaForCausalLM.from_pretrained(tmp_path)
     weight = model.llm.get_base_model().model.embed_tokens.weight
     torch.testing.assert_close(weight, reference.model.embed_tokens.weight)
-    assert loaded_tokenizer.pad_token == loaded_tokenizer.eos_token  # SPEC 2: pad = EOS
+    assert loaded_tokenizer.pad_token == loaded_tokenizer.eos_token  # pad = EOS, as the reference
 
 
 def test_recipe_errors_name_the_field(tmp_path):

@@ -117,7 +117,9 @@ def test_targets_and_counts_of_a_split(tmp_path):
     store = write_split(tmp_path, "enc", "esc50", [5], lambda p, c: json.dumps({"label": labels[c]}))
     split = read_targets(load_task("esc50"), store, "train")
     assert split.targets == ["dog", "cat"]
-    assert split.counts.to_dict() == {"clips": 5, "targets": 2, "filtered": 2, "unusable": 0, "unlabelled": 3}
+    assert split.counts.to_dict() == {
+        "clips": 5, "targets": 2, "filtered": 2, "unusable": 0, "unlabelled": 3, "dropped": 0, "dropped_scored": 0
+    }  # fmt: skip
 
 
 def test_within_a_task_draws_follow_the_references_whole_shard_reads(tmp_path):
@@ -190,3 +192,37 @@ def test_only_the_reference_settings_are_comparable():
     assert reference_run(mixture="esc50", train_tasks=["esc50"]) == ["steps: 100000 (reference: 2000)"]
     demo = reference_run(recipe=load_recipe("demo"), mixture="demo", train_tasks=["demo_pitch"], steps_done=1200)
     assert any(line.startswith("recipe llm") for line in demo)
+
+
+class NoMaskEncoder(torch.nn.Module):
+    """Mean of every 160 samples, and no mask: the padded batch's padding frames look real."""
+
+    output_dim = 1
+
+    def forward(self, audio, audio_attention_mask=None):
+        return audio.reshape(audio.shape[0], -1, 160).mean(dim=2, keepdim=True), None
+
+
+def test_mask_none_encoders_keep_only_real_frames():
+    from xares_llm.encoders.encoding import encode_clips
+
+    clips = [np.ones(1600, dtype=np.float32), np.full(3200, 2.0, dtype=np.float32)]
+    batched = encode_clips(NoMaskEncoder(), clips)
+    assert [len(f) for f in batched] == [10, 20]  # not 20 and 20: the padding frames are gone
+    for clip, frames in zip(clips, batched, strict=True):
+        assert frames.equal(encode_clips(NoMaskEncoder(), [clip])[0])
+
+
+def test_training_windows_are_frame_crops(tmp_path):
+    """A clip longer than the window gives windows of exactly window_frames at varying starts."""
+    import json
+
+    directory = split_dir(tmp_path, "enc", "esc50", "train")
+    buffer = PartBuffer(dim=1, dtype="float32")
+    buffer.add("long", np.arange(100, dtype=np.float32)[:, None], json.dumps({"label": "dog"}), 16000)
+    write_part(directory / "part-0.zarr", buffer, SourceInfo("0.tar", 1, "00", 0))
+    split = read_targets(load_task("esc50"), FeatureSplit(tmp_path, "enc", "esc50", "train"), "train")
+    sampler = MixtureSampler([split], [1.0], window_frames=30, batch_size=4, seed=0)
+    examples = [e for step in range(16) for e in sampler.examples(step)]
+    assert {e.stop - e.start for e in examples} == {30}
+    assert len({e.start for e in examples}) > 10 and all(0 <= e.start <= 70 for e in examples)

@@ -113,13 +113,12 @@ def test_date_resamples_recompute_discrimination_on_the_resample(caption_options
     assert {"similarity", "discrimination", "date"} <= set(stats.records[0])
 
     models = load_caption_models(options)
-    z_cand = embed_corpus(models, [norm(p) for p in preds], "c")
-    z_refs = embed_corpus(models, [norm(r) for rs in refs for r in rs], "r")
-    ref_mean = z_refs.view(len(refs), 2, -1).mean(dim=1)
+    z_cand = embed_corpus(models, [norm(p) for p, rs in zip(preds, refs, strict=True) for _ in rs], "c")
+    z_ref = embed_corpus(models, [norm(r) for rs in refs for r in rs], "r")
     for seed in (1, 2):
         idx, w = resample(len(preds), seed)
-        rows = torch.from_numpy(idx)
-        s, d = discriminability(z_cand[rows], ref_mean[rows], torch.ones(len(idx)), DELTA_LONG, torch.device("cpu"))
+        rows = torch.tensor([2 * i + k for i in idx for k in range(2)])  # each clip has 2 captions
+        s, d = discriminability(z_cand[rows], z_ref[rows], torch.ones(len(rows)), DELTA_LONG, torch.device("cpu"))
         expected = float((2 * s * d / (s + d + HARMONIC_EPS)).mean())
         assert stats.scorer(w)[0] == pytest.approx(expected, abs=1e-5)
 

@@ -35,7 +35,20 @@ def test_score_caption_tasks_offline_with_substitutes(tmp_path, monkeypatch):
         settings = scores["tasks"][task]["settings"]
         assert settings["official"] is False
         assert str(sbert) in json.dumps(settings)
-        assert 0.0 <= scores["tasks"][task]["score"] <= 1.0
+        score = scores["tasks"][task]["score"]
+        assert 0.0 <= score <= 1.0
+        assert settings["score_rounded"] == round(score, 4)  # the reference's rounding, beside the exact score
+        assert f"{score:.4f} *" in result.output  # the table shows 4 decimals
+    assert scores["tasks"]["mecat"]["settings"]["samples"] == 6  # one DATE sample per (clip, caption)
+    assert scores["tasks"]["mecat"]["settings"]["clips"] == scores["tasks"]["mecat"]["n_samples"] == 3
     assert scores["tasks"]["clotho"]["metric"] == "fense" and scores["tasks"]["mecat"]["metric"] == "date"
     assert scores["tasks"]["esc50"] == {**scores["tasks"]["esc50"], "score": 1.0, "n_samples": 1}
     assert "scored with substitute models" in result.output
+    assert "higher is better" in result.output and "accuracy = share of exact answers" in result.output
+
+
+def test_usage_lines_name_arguments_plainly():
+    result = CliRunner().invoke(app, ["train", "--help"], env={"COLUMNS": "200"})
+    assert "Usage: xares train [OPTIONS] ENCODER" in result.output and "{" not in result.output.splitlines()[1]
+    flags = CliRunner().invoke(app, ["eval", "--help"], env={"COLUMNS": "200"}).output
+    assert "<bool>" not in flags and "--redo" in flags

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import shutil
 import tarfile
 
@@ -14,10 +15,13 @@ import zarr
 
 from xares_llm.audio import decode_audio
 from xares_llm.cache import FeatureSplit, PartBuffer, SourceInfo, read_part_attrs, write_part
+from xares_llm.cache.errors import CacheError
 from xares_llm.cache.format import part_name
+from xares_llm.demo_data import tone, write_tar
 from xares_llm.encoders import load_encoder
-from xares_llm.encoding import encode_clips
-from xares_llm.extract import extract, prepare_encoder
+from xares_llm.encoders.describe import prepare_encoder
+from xares_llm.encoders.encoding import encode_clips
+from xares_llm.extract import extract
 from xares_llm.tasks import load_task, resolve_tasks
 
 
@@ -81,10 +85,10 @@ def test_changed_shard_is_reextracted(tmp_path, demo_store):
         payload = b'{"count": 2}'
         info.size = len(payload)
         tar.addfile(info, io.BytesIO(payload))
-    second = extract("mel", tasks, tmp_path / "cache", data, splits=["test"])
+    second = extract("mel", tasks, tmp_path / "cache", data, splits=["test"], max_dropped=0.2)
     assert second.up_to_date == 1 and len(second.written) == 1
     attrs = read_part_attrs(second.written[0])
-    assert {"key": "extra_clip", "reason": "no audio file (found json)"} in attrs.dropped
+    assert attrs.dropped == [{"key": "extra_clip", "reason": "no audio", "detail": "found json"}]
     assert first.encoder_id == second.encoder_id
 
 
@@ -137,10 +141,10 @@ def test_weight_change_alone_changes_fingerprint():
     from xares_llm.encoders.fingerprint import fingerprint
 
     loaded = load_encoder("mel")
-    first = fingerprint(loaded, {}, "float16")
+    first = fingerprint(loaded, {}, "float16", "fp32")
     with torch.no_grad():
         loaded.module.filters[3, 5] += 1e-3
-    assert fingerprint(loaded, {}, "float16") != first
+    assert fingerprint(loaded, {}, "float16", "fp32") != first
 
 
 def test_parts_locked_by_a_live_process_are_left_to_it(tmp_path, demo_store):
@@ -153,14 +157,15 @@ def test_parts_locked_by_a_live_process_are_left_to_it(tmp_path, demo_store):
     shards = tasks[0].dataset.shards("test")
     host = socket.gethostname()
     (split / (part_name(shards[0]) + ".lock")).write_text(f"{host}-1")  # pid 1 is alive
+    (split / (part_name(shards[0]) + ".tmp-" + f"{host}-1-abcd1234")).mkdir()  # that live writer's temp
     (split / (part_name(shards[1]) + ".lock")).write_text(f"{host}-999999999")  # no such process
     (split / (part_name(shards[1]) + ".tmp-" + f"{host}-999999999-abcd1234")).mkdir()  # a killed run's temp
-    (split / (part_name(shards[1]) + ".tmp-" + f"{host}-1-abcd1234")).mkdir()  # a live writer's temp
+    (split / (part_name(shards[1]) + ".tmp-" + f"{host}-1-abcd5678")).mkdir()  # killed, its pid reused since
     report = extract("mel", tasks, tmp_path, demo_store.data_root, splits=["test"])
     assert report.elsewhere == 1 and [p.name for p in report.written] == [part_name(shards[1])]
     remaining = sorted(p.name for p in split.iterdir())
     assert remaining == sorted(
-        [part_name(shards[0]) + ".lock", part_name(shards[1]), part_name(shards[1]) + f".tmp-{host}-1-abcd1234"]
+        [part_name(shards[0]) + ".lock", part_name(shards[0]) + f".tmp-{host}-1-abcd1234", part_name(shards[1])]
     )
 
 
@@ -169,9 +174,9 @@ def test_complete_parts_need_no_audio(tmp_path, demo_store):
     data = tmp_path / "data"
     shutil.copytree(demo_store.data_root, data)
     tasks = [load_task("esc50")]
+    rng = np.random.default_rng(0)
     for shard in [*tasks[0].dataset.shards("train"), *tasks[0].dataset.shards("test")]:
-        (data / shard).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy(data / load_task("demo_pitch").dataset.shards("test")[0], data / shard)
+        write_tar(data / shard, [(f"c{i}", tone(440.0, 0.5, rng), {"label": "dog", "text": "dog"}) for i in range(3)])
     first = extract("mel", tasks, tmp_path / "cache", data)
     assert len(first.written) == 5
     shutil.rmtree(data / "ESC-50")
@@ -193,3 +198,61 @@ def test_decode_worker_processes_write_the_same_parts(tmp_path, demo_store):
     for i in range(len(a)):
         assert a.key(i) == b.key(i)
         np.testing.assert_array_equal(a.frames(i), b.frames(i))
+
+
+@pytest.fixture
+def damaged_copy(demo_store, tmp_path):
+    """A copy of the demo store and the first part of demo_pitch/test, to damage."""
+    root = tmp_path / "cache"
+    shutil.copytree(demo_store.cache_root, root)
+    store = FeatureSplit(root, demo_store.report.encoder_id, "demo_pitch", "test")
+    return root, demo_store.report.encoder_id, store.parts[0]
+
+
+def test_a_deleted_frames_file_is_an_error_naming_the_part_not_zeros(damaged_copy):
+    root, encoder_id, part = damaged_copy
+    opened = FeatureSplit(root, encoder_id, "demo_pitch", "test")  # opened before the damage (a long run)
+    (part / "frames" / "c" / "0" / "0").unlink()
+    with pytest.raises(CacheError, match=re.escape(f"{part}: frames: chunk file c/0/0 is missing")):
+        opened[0]
+    with pytest.raises(CacheError, match=re.escape(f"{part}: frames: 1 chunk files missing")):
+        FeatureSplit(root, encoder_id, "demo_pitch", "test")[0]
+
+
+def test_a_flipped_byte_in_frames_is_an_error_naming_the_part(damaged_copy):
+    root, encoder_id, part = damaged_copy
+    frames = part / "frames" / "c" / "0" / "0"
+    data = bytearray(frames.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    frames.write_bytes(data)
+    store = FeatureSplit(root, encoder_id, "demo_pitch", "test")
+    with pytest.raises(CacheError, match=re.escape(f"{part}: frames: cannot read") + ".*checksum") as caught:
+        store.frames(0)
+    assert "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize("array", ["offsets", "keys", "meta", "n_samples"])
+def test_a_deleted_or_flipped_index_array_fails_at_open(damaged_copy, array):
+    root, encoder_id, part = damaged_copy
+    chunk = part / array / "c" / "0"
+    data = bytearray(chunk.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    chunk.write_bytes(data)
+    with pytest.raises(CacheError, match=re.escape(f"{part}: {array}: cannot read")):
+        FeatureSplit(root, encoder_id, "demo_pitch", "test")
+    chunk.unlink()
+    with pytest.raises(CacheError, match=re.escape(f"{part}: {array}: 1 chunk files missing")):
+        FeatureSplit(root, encoder_id, "demo_pitch", "test")
+
+
+def test_one_chunk_cache_bounds_every_open_split(demo_store, monkeypatch):
+    from xares_llm.cache import reader
+
+    cache = reader.ChunkCache(limit_bytes=64 << 10)
+    monkeypatch.setattr(reader, "CHUNK_CACHE", cache)
+    splits = [FeatureSplit(demo_store.cache_root, demo_store.report.encoder_id, d, "train")
+              for d in ("demo_pitch", "demo_count", "demo_events")]  # fmt: skip
+    for split in splits:
+        for index in range(len(split)):
+            assert split.frames(index).shape[0] == split.frame_counts[index]
+    assert 0 < cache.bytes <= 64 << 10 or len(cache._chunks) == 1

@@ -1,4 +1,4 @@
-"""The packaged task and mixture YAMLs against SPEC sections 3 and 4, written out here by hand."""
+"""The packaged task and mixture YAMLs against the reference's data and mixtures, written out here by hand."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ MAIN = "mispeech/xares_llm_data"
 MECAT = "mispeech/MECAT-Caption"
 ALL_KEYS = "text;caption;captions;label;labels"
 
-# SPEC 3 + 4: task -> (track, metric, metric args, repo folder, train shards, test shards, train keys, test keys)
+# task -> (track, metric, metric args, repo folder, train shards, test shards, train keys, test keys)
 SPEC = {
     "asvspoof2015": ("A", "accuracy", {}, "ASVSpoof2015", 18, 194, "binary_spoof", "binary_spoof"),
     "cremad": ("A", "accuracy", {}, "CremaD", 6, 2, "label", "label;labels"),
@@ -44,7 +44,7 @@ SPEC = {
 }
 MECAT_FOLDERS = {"000", "00A", "0M0", "0MA", "S00", "S0A", "SM0", "SMA"}
 
-# SPEC 4 mixture weights; "by_shards" = the task's share of all train shards in the mixture.
+# the reference mixture weights; "by_shards" = the task's share of all train shards in the mixture.
 TASK1 = {
     "asvspoof2015": 1, "cremad": 1, "esc50": 0.5, "fluentspeechcommands": 2, "freemusicarchive": 2, "fsd50k": 3,
     "fsdkaggle2018": 2, "gtzan": 1, "libricount": 1, "nsynth": 3, "speechcommandsv1": 1, "urbansound8k": 1,
@@ -77,7 +77,7 @@ def test_task_matches_spec(name: str) -> None:
 
 
 def test_shard_names_expand_as_spec_writes_them() -> None:
-    """Zero padding of the brace patterns is kept (SPEC 3), checked on first and last names."""
+    """Zero padding of the brace patterns is kept , checked on first and last names."""
     expected = {
         "asvspoof2015": (
             "ASVSpoof2015/test/asvspoof_eval_000000.tar.gz",
@@ -119,7 +119,7 @@ def test_all_mixture_by_shards_from_spec_counts() -> None:
     mixture = load_mixture("all")
     assert set(mixture.weights) == set(mixture.evaluate) == set(SPEC)
     assert {t: w for t, w in mixture.weights.items() if w != "by_shards"} == ALL_NUMBERS
-    train_shards = {t: spec[4] for t, spec in SPEC.items()}  # SPEC's counts, not the YAML's
+    train_shards = {t: spec[4] for t, spec in SPEC.items()}  # the reference's counts, not the YAML's
     total_shards = sum(train_shards.values())
     raw = {t: ALL_NUMBERS.get(t, train_shards[t] / total_shards) for t in SPEC}
     expected = {t: w / sum(raw.values()) for t, w in raw.items()}
@@ -143,7 +143,7 @@ def test_broken_task_yaml_names_file_field_and_choices(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:
         load_task(str(path))
     message = str(info.value)
-    assert str(path) in message and "field 'track'" in message and "'A', 'B' or 'demo'" in message
+    assert str(path) in message and "field 'track'" in message and "'A', 'B', 'demo' or 'user'" in message
     assert "'C'" in message
 
 

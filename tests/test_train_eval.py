@@ -53,6 +53,14 @@ class Interrupt:
             raise KeyboardInterrupt
 
 
+def interrupted_run(run_dir: Path, demo_store, at: int, **overrides) -> Path:
+    """A run stopped at step `at` as a Ctrl-C would stop it (its last checkpoint is at step 8)."""
+    with pytest.raises(KeyboardInterrupt):
+        train(run_dir, recipe(**overrides), load_mixture("demo"), demo_store.report.encoder_id, demo_store.cache_root,
+              progress=Interrupt(at))  # fmt: skip
+    return run_dir
+
+
 def test_training_finishes_and_learns(trained_run):
     info = read_run(trained_run)
     assert info.finished and info.steps_done == STEPS
@@ -63,16 +71,7 @@ def test_training_finishes_and_learns(trained_run):
 
 
 def test_resumed_run_reproduces_the_uninterrupted_one(trained_run, demo_store, tmp_path):
-    run_dir = tmp_path / "run"
-    with pytest.raises(KeyboardInterrupt):
-        train(
-            run_dir,
-            recipe(),
-            load_mixture("demo"),
-            demo_store.report.encoder_id,
-            demo_store.cache_root,
-            progress=Interrupt(13),
-        )
+    run_dir = interrupted_run(tmp_path / "run", demo_store, at=13)
     assert not read_run(run_dir).finished and read_run(run_dir).steps_done == 8
     with pytest.raises(XaresError, match="unfinished"):
         evaluate(run_dir, demo_store.cache_root)
@@ -221,3 +220,64 @@ def test_run_records_its_inputs_and_eval_needs_no_cache_flag(trained_run, demo_s
     assert scores["provenance"]["software"]["torch"] and scores["provenance"]["seed"] == 42
     assert scores["tasks"]["demo_pitch"]["prompt"] == "Which note?"
     assert scores["tasks"]["demo_pitch"]["test_targets"]["clips"] == 16
+
+
+def test_runs_lists_the_run_and_checkpoints_follow_the_umask(trained_run):
+    import stat
+
+    from xares_llm.checkpoints import current_umask
+
+    result = CliRunner().invoke(app, ["runs", str(trained_run.parent)])
+    assert result.exit_code == 0, result.output
+    assert "finished" in result.output and "24/24" in result.output
+    mode = stat.S_IMODE(checkpoints(trained_run)[-1][1].stat().st_mode)
+    assert mode == 0o777 & ~current_umask()  # not the 0700 of mkdtemp
+
+
+def test_train_resumes_from_the_run_dir_alone(demo_store, tmp_path):
+    run_dir = interrupted_run(tmp_path / "run", demo_store, at=9)
+    result = CliRunner().invoke(app, ["train", str(run_dir)])
+    assert result.exit_code == 0, result.output
+    assert "resumed from step 8" in result.output and read_run(run_dir).finished
+    again = CliRunner().invoke(app, ["train", str(run_dir)])
+    assert again.exit_code == 0 and "already finished" in again.output
+
+
+def test_default_run_dir_names_differ_by_recipe():
+    from xares_llm.cli.train import default_run_dir
+
+    assert default_run_dir("enc", "demo", recipe()) != default_run_dir("enc", "demo", recipe(steps=STEPS + 1))
+    assert default_run_dir("enc", "demo", recipe()) == default_run_dir("enc", "demo", recipe())
+
+
+def test_train_fails_in_seconds_when_the_hub_is_unreachable(demo_store, tmp_path, monkeypatch):
+    import time
+
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # nothing listens there: refused at once
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.chdir(tmp_path)
+    started = time.monotonic()
+    args = ["train", demo_store.report.encoder_id, "--mixture", "demo", "--cache", str(demo_store.cache_root)]
+    result = CliRunner().invoke(app, [*args, "--recipe", "reference"])
+    assert time.monotonic() - started < 5
+    assert result.exit_code == 1
+    assert "HuggingFaceTB/SmolLM2-135M" in result.output and "unreachable" in result.output
+    assert "--recipe demo" in result.output and not (tmp_path / "runs").exists()
+
+
+def test_plain_progress_lines_off_a_terminal(demo_store, tmp_path, monkeypatch):
+    from xares_llm.cli import progress
+
+    monkeypatch.setattr(progress, "PLAIN_INTERVAL_S", 0.0)
+    args = ["train", demo_store.report.encoder_id, "--mixture", "demo", "--recipe", "demo", "--steps", "3"]
+    result = CliRunner().invoke(app, [*args, "--cache", str(demo_store.cache_root), "--run-dir", str(tmp_path / "r")])
+    assert result.exit_code == 0, result.output
+    lines = [line for line in result.output.splitlines() if line.startswith("train: step")]
+    assert [line.split(",")[0] for line in lines] == ["train: step 1/3", "train: step 2/3", "train: step 3/3"]
+    assert "steps/s" in lines[-1] and "eta" in lines[-1]
+    assert len((tmp_path / "r" / "log.jsonl").read_text().splitlines()) == 3
+
+
+def test_version():
+    result = CliRunner().invoke(app, ["--version"])
+    assert result.exit_code == 0 and result.output.startswith("xares-llm ")

@@ -1,12 +1,12 @@
 """xares-llm: evaluate audio encoders as the front end of an audio language model.
 
-Data flow (DESIGN.md)::
+Data flow (docs/architecture.md)::
 
     WebDataset shards (HF hub or local dir)
       -> decode, mono, resample 16 kHz              audio.py        (background thread)
       -> length-sorted batches bounded by seconds   extract.py
-      -> encoder: eval(), no_grad, autocast         encoding.py
-      -> trim each clip to its valid frames         encoding.py
+      -> encoder: eval(), no_grad, fp32 by default  encoders/encoding.py
+      -> trim each clip to its valid frames         encoders/encoding.py
       -> part writer (atomic, one part per shard)   cache/writer.py (background thread)
     => feature store <cache>/features/<encoder-id>/<dataset>/<split>/part-*.zarr
       -> mixture sampler -> random window in frames -> length-bucketed batches   sampler.py

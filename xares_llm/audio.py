@@ -1,4 +1,4 @@
-"""Decode one audio file's bytes to mono float32 at 16 kHz (SPEC 2), with soundfile and soxr."""
+"""Decode one audio file's bytes to mono float32 at 16 kHz, as the reference does, with soundfile and soxr."""
 
 from __future__ import annotations
 
@@ -11,14 +11,14 @@ import soxr
 from xares_llm.constants import SAMPLE_RATE
 from xares_llm.errors import DataError
 
-# Extensions a WebDataset sample may carry its audio under (SPEC 3), in order of preference.
+# Extensions a WebDataset sample may carry its audio under (the reference's list), in order of preference.
 AUDIO_EXTENSIONS = ("flac", "wav", "mp3", "ogg", "opus", "m4a")
 
 
 def decode_audio(data: bytes, name: str = "<bytes>") -> np.ndarray:
     """Bytes of any soundfile-readable format -> mono float32 samples at 16 kHz.
 
-    Channels are averaged; a clip whose peak exceeds 1 is peak-normalised (SPEC 2).
+    Channels are averaged; a clip whose peak exceeds 1 is peak-normalised, as the reference does.
     Raises `DataError` naming the clip and its format when soundfile cannot read it.
     """
     try:

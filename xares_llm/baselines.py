@@ -1,4 +1,5 @@
-"""Published scores of the reference system (A100) and of the challenge's teams, and each task's domain."""
+"""Published scores of the reference system (published with the challenge, A100) and of the challenge's
+teams, and each task's domain."""
 
 BASELINES: dict[str, dict[str, float]] = {
     "Dasheng-Base": {

@@ -22,10 +22,10 @@ from pathlib import Path
 
 import numpy as np
 
+from xares_llm.cache.format import ENCODER_PRECISIONS as PRECISIONS
 from xares_llm.constants import SAMPLE_RATE
 from xares_llm.errors import XaresError
 
-PRECISIONS = ("fp32", "fp16", "bf16")
 STATUS_FILE = Path("/proc/self/status")
 CLEAR_REFS = Path("/proc/self/clear_refs")  # writing "5" resets the process's VmHWM (Linux >= 4.0)
 SAMPLE_INTERVAL_S = 0.002  # RSS sampling period where the high-water mark cannot be reset
@@ -128,7 +128,7 @@ def synthetic_clips(duration_s: float, batch_size: int, seed: int = 0) -> list[n
 def measure_point(
     module, device, autocast, duration_s: float, batch_size: int, repeats: int, warmup: int
 ) -> BenchPoint:
-    from xares_llm.encoding import encode_clips
+    from xares_llm.encoders.encoding import encode_clips
 
     clips = synthetic_clips(duration_s, batch_size)
     for _ in range(warmup):
@@ -172,19 +172,18 @@ def bench_encoder(
     """Every (duration, batch size) point of one encoder, with what produced the numbers."""
     import torch
 
-    from xares_llm.devices import autocast_dtype, resolve_device
+    from xares_llm.devices import resolve_device
     from xares_llm.encoders import load_encoder
+    from xares_llm.encoders.encoding import AUTOCAST_DTYPES
 
     if precision not in PRECISIONS:
         raise XaresError(f"--precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
     if repeats < 1 or warmup < 0:
         raise XaresError("--repeats must be >= 1 and --warmup >= 0")
     dev = resolve_device(device)
-    if dev.type == "cpu" and precision != "fp32":
-        raise XaresError(f"--precision {precision} needs --device cuda: extraction runs fp32 on the CPU")
     loaded = load_encoder(spec, encoder_args)
     module = loaded.module.eval().to(dev)
-    autocast = autocast_dtype(precision, dev)
+    autocast = AUTOCAST_DTYPES[precision]  # as extraction computes: autocast on any device, or none for fp32
     points = []
     for duration in durations:
         for batch in batch_sizes:

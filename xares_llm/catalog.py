@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
-from xares_llm.config import packaged_names
+from xares_llm.config import known_names
 from xares_llm.tasks import SPLITS, TaskConfig, load_mixture, load_task, mixture_weights
 
-TRACK_ORDER = {"A": 0, "B": 1, "demo": 2}  # Track A first, as SPEC 4 lists them
+TRACK_ORDER = {"A": 0, "B": 1, "demo": 2, "user": 3}  # Track A first, as the challenge lists them
 MIXTURE_ORDER = ("task1", "task2", "all")  # the challenge's mixtures first, then any others by name
 
 
@@ -53,14 +53,14 @@ def dataset_folder(relative: str) -> str:
 
 
 def task_summaries() -> list[TaskSummary]:
-    """Every packaged task, Track A then B then demo, by name within a track."""
-    rows = [summarise_task(load_task(name)) for name in packaged_names("tasks")]
+    """Every task (packaged and on the config search path), Track A then B then demo, by name within a track."""
+    rows = [summarise_task(load_task(name)) for name in known_names("tasks")]
     return sorted(rows, key=lambda r: (TRACK_ORDER.get(r.track, len(TRACK_ORDER)), r.name))
 
 
 def mixture_summaries() -> list[MixtureSummary]:
-    """Every packaged mixture with its normalised weights: task1, task2, all, then the rest by name."""
-    names = packaged_names("mixtures")
+    """Every mixture with its normalised weights: task1, task2, all, then the rest by name."""
+    names = known_names("mixtures")
     rows = []
     for name in [*(n for n in MIXTURE_ORDER if n in names), *(n for n in names if n not in MIXTURE_ORDER)]:
         mixture = load_mixture(name)

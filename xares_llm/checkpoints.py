@@ -36,6 +36,7 @@ def save_checkpoint(run_dir: Path, step: int, model: AudioLLM, state: dict, keep
     try:
         final.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}-", dir=final.parent))
+        tmp.chmod(0o777 & ~current_umask())  # mkdtemp makes 0700; a run dir is shared like any other folder
         weights = {k: v.detach().cpu().contiguous() for k, v in model.trainable_state_dict().items()}
         save_file(weights, str(tmp / WEIGHTS_FILE))
         torch.save(state, tmp / STATE_FILE)
@@ -50,6 +51,12 @@ def save_checkpoint(run_dir: Path, step: int, model: AudioLLM, state: dict, keep
             "then rerun the same `xares train` command to resume from the last checkpoint"
         ) from e
     prune_checkpoints(run_dir, keep)
+
+
+def current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def load_trainable(model: AudioLLM, path: Path) -> None:

@@ -1,13 +1,16 @@
-"""Load YAML configs (tasks, mixtures, recipes) by packaged name or file path, validated once.
+"""Load YAML configs (tasks, mixtures, recipes) by name or file path, validated once.
 
-Every config is a pydantic model; a validation failure becomes a `ConfigError` that names the file,
-the field and what is allowed, e.g. ``configs/tasks/x.yaml: field 'metric.name': Input should be
-'accuracy', 'map', ... (got 'acc')``.
+A name is looked up on the search path first (`add_config_dirs`, from ``--config-dir``, then the
+``:``-separated dirs of ``$XARES_CONFIG_PATH``; in each dir ``<kind>/<name>.yaml`` or ``<name>.yaml``),
+then among the packaged configs. Every config is a pydantic model; a validation failure becomes a
+`ConfigError` that names the file, the field and what is allowed, e.g. ``configs/tasks/x.yaml:
+field 'metric.name': Input should be 'accuracy', 'map', ... (got 'acc')``.
 """
 
 from __future__ import annotations
 
 import difflib
+import os
 from importlib import resources
 from pathlib import Path
 from typing import TypeVar
@@ -18,6 +21,37 @@ from pydantic import BaseModel, ValidationError
 from xares_llm.errors import ConfigError
 
 Model = TypeVar("Model", bound=BaseModel)
+CONFIG_PATH_ENV = "XARES_CONFIG_PATH"
+# The top-level field that tells each kind of config apart, whatever its file is called.
+KIND_MARKERS = {"tasks": "dataset", "mixtures": "weights", "recipes": "llm"}
+
+_config_dirs: list[Path] = []  # from --config-dir, searched before $XARES_CONFIG_PATH
+
+
+def add_config_dirs(dirs: list[Path] | None) -> None:
+    """Search `dirs` for configs by name, before ``$XARES_CONFIG_PATH`` and the packaged ones."""
+    for directory in dirs or []:
+        directory = Path(directory).expanduser()
+        if not directory.is_dir():
+            raise ConfigError(f"--config-dir {directory}: not a directory")
+        if directory not in _config_dirs:
+            _config_dirs.append(directory)
+
+
+def config_dirs() -> list[Path]:
+    from_env = [Path(p).expanduser() for p in os.environ.get(CONFIG_PATH_ENV, "").split(":") if p]
+    return [*_config_dirs, *from_env]
+
+
+def user_configs(kind: str) -> dict[str, Path]:
+    """Name -> file of the configs of `kind` on the search path (first one wins)."""
+    found: dict[str, Path] = {}
+    for directory in config_dirs():
+        for folder in (directory / kind, directory):
+            for path in sorted(folder.glob("*.yaml")) if folder.is_dir() else []:
+                if config_kind(path) == kind:
+                    found.setdefault(path.stem, path)
+    return found
 
 
 def packaged_names(kind: str) -> list[str]:
@@ -26,20 +60,47 @@ def packaged_names(kind: str) -> list[str]:
     return sorted(p.name.removesuffix(".yaml") for p in folder.iterdir() if p.name.endswith(".yaml"))
 
 
-def resolve_config_path(kind: str, name_or_path: str) -> Path:
-    """A packaged name (``demo``) or a YAML path (``my/recipe.yaml``) -> the file to read."""
+def known_names(kind: str) -> list[str]:
+    return sorted({*packaged_names(kind), *user_configs(kind)})
+
+
+def config_kind(path: Path) -> str | None:
+    """'tasks', 'mixtures' or 'recipes' by the file's content; None when it is none of them."""
+    try:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return None
+    if not isinstance(data, dict):
+        return None
+    return next((kind for kind, marker in KIND_MARKERS.items() if marker in data), None)
+
+
+def find_config(kind: str, name_or_path: str) -> Path | None:
+    """The file a name or path refers to, or None when no config of `kind` has that name."""
     candidate = Path(name_or_path).expanduser()
     if candidate.suffix in {".yaml", ".yml"} or candidate.is_file():
         if not candidate.is_file():
             raise ConfigError(f"{kind[:-1]} file not found: {candidate}")
         return candidate
+    user = user_configs(kind).get(name_or_path)
+    if user is not None:
+        return user
     packaged = resources.files("xares_llm.configs") / kind / f"{name_or_path}.yaml"
-    if packaged.is_file():
-        return Path(str(packaged))
-    names = packaged_names(kind)
+    return Path(str(packaged)) if packaged.is_file() else None
+
+
+def resolve_config_path(kind: str, name_or_path: str) -> Path:
+    """A name (``demo``, on the search path or packaged) or a YAML path -> the file to read."""
+    found = find_config(kind, name_or_path)
+    if found is not None:
+        return found
+    names = known_names(kind)
     close = difflib.get_close_matches(name_or_path, names, n=3)
     hint = f" Did you mean {', '.join(close)}?" if close else ""
-    raise ConfigError(f"unknown {kind[:-1]} {name_or_path!r}.{hint} Known: {', '.join(names)}; or give a YAML path.")
+    raise ConfigError(
+        f"unknown {kind[:-1]} {name_or_path!r}.{hint} Known: {', '.join(names)}; "
+        f"or give a YAML path, --config-dir DIR or ${CONFIG_PATH_ENV}."
+    )
 
 
 def read_yaml(path: Path) -> dict:

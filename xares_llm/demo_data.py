@@ -1,6 +1,6 @@
 """Synthetic WebDataset shards for the offline demo: four small audio tasks a tiny LLM can learn.
 
-Each sample is ``<key>.flac`` + ``<key>.json`` (SPEC 3's schema), written deterministically:
+Each sample is ``<key>.flac`` + ``<key>.json`` (the sample schema of docs/tasks.md), written deterministically:
 
 - ``demo_pitch``: one harmonic tone, label = its note name (8 classes, accuracy)
 - ``demo_count``: 1-5 short beeps, label = the count as a JSON number (accuracy)
@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from xares_llm.cache.atomic import atomic_file
 from xares_llm.constants import SAMPLE_RATE
 
 DEMO_TASKS = ("demo_pitch", "demo_count", "demo_events", "demo_melody")
@@ -124,10 +125,12 @@ def write_shard(path: Path, task: str, split: str, index: int, n_clips: int) -> 
 
 
 def write_tar(path: Path, samples: list[tuple[str, np.ndarray, dict]]) -> None:
-    """WebDataset shard of ``<key>.flac`` + ``<key>.json`` samples, atomically (gzip for ``.tar.gz``)."""
+    """WebDataset shard of ``<key>.flac`` + ``<key>.json`` samples, atomically (gzip for ``.tar.gz``).
+
+    Each writer has its own temp, so processes writing the same shard at once do not collide.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with tarfile.open(tmp, "w:gz" if path.name.endswith(".gz") else "w") as tar:
+    with atomic_file(path) as f, tarfile.open(fileobj=f, mode="w:gz" if path.name.endswith(".gz") else "w") as tar:
         for key, audio, meta in samples:
             flac = io.BytesIO()
             sf.write(flac, audio, SAMPLE_RATE, format="FLAC")
@@ -135,7 +138,6 @@ def write_tar(path: Path, samples: list[tuple[str, np.ndarray, dict]]) -> None:
                 info = tarfile.TarInfo(name)
                 info.size, info.mtime = len(data), 0
                 tar.addfile(info, io.BytesIO(data))
-    tmp.rename(path)
 
 
 def write_demo_shards(data_root: Path, size: DemoSize | None = None, overwrite: bool = False) -> list[Path]:

@@ -1,11 +1,13 @@
 """Stage two, evaluation: greedy decoding on every test clip, written as predictions JSONL.
 
 Predictions are written before any metric runs, so `xares score` can rescore them in seconds
-without a model. Clips are decoded longest first in batches (less padding), written in store order.
+without a model. Clips are decoded longest first in batches (less padding), written in store order;
+under torchrun the ranks share the batches and rank 0 writes the files.
 """
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,9 +18,10 @@ import torch
 
 from xares_llm.checkpoints import build_model, load_trainable
 from xares_llm.devices import resolve_device
+from xares_llm.distributed import World, barrier, current_world, init_process_group
 from xares_llm.errors import XaresError
 from xares_llm.model import Batch
-from xares_llm.predictions import predictions_path, write_counts, write_predictions
+from xares_llm.predictions import PREDICTIONS_DIR, predictions_path, write_counts, write_predictions
 from xares_llm.runs import (
     LOG_FILE,
     TOKENIZER_DIR,
@@ -31,6 +34,7 @@ from xares_llm.runs import (
 )
 from xares_llm.sampler import pad_frames
 from xares_llm.task_data import TaskSplit, open_splits
+from xares_llm.threads import use_threads
 from xares_llm.tokenizer import load_tokenizer
 
 
@@ -71,6 +75,7 @@ def evaluate(
     allow_unfinished: bool = False,
     redo: bool = False,
     progress: EvalProgress | None = None,
+    threads: int | None = None,
 ) -> list[Path]:
     """Decode every test clip of `tasks` (default: the run's evaluated tasks); returns the JSONL paths.
 
@@ -100,11 +105,15 @@ def evaluate(
         return [predictions_path(run_dir, name) for name in names]
     splits = open_splits(cache_root, info.encoder_id, todo, "test", info.encoder_spec)
 
-    dev = resolve_device(device)
+    world = current_world()
+    dev = rank_device(resolve_device(device), world)
+    init_process_group(world, dev)
+    progress = progress if world.main else None
     tokenizer = load_tokenizer(str(run_dir / TOKENIZER_DIR))
     model = build_model(recipe, info.input_dim, tokenizer)
     load_trainable(model, saved[-1][1] / WEIGHTS_FILE)
     model.to(dev).eval()
+    use_threads(model, threads)
     size = batch_size or recipe.eval_batch_size
     for split in splits:
         task, store = split.task, split.store
@@ -113,9 +122,7 @@ def evaluate(
             progress.start_task(task.name, len(clips))
         prompt = tokenizer(task.prompt, add_special_tokens=False)["input_ids"]
         outputs: dict[int, str] = {}
-        order = sorted(range(len(clips)), key=lambda i: -clips[i].n_frames)
-        for start in range(0, len(order), size):
-            chosen = [clips[i] for i in order[start : start + size]]
+        for chosen in decoding_batches(clips, size)[world.rank :: world.size]:
             frames = [np.asarray(store.frames(c.index)) for c in chosen]
             batch = Batch(
                 features=pad_frames(frames),
@@ -128,9 +135,44 @@ def evaluate(
                 outputs[clip.index] = tokenizer.decode(ids, skip_special_tokens=True).strip()
             if progress:
                 progress.advance(len(chosen))
-        rows = [
-            {"task": task.name, "key": c.key, "prediction": outputs[c.index], "references": c.references} for c in clips
-        ]
-        write_predictions(predictions_path(run_dir, task.name), rows)
-        write_counts(run_dir, task.name, split.counts.to_dict())
+        outputs = merge_ranks(run_dir, task.name, outputs, world)
+        if world.main:
+            rows = [{"task": task.name, "key": c.key, "prediction": outputs[c.index], "references": c.references}
+                    for c in clips]  # fmt: skip
+            # a clip extraction dropped counts as a wrong answer, so dropping clips never raises a score
+            rows += [{"task": task.name, "key": d.key, "prediction": "", "references": d.targets, "dropped": d.reason}
+                     for d in split.dropped]  # fmt: skip
+            write_predictions(predictions_path(run_dir, task.name), rows)
+            write_counts(run_dir, task.name, split.counts.to_dict())
+    barrier(world)
     return [predictions_path(run_dir, name) for name in names]
+
+
+def decoding_batches(clips: list[TestClip], size: int) -> list[list[TestClip]]:
+    """Clips longest first, in batches of `size` (less padding). Under torchrun rank r decodes batches
+    r, r + n, ...: whole batches, so every clip sees exactly the batch it would see in one process,
+    and ranks get similar lengths."""
+    order = sorted(clips, key=lambda c: -c.n_frames)
+    return [order[start : start + size] for start in range(0, len(order), size)]
+
+
+def rank_device(device: torch.device, world: World) -> torch.device:
+    return torch.device("cuda", world.local_rank) if device.type == "cuda" and world.size > 1 else device
+
+
+def merge_ranks(run_dir: Path, task: str, outputs: dict[int, str], world: World) -> dict[int, str]:
+    """Every rank's predictions, gathered on rank 0 through files beside the predictions (no pickling)."""
+    if world.size == 1:
+        return outputs
+    part = Path(run_dir) / PREDICTIONS_DIR / f".{task}.rank{world.rank}.json"
+    part.parent.mkdir(parents=True, exist_ok=True)
+    part.write_text(json.dumps(outputs, ensure_ascii=False))
+    barrier(world)
+    merged: dict[int, str] = {}
+    if world.main:
+        for rank in range(world.size):
+            path = part.with_name(f".{task}.rank{rank}.json")
+            merged |= {int(index): text for index, text in json.loads(path.read_text()).items()}
+    barrier(world)
+    part.unlink()
+    return merged

@@ -1,4 +1,5 @@
-"""AudioLLM: cached encoder frames -> projector -> causal LM (+ LoRA), sequence and loss as SPEC 2.
+"""AudioLLM: cached encoder frames -> projector -> causal LM (+ LoRA), sequence and loss as the reference system's
+(docs/reference-parity.md).
 
 Training sequence per sample, right-padded in the batch::
 
@@ -20,8 +21,9 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 from transformers import AutoConfig, AutoModelForCausalLM, PreTrainedModel, PreTrainedTokenizerBase
+from transformers.generation import LogitsProcessor, LogitsProcessorList
 
-from xares_llm.recipe import DecodingConfig, LoRAConfig, ProjectorConfig, Recipe
+from xares_llm.recipe import PROJECTORS, DecodingConfig, LoRAConfig, ProjectorConfig, Recipe
 
 IGNORE_INDEX = -100  # label value the cross-entropy skips
 
@@ -30,20 +32,21 @@ class Projector(nn.Module):
     """Encoder frames (B, T, D) -> LLM embeddings (B, ceil(T / stack), H).
 
     ``stack`` concatenates consecutive frames; a remainder is zero-padded rather than dropped, so
-    the last frames of a clip always reach the LLM.
+    the last frames of a clip always reach the LLM. Subclasses choose the network on the stacked
+    frames. A plugin projector is any module built as ``cls(input_dim, llm_dim, config)`` with this
+    `output_lengths` and `forward`.
     """
 
     def __init__(self, input_dim: int, llm_dim: int, config: ProjectorConfig):
         super().__init__()
         self.stack = config.stack
-        width = input_dim * config.stack
-        if config.type == "linear":
-            self.net: nn.Module = nn.Linear(width, llm_dim)
-        else:
-            hidden = config.hidden or llm_dim
-            self.net = nn.Sequential(nn.Linear(width, hidden), nn.GELU(), nn.Linear(hidden, llm_dim))
+        self.net = self.build(input_dim * config.stack, llm_dim, config)
+
+    def build(self, width: int, llm_dim: int, config: ProjectorConfig) -> nn.Module:
+        raise NotImplementedError
 
     def output_lengths(self, frames: torch.Tensor) -> torch.Tensor:
+        """Audio tokens per clip for (B,) valid frame counts."""
         return torch.div(frames + self.stack - 1, self.stack, rounding_mode="floor")
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
@@ -51,6 +54,21 @@ class Projector(nn.Module):
         tokens = math.ceil(frames / self.stack)
         features = nn.functional.pad(features, (0, 0, 0, tokens * self.stack - frames))
         return self.net(features.reshape(batch, tokens, dim * self.stack))
+
+
+class LinearProjector(Projector):
+    """One linear layer, as the reference system."""
+
+    def build(self, width: int, llm_dim: int, config: ProjectorConfig) -> nn.Module:
+        return nn.Linear(width, llm_dim)
+
+
+class MLPProjector(Projector):
+    """Linear, GELU, linear; the hidden width defaults to the LLM's."""
+
+    def build(self, width: int, llm_dim: int, config: ProjectorConfig) -> nn.Module:
+        hidden = config.hidden or llm_dim
+        return nn.Sequential(nn.Linear(width, hidden), nn.GELU(), nn.Linear(hidden, llm_dim))
 
 
 @dataclass
@@ -79,7 +97,7 @@ def build_llm(recipe: Recipe) -> PreTrainedModel:
 
 
 def apply_lora(llm: PreTrainedModel, lora: LoRAConfig) -> nn.Module:
-    """Freeze the LLM and add LoRA adapters (SPEC 2: all linear layers, no bias)."""
+    """Freeze the LLM and add LoRA adapters (all linear layers, no bias, as the reference)."""
     from peft import LoraConfig, get_peft_model
 
     config = LoraConfig(
@@ -93,12 +111,29 @@ def apply_lora(llm: PreTrainedModel, lora: LoRAConfig) -> nn.Module:
     return get_peft_model(llm, config)
 
 
+class GeneratedTokensPenalty(LogitsProcessor):
+    """The CTRL repetition penalty on the tokens each row has generated so far, whatever its padding.
+
+    Generating from inputs_embeds, transformers tracks only the new tokens; its own penalty (5.x)
+    also skips as many of them as the row has left pads, so a padded row in a batch is penalised later
+    than the same row alone and the two outputs drift apart. This one treats every row as batch size 1.
+    """
+
+    def __init__(self, penalty: float):
+        self.penalty = penalty
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        seen = scores.gather(1, input_ids)
+        seen = torch.where(seen < 0, seen * self.penalty, seen / self.penalty)
+        return scores.scatter(1, input_ids, seen)
+
+
 class AudioLLM(nn.Module):
     def __init__(self, recipe: Recipe, input_dim: int, tokenizer: PreTrainedTokenizerBase):
         super().__init__()
         llm = build_llm(recipe)
         self.llm = apply_lora(llm, recipe.lora) if recipe.lora is not None else llm
-        self.projector = Projector(input_dim, llm.config.hidden_size, recipe.projector)
+        self.projector = PROJECTORS.get(recipe.projector.type)(input_dim, llm.config.hidden_size, recipe.projector)
         self.eos_id = int(tokenizer.eos_token_id)
         self.pad_id = int(tokenizer.pad_token_id)
 
@@ -144,7 +179,10 @@ class AudioLLM(nn.Module):
 
     @torch.no_grad()
     def generate(self, batch: Batch, decoding: DecodingConfig) -> list[list[int]]:
-        """Greedy decoding from left-padded [audio][prompt]; returns new token ids up to EOS."""
+        """Greedy decoding from left-padded [audio][prompt]; returns new token ids up to EOS.
+
+        Each row decodes exactly as it would alone: padding changes neither attention nor the penalty.
+        """
         embeds, _ = self._sequences(batch, with_answer=False)
         longest = max(len(e) for e in embeds)
         pad_embed = self.embed_tokens([self.pad_id], embeds[0].device)[0]
@@ -159,7 +197,8 @@ class AudioLLM(nn.Module):
             max_new_tokens=decoding.max_new_tokens,
             do_sample=False,
             num_beams=1,
-            repetition_penalty=decoding.repetition_penalty,
+            repetition_penalty=1.0,  # transformers' own would skip a left-padded row's first tokens
+            logits_processor=LogitsProcessorList([GeneratedTokensPenalty(decoding.repetition_penalty)]),
             eos_token_id=self.eos_id,
             pad_token_id=self.pad_id,
         )

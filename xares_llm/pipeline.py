@@ -10,12 +10,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import torch
+
+from xares_llm.cache.format import REFERENCE_PRECISION
+from xares_llm.devices import resolve_device
+from xares_llm.distributed import barrier, current_world, init_process_group
 from xares_llm.evaluate import EvalProgress, evaluate
-from xares_llm.extract import ExtractProgress, ExtractReport, extract
+from xares_llm.extract import ExtractProgress, ExtractReport, extract, not_complete_error
 from xares_llm.metrics import MetricOptions
 from xares_llm.recipe import Recipe
 from xares_llm.scoring import Scores, score_run
-from xares_llm.tasks import MixtureConfig, Split, load_mixture, load_task
+from xares_llm.tasks import Mixture, Split, load_mixture
 from xares_llm.train import TrainProgress, TrainResult, train
 
 
@@ -33,33 +38,42 @@ class Hooks:
 class PipelineResult:
     extract: ExtractReport
     train: TrainResult
-    scores: Scores
+    scores: Scores | None  # None on the other ranks of a torchrun launch: rank 0 scores
 
 
 def run_pipeline(
     encoder: str,
-    mixture: str | MixtureConfig,
+    mixture: str | Mixture,
     recipe: Recipe,
     cache_root: Path,
     data_root: Path,
     run_dir: Path | Callable[[str], Path],
     encoder_args: str | dict | None = None,
+    encoder_precision: str = REFERENCE_PRECISION,
     device: str | None = None,
     metric_options: MetricOptions | None = None,
     hooks: Hooks | None = None,
+    threads: int | None = None,
 ) -> PipelineResult:
     """Extract, train, evaluate and score. `run_dir` may be a function of the encoder-id, so the
-    caller can name the run after it without loading the encoder a second time."""
+    caller can name the run after it without loading the encoder a second time. The encoder computes
+    in `encoder_precision` (fp32, the reference, unless fp16/bf16 autocast is asked for)."""
     hooks = hooks or Hooks()
     mix = load_mixture(mixture) if isinstance(mixture, str) else mixture
-    tasks = [load_task(name) for name in dict.fromkeys([*mix.weights, *mix.evaluate])]
+    tasks = list(mix.tasks.values())
     splits: dict[str, list[Split]] = {t.name: [] for t in tasks}
     for name in mix.weights:
         splits[name].append("train")
     for name in mix.evaluate:
         splits[name].append("test")
 
-    if hooks.stage:
+    world = current_world()  # under torchrun every rank runs this; the part locks split extraction
+    dev = resolve_device(device)
+    if world.size > 1:
+        if dev.type == "cuda":
+            dev = torch.device("cuda", world.local_rank)
+        init_process_group(world, dev)
+    if hooks.stage and world.main:
         hooks.stage("extract")
     report = extract(
         encoder,
@@ -68,19 +82,24 @@ def run_pipeline(
         data_root,
         splits=splits,
         encoder_args=encoder_args,
-        device=device or "cpu",
-        progress=hooks.extract,
+        device=str(dev),
+        precision=encoder_precision,
+        progress=hooks.extract if world.main else None,
+        threads=threads,
     )
+    barrier(world)  # every part is written before any rank trains on it
+    if report.not_complete:  # damaged shards or too many dropped clips: nothing to train on honestly
+        raise not_complete_error(report.not_complete)
 
-    if hooks.stage:
+    if hooks.stage and world.main:
         hooks.stage("train")
     if callable(run_dir):  # named after the encoder-id, known once the encoder is loaded
         run_dir = run_dir(report.encoder_id)
-    trained = train(run_dir, recipe, mix, report.encoder_id, cache_root, encoder, device, hooks.train)
+    trained = train(run_dir, recipe, mix, report.encoder_id, cache_root, encoder, device, hooks.train, threads)
 
-    if hooks.stage:
+    if hooks.stage and world.main:
         hooks.stage("evaluate")
-    evaluate(run_dir, cache_root, device=device, progress=hooks.evaluate)
-    if hooks.stage:
+    evaluate(run_dir, cache_root, device=device, progress=hooks.evaluate, threads=threads)
+    if hooks.stage and world.main:
         hooks.stage("score")
-    return PipelineResult(report, trained, score_run(run_dir, metric_options))
+    return PipelineResult(report, trained, score_run(run_dir, metric_options) if world.main else None)

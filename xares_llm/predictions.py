@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from xares_llm.cache.atomic import atomic_file
+
 PREDICTIONS_DIR = "predictions"
 
 
@@ -19,11 +21,9 @@ def predictions_path(run_dir: Path, task: str) -> Path:
 def write_predictions(path: Path, rows: list[dict]) -> None:
     """Rows of {task, key, prediction, references}, written atomically."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    with tmp.open("w", encoding="utf-8") as f:
+    with atomic_file(path, "w", encoding="utf-8") as f:
         for row in rows:
             f.write(json.dumps(row, ensure_ascii=False) + "\n")
-    tmp.replace(path)
 
 
 def counts_path(run_dir: Path, task: str) -> Path:

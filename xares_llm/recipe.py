@@ -1,6 +1,6 @@
 """Training recipes: the LLM, projector, LoRA, optimiser, schedule, precision and decoding settings.
 
-Packaged recipes live in ``configs/recipes/``: ``reference`` holds every value of SPEC 2, ``t4``
+Packaged recipes live in ``configs/recipes/``: ``reference`` holds every value of the reference system, ``t4``
 is the same with fp16 autocast, ``demo`` a tiny random-init LLM for the offline demo. The CLI
 reads its defaults from here (``--set optim.lr=3e-4`` overrides one field).
 """
@@ -11,10 +11,11 @@ import re
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from xares_llm.config import load_config
 from xares_llm.errors import ConfigError
+from xares_llm.registry import Registry
 
 SCIENTIFIC = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)[eE][+-]?\d+$")
 
@@ -40,10 +41,32 @@ class LLMConfig(Strict):
         return self
 
 
+# Projector classes by name (plugins through the ``xares_llm.projectors`` entry-point group),
+# checked when a recipe is loaded; classes are imported only when a model is built.
+PROJECTORS: Registry[type] = Registry("projector", "xares_llm.projectors")
+
+
+def register_projector(name: str, target: str | type) -> None:
+    """Add a projector class (or ``"module:Class"``) under `name`; see `xares_llm.model.Projector`."""
+    PROJECTORS.register(name, target)
+
+
+register_projector("linear", "xares_llm.model:LinearProjector")
+register_projector("mlp", "xares_llm.model:MLPProjector")
+
+
 class ProjectorConfig(Strict):
-    type: Literal["linear", "mlp"] = "linear"
+    type: str = "linear"  # a registered projector: linear, mlp, or a plugin's
     stack: int = Field(1, ge=1)  # frames concatenated per audio token (pads the remainder)
     hidden: int | None = None  # mlp hidden width; default = the LLM's hidden size
+    args: dict = Field(default_factory=dict)  # extra settings a plugin projector reads
+
+    @field_validator("type")
+    @classmethod
+    def _registered(cls, name: str) -> str:
+        if name not in PROJECTORS:
+            raise ValueError(f"unknown projector {name!r}; allowed: {', '.join(PROJECTORS.names())}")
+        return name
 
 
 class LoRAConfig(Strict):

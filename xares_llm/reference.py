@@ -7,10 +7,10 @@ docs/reference-parity.md explains each value and every place where we deliberate
 
 from __future__ import annotations
 
+from xares_llm.cache.format import REFERENCE_PRECISION
 from xares_llm.recipe import Recipe, load_recipe
 
 REFERENCE_SYSTEM = "xares-llm 0.0.12"
-REFERENCE_ENCODER_PRECISION = "fp32"  # the reference runs the encoder without autocast
 TRACK_STEPS = 100_000  # training steps of each track's mixture
 
 # The instruction string of every official task, verbatim (case, punctuation, no trailing space).
@@ -118,8 +118,8 @@ def differences(
             lines.append(f"task {task}: prompt {prompt!r} (reference: {PROMPTS[task]!r})")
         elif not filter_targets.get(task, False):
             lines.append(f"task {task}: target filter off (reference: on)")
-    if encoder_precision is not None and encoder_precision != REFERENCE_ENCODER_PRECISION:
-        lines.append(f"encoder precision: {encoder_precision} (reference: {REFERENCE_ENCODER_PRECISION})")
+    if encoder_precision is not None and encoder_precision != REFERENCE_PRECISION:
+        lines.append(f"encoder precision: {encoder_precision} (reference: {REFERENCE_PRECISION})")
     return lines
 
 

@@ -24,10 +24,11 @@ from pathlib import Path
 import yaml
 
 from xares_llm import __version__
+from xares_llm.cache.atomic import atomic_write_text
 from xares_llm.config import validate
 from xares_llm.errors import XaresError
 from xares_llm.recipe import Recipe
-from xares_llm.tasks import MixtureConfig, TaskConfig, load_task
+from xares_llm.tasks import Mixture, MixtureConfig, TaskConfig, load_task
 
 RUN_FILE = "run.json"
 RECIPE_FILE = "recipe.yaml"
@@ -78,9 +79,14 @@ def read_run(run_dir: Path) -> RunInfo | None:
 def write_run(run_dir: Path, info: RunInfo) -> None:
     path = Path(run_dir) / RUN_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(dataclasses.asdict(info), indent=2))
-    tmp.replace(path)
+    atomic_write_text(path, json.dumps(dataclasses.asdict(info), indent=2))
+
+
+def find_runs(root: Path) -> list[tuple[Path, RunInfo]]:
+    """Every run dir at or below `root` (one with a run.json), by path."""
+    root = Path(root)
+    found = [(path.parent, read_run(path.parent)) for path in sorted(root.rglob(RUN_FILE))]
+    return [(run_dir, info) for run_dir, info in found if info is not None]
 
 
 def read_log(path: Path) -> list[dict]:
@@ -94,18 +100,28 @@ def read_log(path: Path) -> list[dict]:
     return entries
 
 
-def write_run_tasks(run_dir: Path, tasks: list[TaskConfig], mixture: MixtureConfig) -> None:
+def write_run_tasks(run_dir: Path, tasks: list[TaskConfig], mixture: Mixture) -> None:
     folder = Path(run_dir) / TASKS_DIR
     folder.mkdir(parents=True, exist_ok=True)
     for task in tasks:
         (folder / f"{task.name}.yaml").write_text(yaml.safe_dump(task.model_dump(mode="json"), sort_keys=False))
-    (Path(run_dir) / MIXTURE_FILE).write_text(yaml.safe_dump(mixture.model_dump(mode="json"), sort_keys=False))
+    (Path(run_dir) / MIXTURE_FILE).write_text(
+        yaml.safe_dump(mixture.to_config().model_dump(mode="json"), sort_keys=False)
+    )
 
 
 def read_run_tasks(run_dir: Path, names: list[str]) -> list[TaskConfig]:
     """The task configs a run was started with; runs made before snapshots fall back to the package."""
     folder = Path(run_dir) / TASKS_DIR
     return [load_task(str(folder / f"{n}.yaml")) if (folder / f"{n}.yaml").is_file() else load_task(n) for n in names]
+
+
+def read_run_mixture(run_dir: Path) -> Mixture:
+    """The mixture a run trains on, with the task configs it was started with."""
+    config = validate(MixtureConfig, yaml.safe_load((Path(run_dir) / MIXTURE_FILE).read_text()), run_dir)
+    names = list(dict.fromkeys([*config.weights, *config.evaluate]))
+    tasks = {task.name: task for task in read_run_tasks(run_dir, names)}
+    return Mixture(config.name, dict(config.weights), list(config.evaluate), tasks)
 
 
 def read_recipe(run_dir: Path) -> Recipe:

@@ -33,6 +33,8 @@ class TaskScore:
     version: int  # the task config's version
     prompt: str = ""
     n_references: int = 0  # (clip, reference) targets scored
+    n_dropped: int = 0  # test samples extraction could not use (those with known labels score as empty)
+    n_unlabelled: int = 0  # test clips in the store without a target (no label, or all filtered)
     test_targets: dict = field(default_factory=dict)  # what evaluation left out (TargetCounts)
 
 
@@ -65,6 +67,7 @@ def score_run(run_dir: Path, options: MetricOptions | None = None) -> Scores:
     results = {}
     for path, task in zip(files, read_run_tasks(run_dir, [f.stem for f in files]), strict=True):
         rows = read_predictions(path)
+        counts = read_counts(run_dir, task.name) or {}
         result = compute_metric(
             task.metric.name,
             [r["prediction"] for r in rows],
@@ -82,7 +85,9 @@ def score_run(run_dir: Path, options: MetricOptions | None = None) -> Scores:
             task.version,
             prompt=task.prompt,
             n_references=sum(len(r["references"]) for r in rows),
-            test_targets=read_counts(run_dir, task.name) or {},
+            n_dropped=counts.get("dropped", 0),
+            n_unlabelled=counts.get("unlabelled", 0),
+            test_targets=counts,
         )
     scores = summarise(results)
     scores.provenance, scores.differences = describe_run(run_dir, results)

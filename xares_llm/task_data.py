@@ -7,12 +7,13 @@ and `scores.json`.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+import json
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from xares_llm.cache import FeatureSplit
+from xares_llm.cache import FeatureSplit, read_part_attrs
 from xares_llm.errors import StoreError
 from xares_llm.tasks import Split, TaskConfig
 
@@ -26,9 +27,20 @@ class TargetCounts:
     filtered: int = 0  # target texts the reference's filter drops
     unusable: int = 0  # label values that are not text (a mapping or a list inside a list)
     unlabelled: int = 0  # clips left without any target
+    dropped: int = 0  # source samples extraction could not use (the parts' `dropped` attrs)
+    dropped_scored: int = 0  # of those, clips whose labels are known: scored as empty predictions
 
     def to_dict(self) -> dict[str, int]:
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class DroppedClip:
+    """A clip that extraction dropped but whose targets are known: evaluation scores it as empty."""
+
+    key: str
+    targets: list[str]
+    reason: str
 
 
 @dataclass
@@ -40,6 +52,7 @@ class TaskSplit:
     clip_index: np.ndarray  # (n_pairs,) int64 clip index in the store
     targets: list[str]  # (n_pairs,) the target text of each pair
     counts: TargetCounts
+    dropped: list[DroppedClip] = field(default_factory=list)  # labelled clips extraction could not use
 
     def references(self) -> dict[int, list[str]]:
         """Clip index -> its target texts, for clips with at least one target, in store order."""
@@ -87,4 +100,12 @@ def read_targets(task: TaskConfig, store: FeatureSplit, split: Split) -> TaskSpl
     if not texts:
         keys = task.labels.keys(split)
         raise StoreError(f"task {task.name}: no clip in {store.directory} has a target under keys {keys}")
-    return TaskSplit(task, store, np.array(clip_index, dtype=np.int64), texts, counts)
+    dropped = []
+    for part in store.parts:
+        for entry in read_part_attrs(part).dropped:
+            counts.dropped += 1
+            found = task.split_targets(json.loads(entry["meta"]), split) if "meta" in entry else None
+            if found is not None and found.texts:
+                dropped.append(DroppedClip(entry["key"], found.texts, entry["reason"]))
+    counts.dropped_scored = len(dropped)
+    return TaskSplit(task, store, np.array(clip_index, dtype=np.int64), texts, counts, dropped)

@@ -3,7 +3,7 @@
 A task YAML (``configs/tasks/<name>.yaml``)::
 
     name: esc50
-    track: A                     # A (closed set), B (open set) or demo
+    track: A                     # A (closed set), B (open set), demo or user
     version: 1
     dataset:
       name: esc50                # folder of the feature store
@@ -26,12 +26,12 @@ from typing import Literal
 from braceexpand import braceexpand
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from xares_llm.config import load_config, packaged_names
+from xares_llm.config import config_kind, find_config, load_config, resolve_config_path
 from xares_llm.errors import ConfigError
 
 Split = Literal["train", "test"]
 SPLITS: tuple[Split, ...] = ("train", "test")
-TRACK_MIXTURES = {"A": "task1", "B": "task2", "all": "all"}  # SPEC 4: the mixture each track trains on
+TRACK_MIXTURES = {"A": "task1", "B": "task2", "all": "all"}  # the mixture each track trains on
 FALLBACK_LABEL_KEYS = ("captions", "caption", "text")  # tried after the task's own keys, as the reference does
 # The reference's target filter (see `filter_reason`).
 COMBINING_FIRST, COMBINING_LAST = 0x0301, 0x036F  # combining diacritical marks it counts
@@ -70,16 +70,16 @@ class MetricConfig(Strict):
     @field_validator("name")
     @classmethod
     def _known(cls, name: str) -> str:
-        from xares_llm.metrics import METRIC_NAMES
+        from xares_llm.metrics import metric_names
 
-        if name not in METRIC_NAMES:
-            raise ValueError(f"unknown metric {name!r}; allowed: {', '.join(METRIC_NAMES)}")
+        if name not in metric_names():
+            raise ValueError(f"unknown metric {name!r}; allowed: {', '.join(metric_names())}")
         return name
 
 
 class TaskConfig(Strict):
     name: str = Field(pattern=r"^[a-z0-9_]+$")
-    track: Literal["A", "B", "demo"]
+    track: Literal["A", "B", "demo", "user"]  # user: your own task, averaged on its own
     version: int = 1
     dataset: DatasetConfig
     labels: LabelKeys
@@ -110,26 +110,56 @@ class MixtureConfig(Strict):
         return weights
 
 
+@dataclass(frozen=True)
+class Mixture:
+    """A loaded mixture: everything keyed by task name, every task config resolved."""
+
+    name: str
+    weights: dict[str, float | str]  # task name -> relative weight or "by_shards"
+    evaluate: list[str]  # task names
+    tasks: dict[str, TaskConfig]  # every task it trains or evaluates
+
+    def to_config(self) -> MixtureConfig:
+        return MixtureConfig(name=self.name, weights=self.weights, evaluate=self.evaluate)
+
+
 def load_task(name_or_path: str) -> TaskConfig:
     return load_config(TaskConfig, "tasks", name_or_path)
 
 
-def load_mixture(name_or_path: str) -> MixtureConfig:
-    mixture = load_config(MixtureConfig, "mixtures", name_or_path)
-    for task in {*mixture.weights, *mixture.evaluate}:
-        load_task(task)  # fails early, naming the unknown task
-    return mixture
+def load_mixture(name_or_path: str) -> Mixture:
+    """A mixture by name or path; its tasks are names or YAML paths (relative to the mixture's file)."""
+    path = resolve_config_path("mixtures", name_or_path)
+    config = load_config(MixtureConfig, "mixtures", str(path))
+    tasks: dict[str, TaskConfig] = {}
+    sources: dict[str, str] = {}
+    by_reference: dict[str, str] = {}
+    for reference in dict.fromkeys([*config.weights, *config.evaluate]):
+        relative = path.parent / reference
+        source = str(relative) if reference.endswith((".yaml", ".yml")) and relative.is_file() else reference
+        task = load_task(source)
+        if task.name in tasks and sources[task.name] != str(resolve_config_path("tasks", source)):
+            raise ConfigError(
+                f"{path}: two tasks are named {task.name!r}: {sources[task.name]} and "
+                f"{resolve_config_path('tasks', source)}; rename one"
+            )
+        tasks[task.name] = task
+        sources[task.name] = str(resolve_config_path("tasks", source))
+        by_reference[reference] = task.name
+    weights = {by_reference[r]: w for r, w in config.weights.items()}
+    evaluate = list(dict.fromkeys(by_reference[r] for r in config.evaluate))
+    return Mixture(config.name, weights, evaluate, tasks)
 
 
-def single_task_mixture(task: TaskConfig) -> MixtureConfig:
+def single_task_mixture(task: TaskConfig) -> Mixture:
     """A mixture that trains and evaluates one task alone (the reference's single-task configs)."""
-    return MixtureConfig(name=task.name, weights={task.name: 1.0}, evaluate=[task.name])
+    return Mixture(task.name, {task.name: 1.0}, [task.name], {task.name: task})
 
 
-def mixture_weights(mixture: MixtureConfig) -> dict[str, float]:
-    """Normalised task weights (SPEC 4): a number is a relative weight; ``by_shards`` is the task's
-    share of all train shards in the mixture. Both kinds are then normalised together."""
-    shards = {t: len(load_task(t).dataset.shards("train")) for t in mixture.weights}
+def mixture_weights(mixture: Mixture) -> dict[str, float]:
+    """Normalised task weights: a number is a relative weight; ``by_shards`` is the task's share of all
+    train shards in the mixture. Both kinds are then normalised together."""
+    shards = {t: len(mixture.tasks[t].dataset.shards("train")) for t in mixture.weights}
     total_shards = sum(shards.values())
     raw = {t: shards[t] / total_shards if w == "by_shards" else float(w) for t, w in mixture.weights.items()}
     total = sum(raw.values())
@@ -137,16 +167,21 @@ def mixture_weights(mixture: MixtureConfig) -> dict[str, float]:
 
 
 def resolve_tasks(names: str) -> list[TaskConfig]:
-    """``"a,b"`` of task or mixture names (or YAML paths) -> the tasks, mixtures expanded, in order."""
+    """``"a,b"`` of task or mixture names (or YAML paths) -> the tasks, mixtures expanded, in order.
+
+    A YAML path is a task or a mixture by its content; a name is a task first, else a mixture.
+    """
     tasks: dict[str, TaskConfig] = {}
-    task_names, mixture_names = set(packaged_names("tasks")), set(packaged_names("mixtures"))
     for name in (n.strip() for n in names.split(",") if n.strip()):
-        if name in mixture_names and name not in task_names:
-            mixture = load_mixture(name)
-            for task in dict.fromkeys([*mixture.weights, *mixture.evaluate]):
-                tasks.setdefault(task, load_task(task))
+        path = find_config("tasks", name)
+        if path is None or config_kind(path) == "mixtures":
+            path = find_config("mixtures", name) if path is None else path
+            if path is None:
+                resolve_config_path("tasks", name)  # raises, with the names that exist
+            for task in load_mixture(str(path)).tasks.values():
+                tasks.setdefault(task.name, task)
         else:
-            task = load_task(name)
+            task = load_task(str(path))
             tasks.setdefault(task.name, task)
     if not tasks:
         raise ConfigError("no tasks given: pass task or mixture names, e.g. --tasks demo")

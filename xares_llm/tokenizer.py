@@ -20,7 +20,7 @@ def byte_tokenizer() -> PreTrainedTokenizerFast:
 
 
 def load_tokenizer(source: str, revision: str | None = None) -> PreTrainedTokenizerBase:
-    """``"byte"``, a saved tokenizer dir, or a hub id; pad = EOS when the tokenizer has none (SPEC 2)."""
+    """``"byte"``, a saved tokenizer dir, or a hub id; pad = EOS when the tokenizer has none, as the reference."""
     tokenizer = byte_tokenizer() if source == "byte" else AutoTokenizer.from_pretrained(source, revision=revision)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token

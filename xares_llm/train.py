@@ -19,7 +19,6 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 
 from xares_llm.cache import list_encoders, read_encoder_info
-from xares_llm.cache.format import STORE_DTYPES
 from xares_llm.checkpoints import build_model, load_state, load_trainable, save_checkpoint
 from xares_llm.devices import autocast_dtype, resolve_device
 from xares_llm.distributed import barrier, current_world, init_process_group, mean_across_ranks
@@ -43,7 +42,8 @@ from xares_llm.runs import (
 )
 from xares_llm.sampler import BatchBuilder, MixtureSampler, TrainBatches, window_frames
 from xares_llm.task_data import open_splits
-from xares_llm.tasks import MixtureConfig, load_task, mixture_weights
+from xares_llm.tasks import Mixture, mixture_weights
+from xares_llm.threads import use_threads
 from xares_llm.tokenizer import load_tokenizer
 
 
@@ -70,24 +70,23 @@ def resolve_store(cache_root: Path, encoder: str, encoder_args: str | dict | Non
     matches = [i for i in infos if i == encoder] or [i for i in infos if i.startswith(encoder)]
     if len(matches) == 1 and not encoder_args:
         return matches[0], infos[matches[0]].spec
-    if len(matches) > 1:
-        raise StoreError(f"encoder-id prefix {encoder!r} is ambiguous: {', '.join(matches)}")
-    from xares_llm.extract import prepare_encoder
+    from xares_llm.encoders.describe import candidate_ids
 
-    candidates = []
-    for dtype in STORE_DTYPES:  # the store dtype is part of the fingerprint
-        try:
-            _, info = prepare_encoder(encoder, encoder_args, "cpu", dtype)
-        except EncoderError as e:
-            known = ", ".join(infos) or "none"
-            raise StoreError(
-                f"{encoder!r} is neither a store in {cache_root} (stores: {known}) nor a loadable encoder: {e}"
-            ) from e
-        if info.encoder_id in infos:
-            return info.encoder_id, encoder
-        candidates.append(info.encoder_id)
+    try:
+        candidates = candidate_ids(encoder, encoder_args)  # store dtype and encoder precision are in the fingerprint
+    except EncoderError as e:
+        if len(matches) > 1:  # not a spec either (`mel` prefixes every mel store's id, and is one)
+            raise StoreError(f"encoder-id prefix {encoder!r} is ambiguous: {', '.join(matches)}") from e
+        known = ", ".join(infos) or "none"
+        raise StoreError(
+            f"{encoder!r} is neither a store in {cache_root} (stores: {known}) nor a loadable encoder: {e}"
+        ) from e
+    for candidate in candidates:  # the reference precision (fp32) first, then the default store dtype
+        if candidate in infos:
+            return candidate, encoder
     raise StoreError(
-        f"no feature store for {encoder} ({' or '.join(candidates)}) in {cache_root}; "
+        f"no feature store for {encoder} in {cache_root} (none of its {len(candidates)} encoder-ids, one per "
+        f"store dtype and encoder precision, e.g. {candidates[0]}); "
         f"create it with: xares extract {encoder} --tasks <mixture> --cache {cache_root}"
     )
 
@@ -125,7 +124,7 @@ def identity(batch: Batch) -> Batch:
 
 
 def start_or_resume(
-    run_dir: Path, recipe: Recipe, cache_root: Path, encoder_id: str, encoder_spec: str, mixture: MixtureConfig
+    run_dir: Path, recipe: Recipe, cache_root: Path, encoder_id: str, encoder_spec: str, mixture: Mixture
 ) -> RunInfo:
     """Create the run dir, or check that an existing one was started with the same inputs.
 
@@ -148,7 +147,7 @@ def start_or_resume(
             )
         return existing
     encoder_info = read_encoder_info(cache_root, encoder_id)
-    tasks = [load_task(name) for name in dict.fromkeys([*mixture.weights, *mixture.evaluate])]
+    tasks = list(mixture.tasks.values())
     info = RunInfo(
         encoder_id=encoder_id,
         encoder_spec=encoder_spec,
@@ -160,12 +159,14 @@ def start_or_resume(
         steps=recipe.steps,
         cache_root=str(Path(cache_root).resolve()),
         store_dtype=encoder_info.dtype,
-        encoder_precision=getattr(encoder_info, "precision", None),
+        encoder_precision=encoder_info.encoder_precision,
     )
+    tokenizer = load_tokenizer(
+        recipe.llm.tokenizer or recipe.llm.name, recipe.llm.revision
+    )  # may fail: before any file
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / RECIPE_FILE).write_text(recipe.to_yaml())
     write_run_tasks(run_dir, tasks, mixture)
-    tokenizer = load_tokenizer(recipe.llm.tokenizer or recipe.llm.name, recipe.llm.revision)
     tokenizer.save_pretrained(str(run_dir / TOKENIZER_DIR))
     write_run(run_dir, info)
     return info
@@ -174,12 +175,13 @@ def start_or_resume(
 def train(
     run_dir: Path,
     recipe: Recipe,
-    mixture: MixtureConfig,
+    mixture: Mixture,
     encoder_id: str,
     cache_root: Path,
     encoder_spec: str | None = None,
     device: str | None = None,
     progress: TrainProgress | None = None,
+    threads: int | None = None,
 ) -> TrainResult:
     """Train (or resume) the run in `run_dir` until `recipe.steps`; marks it finished only then.
 
@@ -209,6 +211,7 @@ def train(
     data = open_splits(cache_root, encoder_id, tasks, "train", encoder_spec)
     tokenizer = load_tokenizer(str(run_dir / TOKENIZER_DIR))
     model = build_model(recipe, info.input_dim, tokenizer).to(dev)
+    use_threads(model, threads)
     forward = (
         model if world.size == 1 else DistributedDataParallel(model, device_ids=[dev.index] if dev.index else None)
     )

@@ -1,8 +1,8 @@
 """Resolve an encoder spec string to a constructed module plus what identifies it.
 
 Spec forms: a built-in name (``mel``), ``path/file.py``, ``path/file.py:Class``, ``pkg.module:Class``
-or ``pkg.module.Class``. Built-ins are ``"module:Class"`` strings, imported only when used, so
-heavy dependencies (transformers) load lazily.
+or ``pkg.module.Class``. Names live in the `ENCODERS` registry (`xares_llm.registry`) as
+``"module:Class"`` strings, imported only when used, so heavy dependencies (transformers) load lazily.
 """
 
 from __future__ import annotations
@@ -12,34 +12,17 @@ import importlib
 import importlib.util
 import inspect
 import json
+import os
 import re
 import sys
+import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
+from xares_llm.encoders.registry import ENCODERS, EncoderEntry
 from xares_llm.errors import EncoderError
-
-# name -> ("module:Class", default kwargs). Add a built-in with `register_encoder`.
-BUILTIN_ENCODERS: dict[str, tuple[str, dict]] = {}
-
-
-def register_encoder(name: str, target: str, **default_kwargs: object) -> None:
-    """Register a built-in encoder name; duplicate names are refused."""
-    if name in BUILTIN_ENCODERS:
-        raise KeyError(f"encoder {name!r} is already registered")
-    BUILTIN_ENCODERS[name] = (target, default_kwargs)
-
-
-register_encoder("mel", "xares_llm.encoders.mel:MelEncoder")
-for _size in ("tiny", "base", "small", "medium", "large-v3"):
-    register_encoder(f"whisper-{_size}", "xares_llm.encoders.whisper:WhisperEncoder", model=f"openai/whisper-{_size}")
-for _size, _repo in (("base", "dasheng-base"), ("0.6b", "dasheng-0.6B"), ("1.2b", "dasheng-1.2B")):
-    register_encoder(f"dasheng-{_size}", "xares_llm.encoders.dasheng:DashengEncoder", model=f"mispeech/{_repo}")
-register_encoder("hubert-base", "xares_llm.encoders.ssl:SSLEncoder", model="facebook/hubert-base-ls960")
-register_encoder("wavlm-base-plus", "xares_llm.encoders.ssl:SSLEncoder", model="microsoft/wavlm-base-plus")
-register_encoder("wav2vec2-base", "xares_llm.encoders.ssl:SSLEncoder", model="facebook/wav2vec2-base")
 
 
 @dataclass
@@ -71,11 +54,12 @@ def parse_kwargs(text: str | dict | None) -> dict:
 def load_encoder(spec: str, kwargs: str | dict | None = None) -> LoadedEncoder:
     """Construct the encoder named by `spec` with JSON/dict `kwargs`; errors say which form failed."""
     user_kwargs = parse_kwargs(kwargs)
-    if spec in BUILTIN_ENCODERS:
-        target, defaults = BUILTIN_ENCODERS[spec]
-        cls = _import_target(target)
-        merged = {**defaults, **user_kwargs}
-        return _construct(cls, spec, merged, source_text=None, slug=spec)
+    if spec in ENCODERS:
+        entry = ENCODERS.get(spec)
+        cls, defaults = (
+            (_import_target(entry.target), entry.defaults) if isinstance(entry, EncoderEntry) else (entry, {})
+        )
+        return _construct(cls, spec, {**defaults, **user_kwargs}, source_text=None, slug=spec)
     path_part, _, class_name = spec.partition(":") if spec.count(":") == 1 else (spec, "", "")
     if path_part.endswith(".py"):
         path = Path(path_part).expanduser().resolve()
@@ -90,10 +74,10 @@ def load_encoder(spec: str, kwargs: str | dict | None = None) -> LoadedEncoder:
         module_name, _, class_name = spec.rpartition(".")
         cls = _import_target(f"{module_name}:{class_name}")
     else:
-        close = difflib.get_close_matches(spec, BUILTIN_ENCODERS, n=3)
+        close = difflib.get_close_matches(spec, ENCODERS.names(), n=3)
         hint = f" Did you mean {', '.join(close)}?" if close else ""
         raise EncoderError(
-            f"unknown encoder {spec!r}.{hint} Give a built-in name ({', '.join(BUILTIN_ENCODERS)}), "
+            f"unknown encoder {spec!r}.{hint} Give a registered name ({', '.join(ENCODERS.names())}), "
             "path/file.py[:Class], pkg.module:Class or pkg.module.Class."
         )
     return _construct(cls, spec, user_kwargs, source_text=None, slug=_slug(cls.__name__))
@@ -145,11 +129,27 @@ def _class_from_file(path: Path, class_name: str | None) -> type:
     return getattr(module, candidates[0])
 
 
+def raised_at(error: BaseException, cls: type) -> str:
+    """`` at file:line in function`` of the innermost frame in `cls`'s own file, else the innermost of all."""
+    frames = traceback.extract_tb(error.__traceback__)
+    try:
+        source = os.path.realpath(inspect.getsourcefile(cls) or "")
+    except TypeError:  # a class with no source file
+        source = ""
+    inside = [f for f in frames if source and os.path.realpath(f.filename) == source]
+    where = (inside or frames)[-1] if frames else None
+    return f" at {where.filename}:{where.lineno} in {where.name}" if where else ""
+
+
 def _construct(cls: type, spec: str, kwargs: dict, source_text: str | None, slug: str) -> LoadedEncoder:
     try:
         module = cls(**kwargs)
-    except TypeError as e:
-        raise EncoderError(f"constructing {cls.__qualname__} with {kwargs} failed: {e}") from e
+    except Exception as e:  # a user's constructor can raise anything: one line, where and why
+        message = str(e).strip().splitlines()[0] if str(e).strip() else ""
+        raise EncoderError(
+            f"constructing {cls.__qualname__} with {kwargs} raised {type(e).__name__}"
+            f"{': ' + message if message else ''}{raised_at(e, cls)}"
+        ) from e
     if not isinstance(module, torch.nn.Module):
         raise EncoderError(f"{cls.__qualname__} is not a torch.nn.Module")
     qualname = f"{cls.__module__}.{cls.__qualname__}" if source_text is None else cls.__qualname__

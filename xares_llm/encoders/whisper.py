@@ -9,7 +9,7 @@ output. A 1 s clip costs as much as a 30 s one; that is Whisper's design, not ou
 Frame count for a clip of L samples: ceil(L / 320) frames at 50 Hz (one mel frame per 160 samples
 whose centre lies in the clip, then the stride-2 conv). A 12.3 s clip gives 615 frames (the
 reference system keeps only the first half). Longer clips are cut into 30 s windows, by
-`xares_llm.encoding` through `max_input_seconds` or here when called directly, and their frames
+`xares_llm.encoders.encoding` through `max_input_seconds` or here when called directly, and their frames
 concatenated: 45 s gives 1500 + 750 = 2250 frames.
 """
 

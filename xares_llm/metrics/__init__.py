@@ -1,4 +1,4 @@
-"""Metrics with the reference system's exact semantics (SPEC 5).
+"""Metrics with the reference system's exact semantics (docs/tasks.md).
 
     compute_metric("map", predictions, references, {"num_classes": 200}) -> MetricResult(score, settings)
 
@@ -17,16 +17,16 @@ Modules, one job each:
 """
 
 from xares_llm.metrics.base import MetricError, MetricOptions, MetricResult
-from xares_llm.metrics.registry import METRIC_NAMES, compute_metric, get_metric, register_metric
+from xares_llm.metrics.registry import compute_metric, get_metric, metric_names, register_metric
 from xares_llm.metrics.text import norm
 
 __all__ = [
-    "METRIC_NAMES",
     "MetricError",
     "MetricOptions",
     "MetricResult",
     "compute_metric",
     "get_metric",
+    "metric_names",
     "norm",
     "register_metric",
 ]

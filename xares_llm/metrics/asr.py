@@ -1,4 +1,4 @@
-"""Transcription metrics of Track B: iWER (LibriSpeech) and iCER (AISHELL-1), corpus level (SPEC 5).
+"""Transcription metrics of Track B: iWER (LibriSpeech) and iCER (AISHELL-1), corpus level, as the reference.
 
 Corpus level means total edits over total reference units across the test set, not a mean of
 per-utterance rates; jiwer computes exactly that when given whole lists.

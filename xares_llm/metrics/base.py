@@ -7,6 +7,8 @@ from pathlib import Path
 
 from xares_llm.errors import XaresError
 
+REFERENCE_DECIMALS = 4  # mecat reports FENSE and DATE rounded to 4 decimals; settings["score_rounded"] carries that
+
 
 class MetricError(XaresError):
     """Metric inputs or metric models are unusable: the message says which and what to do."""
@@ -27,7 +29,7 @@ class MetricOptions:
 class MetricResult:
     """One task's score and everything that produced it."""
 
-    score: float  # in [0, 1], higher is better
+    score: float  # in [0, 1], higher is better; unrounded (FENSE and DATE add settings['score_rounded'])
     settings: dict  # metric args, model ids/paths/sha256, "official": False when a substitute was used
 
 

@@ -319,7 +319,8 @@ class CaptionModels:
 
 
 def load_caption_models(options: MetricOptions | None) -> CaptionModels:
-    """Resolve (issue 5 order), load once per process, and describe the models for scores.json."""
+    """Resolve (explicit path or env var, hub, checked download), load once per process, and describe
+    the models for scores.json."""
     options = options or MetricOptions()
     device = pick_device(options.device)
     sbert = resolve_sbert(options.sbert)

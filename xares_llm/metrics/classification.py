@@ -1,4 +1,4 @@
-"""Closed-set metrics of Track A: accuracy and multi-label mAP, with the reference semantics (SPEC 5)."""
+"""Closed-set metrics of Track A: accuracy and multi-label mAP, with the reference semantics (docs/tasks.md)."""
 
 from __future__ import annotations
 

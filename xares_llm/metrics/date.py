@@ -1,10 +1,13 @@
-"""DATE (MECAT, subtask long): similarity and discriminability, harmonic mean per sample (SPEC 5).
+"""DATE (MECAT, subtask long): similarity and discriminability, harmonic mean per sample (docs/tasks.md).
 
-For sample i with candidate c_i and references r_i,k (after `norm`), with z the TF-IDF-weighted,
-L2-normalised Sentence-BERT embedding (weights from each corpus separately, see `tfidf.py`) and p_i
-the fluency penalty of c_i:
+A sample is one (clip, caption) pair, as the reference system feeds mecat: a clip with k captions is
+k samples, each with the clip's prediction as candidate and that caption as its only reference. So
+the candidate corpus holds a prediction once per caption of its clip, and the TF-IDF weights and N
+count it that often. For sample i with candidate c_i and reference r_i (after `norm`), with z the
+TF-IDF-weighted, L2-normalised Sentence-BERT embedding (weights from each corpus separately, see
+`tfidf.py`) and p_i the fluency penalty of c_i:
 
-    M(i, j) = p_i * z(c_i) . mean_k z(r_j,k)          similarity of candidate i to sample j's references
+    M(i, j) = p_i * z(c_i) . z(r_j)                  similarity of candidate i to sample j's reference
     s_i     = M(i, i)
     d_i     = 1 - (#{j: M(i,j) > s_i + delta/2} + #{j: |M(i,j) - s_i| <= delta/2}) / N
     DATE    = mean_i 2 s_i d_i / (s_i + d_i)
@@ -20,7 +23,7 @@ from collections.abc import Sequence
 
 import torch
 
-from xares_llm.metrics.base import MetricError, MetricOptions, MetricResult
+from xares_llm.metrics.base import REFERENCE_DECIMALS, MetricError, MetricOptions, MetricResult, expand_pairs
 from xares_llm.metrics.caption_models import CaptionModels, load_caption_models, unique_texts
 from xares_llm.metrics.text import norm
 from xares_llm.metrics.tfidf import tfidf_weights
@@ -40,14 +43,14 @@ def embed_corpus(models: CaptionModels, texts: Sequence[str], description: str) 
 
 
 def discriminability(
-    z_cand: torch.Tensor, ref_mean: torch.Tensor, penalty: torch.Tensor, delta: float, device: torch.device
+    z_cand: torch.Tensor, z_ref: torch.Tensor, penalty: torch.Tensor, delta: float, device: torch.device
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(s [N], d [N]) on the CPU, M built DISCRIMINATION_BLOCK_ROWS rows at a time on `device`."""
-    z_cand, ref_mean, penalty = z_cand.to(device), ref_mean.to(device), penalty.to(device)
+    z_cand, z_ref, penalty = z_cand.to(device), z_ref.to(device), penalty.to(device)
     n = len(z_cand)
-    similarity = (z_cand * ref_mean).sum(dim=1) * penalty
+    similarity = (z_cand * z_ref).sum(dim=1) * penalty
     discrimination = torch.empty(n, dtype=torch.float32, device=device)
-    ref_t = ref_mean.T.contiguous()
+    ref_t = z_ref.T.contiguous()
     for start in range(0, n, DISCRIMINATION_BLOCK_ROWS):
         stop = min(start + DISCRIMINATION_BLOCK_ROWS, n)
         block = (z_cand[start:stop] @ ref_t) * penalty[start:stop, None]  # M[start:stop, :]
@@ -65,29 +68,27 @@ def date(
     delta: float = DELTA_LONG,
     options: MetricOptions | None = None,
 ) -> MetricResult:
-    """Mean over samples of the harmonic mean of similarity s_i and discriminability d_i."""
+    """Mean over (clip, caption) samples of the harmonic mean of similarity s_i and discriminability d_i."""
     if isinstance(delta, bool) or not isinstance(delta, int | float) or not 0 < delta < 2:
         raise MetricError(f"date: delta must be a number in (0, 2), got {delta!r}")
     models = load_caption_models(options)
-    cands = [norm(p) for p in predictions]
-    groups = [[norm(r) for r in refs] for refs in references]
-    owner = torch.tensor([i for i, refs in enumerate(groups) for _ in refs], dtype=torch.long)
+    preds, refs = expand_pairs(predictions, references)
+    cands = [norm(p) for p in preds]
     z_cand = embed_corpus(models, cands, "DATE candidates")
-    z_refs = embed_corpus(models, [r for refs in groups for r in refs], "DATE references")
-    sizes = torch.tensor([len(refs) for refs in groups], dtype=torch.float32)
-    ref_mean = torch.zeros_like(z_cand).index_add_(0, owner, z_refs) / sizes[:, None]
+    z_ref = embed_corpus(models, [norm(r) for r in refs], "DATE references")
     distinct, inverse, _ = unique_texts(cands)
     penalty = models.penalties(distinct, n_sentences=len(cands))[inverse]
-    s, d = discriminability(z_cand, ref_mean, penalty, float(delta), models.encoder.device)
-    per_sample = 2 * s * d / (s + d + HARMONIC_EPS)
+    s, d = discriminability(z_cand, z_ref, penalty, float(delta), models.encoder.device)
+    score = float((2 * s * d / (s + d + HARMONIC_EPS)).mean())
     settings = {
         "normalize": "norm",
         "delta": float(delta),
-        "samples": len(cands),
-        "references": len(owner),
+        "samples": len(cands),  # (clip, caption) pairs: N of the discrimination term
+        "clips": len(predictions),
         "similarity": float(s.mean()),
         "discrimination": float(d.mean()),
         "flagged_fraction": float((penalty < 1).float().mean()),
+        "score_rounded": round(score, REFERENCE_DECIMALS),
         **models.settings,
     }
-    return MetricResult(score=float(per_sample.mean()), settings=settings)
+    return MetricResult(score=score, settings=settings)

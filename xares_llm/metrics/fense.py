@@ -1,4 +1,4 @@
-"""FENSE (Clotho, Song Describer): Sentence-BERT cosine times the fluency-error penalty (SPEC 5).
+"""FENSE (Clotho, Song Describer): Sentence-BERT cosine times the fluency-error penalty (docs/tasks.md).
 
 Each (prediction, reference) pair is one sample, as the reference system expands multi-caption clips
 into one sample per caption; the score is the mean over pairs of cos(c, r) * p(c), with p(c) = 0.1
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch
 
-from xares_llm.metrics.base import MetricOptions, MetricResult, expand_pairs
+from xares_llm.metrics.base import REFERENCE_DECIMALS, MetricOptions, MetricResult, expand_pairs
 from xares_llm.metrics.caption_models import load_caption_models, unique_texts
 from xares_llm.metrics.text import norm
 
@@ -17,7 +17,8 @@ from xares_llm.metrics.text import norm
 def fense(predictions: list[str], references: list[list[str]], options: MetricOptions | None = None) -> MetricResult:
     """Mean over (prediction, reference) pairs of cos(SBERT(c), SBERT(r)) * penalty(c)."""
     per_pair, _, settings = pair_scores(predictions, references, options)
-    return MetricResult(score=float(per_pair.mean()), settings=settings)
+    score = float(per_pair.mean())
+    return MetricResult(score=score, settings={**settings, "score_rounded": round(score, REFERENCE_DECIMALS)})
 
 
 def pair_scores(

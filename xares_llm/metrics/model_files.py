@@ -1,4 +1,4 @@
-"""Find the model files FENSE and DATE need, and say whether they are the official ones (issue 5).
+"""Find the model files FENSE and DATE need, and say whether they are the official ones.
 
 Order: an explicit local path (`MetricOptions`, else $XARES_SBERT / $XARES_ECHECKER), then the
 Hugging Face hub (Sentence-BERT, and the error checker's bert-base-uncased config and tokenizer),
@@ -21,7 +21,7 @@ from xares_llm.metrics.base import MetricError
 
 log = logging.getLogger(__name__)
 
-OFFICIAL_SBERT = "sentence-transformers/paraphrase-TinyBERT-L6-v2"  # SPEC 5, FENSE and DATE
+OFFICIAL_SBERT = "sentence-transformers/paraphrase-TinyBERT-L6-v2"  # the reference's FENSE and DATE model
 OFFICIAL_ECHECKER_FILE = "echecker_clotho_audiocaps_base.ckpt"  # fense V0.1 release asset
 OFFICIAL_ECHECKER_URL = f"https://github.com/blmoistawinde/fense/releases/download/V0.1/{OFFICIAL_ECHECKER_FILE}"
 OFFICIAL_ECHECKER_SHA256 = "1a719f090af70614bbdb9f9437530b7e133c48cfa4a58d964de0d47fc974a2fa"

@@ -1,46 +1,38 @@
 """Metrics by name, as task YAML files refer to them (``metric: {name: map, args: {num_classes: 200}}``).
 
 Entries are ``"module:function"`` strings imported on first use, so scoring accuracy never imports
-torch or transformers. A metric function takes ``(predictions, references, **args)`` and, when it
+torch or transformers; plugins add metrics through the ``xares_llm.metrics`` entry-point group
+(`xares_llm.registry`). A metric function takes ``(predictions, references, **args)`` and, when it
 needs models, ``options``; `compute_metric` checks names, arguments and inputs once for all of them.
 """
 
 from __future__ import annotations
 
-import difflib
-import importlib
 import inspect
 from collections.abc import Callable
 
 from xares_llm.metrics.base import MetricError, MetricOptions, MetricResult, check_inputs
+from xares_llm.registry import Registry
 
 MetricFn = Callable[..., MetricResult]
 
-_METRICS: dict[str, str | MetricFn] = {}
-METRIC_NAMES: list[str] = []  # registration order; CLI choices and docs read this
+METRICS: Registry[MetricFn] = Registry("metric", "xares_llm.metrics")
 _INPUT_PARAMS = ("predictions", "references", "options")
 
 
 def register_metric(name: str, target: str | MetricFn) -> None:
-    """Add a metric under `name`; a name is never silently replaced."""
-    if name in _METRICS:
-        raise ValueError(f"metric {name!r} is already registered ({_METRICS[name]!r})")
-    _METRICS[name] = target
-    METRIC_NAMES.append(name)
+    """Add a metric under `name` (a function or ``"module:function"``); a name is never silently replaced."""
+    METRICS.register(name, target)
+
+
+def metric_names() -> list[str]:
+    """Every metric name, plugins included, in registration order (CLI choices and config checks read this)."""
+    return METRICS.names()
 
 
 def get_metric(name: str) -> MetricFn:
     """The metric function registered as `name`; KeyError naming the choices otherwise."""
-    if name not in _METRICS:
-        close = difflib.get_close_matches(name, METRIC_NAMES, n=1)
-        hint = f" Did you mean {close[0]!r}?" if close else ""
-        raise KeyError(f"unknown metric {name!r}.{hint} Choices: {', '.join(METRIC_NAMES)}")
-    target = _METRICS[name]
-    if isinstance(target, str):
-        module, _, attr = target.partition(":")
-        target = getattr(importlib.import_module(module), attr)
-        _METRICS[name] = target
-    return target
+    return METRICS.get(name)
 
 
 def _check_args(name: str, fn: MetricFn, args: dict) -> None:

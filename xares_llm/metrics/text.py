@@ -1,4 +1,4 @@
-"""Text normalisation applied to every prediction and reference before scoring (SPEC 5).
+"""Text normalisation applied to every prediction and reference before scoring, as the reference.
 
 The reference system normalises both sides the same way, so a model is not punished for case,
 spacing or ASCII punctuation. Full-width CJK punctuation that NFKC leaves alone (。、“”《》) is not

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import math
 from collections.abc import Sequence
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 import torch
@@ -16,12 +17,29 @@ import torch
 from xares_llm.constants import SAMPLE_RATE
 
 
+@runtime_checkable
+class ContractEncoder(Protocol):
+    """The challenge's encoder contract (docs/encoders.md); any `nn.Module` of this shape loads as is.
+
+    Optional attributes read when present: ``sampling_rate`` (16000), ``max_input_seconds``,
+    ``frame_rate_hz``.
+    """
+
+    output_dim: int
+
+    def __call__(
+        self, audio: torch.Tensor, audio_attention_mask: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """audio (B, T) float at 16 kHz, mask (B, T) 1 = real sample -> features (B, T', D), mask (B, T') or None."""
+        ...
+
+
 def valid_frame_counts(
     n_frames: int, feature_mask: torch.Tensor | None, n_samples: Sequence[int], padded_samples: int
 ) -> list[int]:
     """Frames of each clip that belong to real audio.
 
-    With a feature mask: its per-row sum. With ``mask=None`` (SPEC 1: "every frame is real"),
+    With a feature mask: its per-row sum. With ``mask=None`` (the contract: "every frame is real"),
     padding frames still exist in a padded batch, so we keep ``ceil(n_samples / padded * T')``:
     the fraction of the padded input that is real, in frames. The reference system feeds those
     padding frames to the LLM; we do not.
@@ -49,15 +67,20 @@ def windows(clip: np.ndarray, max_samples: int | None) -> list[np.ndarray]:
     return [clip[start : start + max_samples] for start in range(0, len(clip), max_samples)]
 
 
+# Encoder precision (encoder.json `encoder_precision`) -> autocast dtype; None = plain fp32.
+AUTOCAST_DTYPES: dict[str, torch.dtype | None] = {"fp32": None, "fp16": torch.float16, "bf16": torch.bfloat16}
+
+
 def autocast_context(device: torch.device, dtype: torch.dtype | None) -> contextlib.AbstractContextManager:
-    if dtype is None or device.type != "cuda":
+    """Autocast to `dtype` on the encoder's device (CPU or CUDA); no autocast at all when `dtype` is None."""
+    if dtype is None:
         return contextlib.nullcontext()
-    return torch.autocast(device_type="cuda", dtype=dtype)
+    return torch.autocast(device_type=device.type, dtype=dtype)
 
 
 @torch.inference_mode()
 def encode_clips(
-    encoder: torch.nn.Module,
+    encoder: ContractEncoder,
     clips: Sequence[np.ndarray],
     device: torch.device | str = "cpu",
     autocast_dtype: torch.dtype | None = None,
