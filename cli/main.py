@@ -12,7 +12,7 @@ from rich.markup import escape
 from typer.core import TyperCommand, TyperGroup
 
 from xares_llm.cache.errors import CacheError
-from xares_llm.cli import cache, check, demo, download, evaluate, extract, run, runs, score, tasks, train
+from xares_llm.cli import bench, cache, check, demo, download, evaluate, extract, report, run, runs, score, tasks, train
 from xares_llm.cli.console import err
 from xares_llm.errors import XaresError
 
@@ -106,6 +106,8 @@ COMMANDS: dict[str, Callable] = {
     "score": score.score,
     "run": run.run,
     "download": download.download,
+    "report": report.report,
+    "bench": bench.bench,
     "runs": runs.list_runs,
 }
 

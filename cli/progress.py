@@ -131,7 +131,7 @@ class TrainReporter(Reporter):
 
 
 class EvalReporter(Reporter):
-    """One bar per evaluated task, in clips."""
+    """One bar per evaluated task, in clips, with clips per second beside the ETA."""
 
     def __init__(self, progress: Progress):
         super().__init__(progress)
@@ -145,6 +145,9 @@ class EvalReporter(Reporter):
     def advance(self, clips: int) -> None:
         self.clips += clips
         self.progress.advance(self.task, clips)
+        speed = self.progress.tasks[self.task].speed
+        if speed:
+            self.progress.update(self.task, status=f"{speed:.1f} clips/s")
         eta = eta_text(self.clips, self.total, self.elapsed)
         self.plain(f"eval {self.name}: {self.clips}/{self.total} clips, eta {eta}", self.clips == self.total)
 

@@ -6,6 +6,8 @@ from typing import TYPE_CHECKING
 
 from rich.table import Table
 
+from xares_llm.baselines import baseline_mean
+
 if TYPE_CHECKING:
     from xares_llm.scoring import Scores
 
@@ -29,7 +31,9 @@ def scores_table(scores: Scores, baselines: dict[str, dict[str, float]] | None =
         table.add_row(s.task, s.track, s.metric, str(s.n_samples), f"{s.score:.{SCORE_DECIMALS}f}{marker}", *extra)
     table.add_section()
     for track, value in scores.tracks.items():
-        extra = [_fmt(baselines[n].get(f"track_{track}")) for n in names]
+        # Baseline means over the tasks this run scored, never the published full-track means.
+        tasks = [s.task for s in scores.tasks.values() if s.track == track]
+        extra = [_fmt(baseline_mean(baselines[n], tasks)) for n in names]
         table.add_row(f"mean {track}", track, "", "", f"{value:.{SCORE_DECIMALS}f}", *extra)
     table.add_row("overall", "", "", "", f"{scores.overall:.{SCORE_DECIMALS}f}")
     used = dict.fromkeys(s.metric for s in scores.tasks.values())

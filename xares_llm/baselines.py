@@ -1,4 +1,5 @@
-"""Published scores of the reference system (published with the challenge, A100), shown beside ours by `xares run`."""
+"""Published scores of the reference system (published with the challenge, A100) and of the challenge's
+teams, and each task's domain."""
 
 BASELINES: dict[str, dict[str, float]] = {
     "Dasheng-Base": {
@@ -50,3 +51,66 @@ BASELINES: dict[str, dict[str, float]] = {
         "track_B": 0.435,
     },
 }
+
+# The challenge's public scores per task across its 23 teams: (best, median).
+CHALLENGE_PUBLIC: dict[str, tuple[float, float]] = {
+    "asvspoof2015": (0.990, 0.974),
+    "cremad": (0.879, 0.677),
+    "esc50": (0.935, 0.765),
+    "fluentspeechcommands": (0.996, 0.987),
+    "freemusicarchive": (0.959, 0.616),
+    "fsd50k": (0.339, 0.141),
+    "fsdkaggle2018": (0.891, 0.667),
+    "gtzan": (0.939, 0.828),
+    "libricount": (0.553, 0.459),
+    "nsynth": (0.788, 0.700),
+    "speechcommandsv1": (0.935, 0.747),
+    "urbansound8k": (0.896, 0.826),
+    "vocalsound": (0.945, 0.915),
+    "voxceleb1": (0.985, 0.964),
+    "voxlingua33": (0.975, 0.873),
+    "aishell1": (0.909, 0.384),
+    "clotho": (0.494, 0.420),
+    "librispeech": (0.934, 0.456),
+    "mecat": (0.697, 0.645),
+    "songdescriber": (0.510, 0.482),
+}
+CHALLENGE_TRACK_WINNERS = {"A": 0.912, "B": 0.659}  # final score = mean of public and hidden
+
+DOMAINS = ("speech", "sound", "music")
+TASK_DOMAINS: dict[str, str] = {
+    **dict.fromkeys(
+        (
+            "asvspoof2015",
+            "cremad",
+            "fluentspeechcommands",
+            "libricount",
+            "speechcommandsv1",
+            "vocalsound",
+            "voxceleb1",
+            "voxlingua33",
+            "aishell1",
+            "librispeech",
+        ),
+        "speech",
+    ),
+    **dict.fromkeys(("esc50", "fsd50k", "fsdkaggle2018", "urbansound8k", "clotho", "mecat", "demo_count"), "sound"),
+    **dict.fromkeys(("freemusicarchive", "gtzan", "nsynth", "songdescriber", "demo_pitch", "demo_melody"), "music"),
+    "demo_events": "sound",
+}
+
+
+def task_domain(task: str) -> str:
+    return TASK_DOMAINS.get(task, "other")
+
+
+def baseline_mean(scores: dict[str, float], tasks: list[str]) -> float | None:
+    """A baseline's plain mean over exactly `tasks`, or None when it has no score for one of them.
+
+    A published track mean covers the whole track; beside a run that scored fewer tasks it would
+    compare different things, so means are always recomputed over the tasks actually shown (over
+    the whole track they equal the published means to their 3 decimals).
+    """
+    if not tasks or any(t not in scores for t in tasks):
+        return None
+    return sum(scores[t] for t in tasks) / len(tasks)

@@ -1,7 +1,8 @@
 """Score a run from its predictions files: per task, per track mean, overall.
 
 Needs no model for the string metrics, so `xares score RUN` reruns them in seconds. Writes
-``scores.json`` (task -> metric, score, samples, settings, task version) and ``scores.tsv``.
+``scores.json`` (task -> metric, score, samples, settings, task version), ``scores.tsv`` and
+``per_sample/<task>.jsonl`` (see `xares_llm.per_sample`).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from xares_llm.cache import complete_parts, read_part_attrs
 from xares_llm.cache.format import split_dir
 from xares_llm.errors import XaresError
 from xares_llm.metrics import MetricOptions, compute_metric
+from xares_llm.per_sample import write_per_sample
 from xares_llm.predictions import PREDICTIONS_DIR, read_counts, read_predictions
 from xares_llm.provenance import software_versions
 from xares_llm.runs import read_recipe, read_run, read_run_tasks
@@ -100,6 +102,8 @@ def score_run(run_dir: Path, options: MetricOptions | None = None) -> Scores:
     scores.comparable_to_reference = not scores.differences
     (run_dir / SCORES_JSON).write_text(json.dumps(scores.to_dict(), indent=2, sort_keys=True))
     write_tsv(run_dir / SCORES_TSV, scores)
+    # per_sample/<task>.jsonl: each clip's share of its score (caption metrics run their models again)
+    write_per_sample(run_dir, {s.task: (s.metric, s.settings.get("args", {})) for s in results.values()}, options)
     return scores
 
 

@@ -7,6 +7,8 @@ when the error checker flags the candidate, else 1. Identical texts are encoded 
 
 from __future__ import annotations
 
+import torch
+
 from xares_llm.metrics.base import REFERENCE_DECIMALS, MetricOptions, MetricResult, expand_pairs
 from xares_llm.metrics.caption_models import load_caption_models, unique_texts
 from xares_llm.metrics.text import norm
@@ -14,6 +16,15 @@ from xares_llm.metrics.text import norm
 
 def fense(predictions: list[str], references: list[list[str]], options: MetricOptions | None = None) -> MetricResult:
     """Mean over (prediction, reference) pairs of cos(SBERT(c), SBERT(r)) * penalty(c)."""
+    per_pair, _, settings = pair_scores(predictions, references, options)
+    score = float(per_pair.mean())
+    return MetricResult(score=score, settings={**settings, "score_rounded": round(score, REFERENCE_DECIMALS)})
+
+
+def pair_scores(
+    predictions: list[str], references: list[list[str]], options: MetricOptions | None = None
+) -> tuple[torch.Tensor, torch.Tensor, dict]:
+    """(score of each expanded pair [P], penalty of its candidate [P], settings); per-sample results read them."""
     models = load_caption_models(options)
     preds, refs = expand_pairs(predictions, references)
     cands, cand_index, _ = unique_texts([norm(p) for p in preds])
@@ -21,14 +32,12 @@ def fense(predictions: list[str], references: list[list[str]], options: MetricOp
     encoder = models.encoder
     z_cand = encoder.embed(encoder.tokenize(cands), progress=models.progress, description="FENSE candidates")
     z_ref = encoder.embed(encoder.tokenize(targets), progress=models.progress, description="FENSE references")
-    penalty = models.penalties(cands, n_sentences=len(preds))
-    per_pair = (z_cand[cand_index] * z_ref[ref_index]).sum(dim=1) * penalty[cand_index]
-    score = float(per_pair.mean())
+    penalty = models.penalties(cands, n_sentences=len(preds))[cand_index]
+    per_pair = (z_cand[cand_index] * z_ref[ref_index]).sum(dim=1) * penalty
     settings = {
         "normalize": "norm",
         "pairs": len(preds),
-        "flagged_fraction": float((penalty[cand_index] < 1).float().mean()),
-        "score_rounded": round(score, REFERENCE_DECIMALS),
+        "flagged_fraction": float((penalty < 1).float().mean()),
         **models.settings,
     }
-    return MetricResult(score=score, settings=settings)
+    return per_pair, penalty, settings

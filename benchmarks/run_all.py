@@ -1,0 +1,154 @@
+"""Run every benchmark, write benchmarks/results/<name>.json and a Markdown summary of them all.
+
+    python benchmarks/run_all.py            # the full sizes (an hour or more on 2 CPU cores)
+    python benchmarks/run_all.py --quick    # small sizes, under 10 minutes on 2 CPU cores
+
+Each benchmark runs in its own process (no warm state carried from one to the next); a failing
+one is reported in the summary and makes the exit status 1, the others still run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCHMARKS = ("encoder_speed", "extract_overhead", "train_step", "caption_metrics")
+
+
+def run(name: str, out_dir: Path, quick: bool) -> tuple[bool, float, float]:
+    """(succeeded, wall seconds, CPU seconds of the benchmark's process) of one benchmark."""
+    command = [sys.executable, "-m", f"benchmarks.{name}", "--out", str(out_dir / f"{name}.json")]
+    command += ["--quick"] if quick else []
+    print(f"== {name}: {' '.join(command[1:])}", flush=True)
+    start, cpu = time.perf_counter(), _children_cpu()
+    done = subprocess.run(command, cwd=ROOT, check=False)
+    return done.returncode == 0, time.perf_counter() - start, _children_cpu() - cpu
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def cell(stats: dict | None) -> str:
+    if not stats:
+        return ""
+    return f"{stats['median']:.3f} ± {stats['iqr'] / 2:.3f}"
+
+
+def ratio_cell(r: dict) -> str:
+    text = f"{r['value']:.3f} (±{r['approx_iqr'] / 2:.3f})"
+    return f"**measurement error**: {text}" if "measurement_error" in r else text
+
+
+def cpu_ratio(numerator: dict, denominator: dict) -> str:
+    """Ratio of median process CPU times: on a contended machine it still measures the work done."""
+    return f"{numerator['median'] / denominator['median']:.3f}"
+
+
+def summarise(results: dict[str, dict]) -> list[str]:
+    """Markdown sections, one per benchmark JSON: medians ± half the IQR, ratios with their flags."""
+    lines = []
+    if "encoder_speed" in results:
+        lines += ["## encoder_speed (`xares bench`, CPU fp32)", ""]
+        columns = "encoder | duration s | batch | clips/s | x real time | wall s (IQR) | CPU s | peak RSS MB | frames/s"
+        lines += [f"| {columns} | dim |"]
+        lines += ["|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+        for r in results["encoder_speed"]["results"]:
+            for p in r["points"]:
+                lines.append(
+                    f"| {r['name']} | {p['duration_s']:g} | {p['batch_size']} | {p['clips_per_s']:.2f} | "
+                    f"{p['x_realtime']:.1f} | {p['wall_s']:.3f} ({p['wall_iqr_s']:.3f}) | {p['cpu_s']:.3f} | "
+                    f"{p['peak_memory_mb']:.0f} | "
+                    f"{p['frame_rate_hz']:.1f} | {p['output_dim']} |"
+                )
+        lines.append("")
+    if "extract_overhead" in results:
+        lines += ["## extract_overhead (extract wall / bare forward wall)", ""]
+        lines += ["| encoder | audio s | bare forward s | extract s | wall ratio | CPU ratio | load avg |"]
+        lines += ["|---|---:|---:|---:|---:|---:|---|"]
+        for r in results["extract_overhead"]["results"]:
+            cpu = cpu_ratio(r["extract"]["cpu_s"], r["bare_forward"]["cpu_s"])
+            lines.append(
+                f"| {r['encoder']} | {r['audio_seconds']} | {cell(r['bare_forward']['wall_s'])} | "
+                f"{cell(r['extract']['wall_s'])} | {ratio_cell(r['ratio'])} | {cpu} | "
+                f"{r['load_average']['before'][0]} → {r['load_average']['after'][0]} |"
+            )
+        lines.append("")
+    if "train_step" in results:
+        lines += ["## train_step (seconds per step, SmolLM2-135M-sized LLM, batch 4)", ""]
+        columns = "encoder | llm only | cached | online | cached / llm only (CPU) | online / cached (CPU) | resolved"
+        lines += [f"| {columns} | load avg |"]
+        lines += ["|---|---:|---:|---:|---:|---:|---|---|"]
+        for r in results["train_step"]["results"]:
+            w, c = r["wall_s"], r["cpu_s"]
+            lines.append(
+                f"| {r['encoder']} | {cell(w['llm_only'])} | {cell(w['cached'])} | {cell(w['online'])} | "
+                f"{ratio_cell(r['cached_over_llm_only'])} ({cpu_ratio(c['cached'], c['llm_only'])}) | "
+                f"{ratio_cell(r['online_over_cached'])} ({cpu_ratio(c['online'], c['cached'])}) | "
+                f"{'yes' if r['online_vs_cached_resolved'] else 'no'} | "
+                f"{r['load_average']['before'][0]} → {r['load_average']['after'][0]} |"
+            )
+        lines.append("")
+    if "caption_metrics" in results:
+        r = results["caption_metrics"]
+        lines += [f"## caption_metrics ({r['pairs']} pairs, {r['sbert']}, echecker {r['echecker']})", ""]
+        lines += ["| step | wall s | CPU s |", "|---|---:|---:|"]
+        for name in ("fense", "date"):
+            lines.append(f"| {name} | {cell(r[name]['wall_s'])} | {cell(r[name]['cpu_s'])} |")
+        target = r["fense_plus_date_at_target"]
+        lines += [f"| FENSE + DATE at 20 000 pairs ({target['how']}) | {target['wall_s']} | {target['cpu_s']} |", ""]
+    return lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="small sizes: under 10 minutes on 2 CPU cores")
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
+    parser.add_argument("--only", default=",".join(BENCHMARKS), help="comma list of benchmarks to run")
+    parser.add_argument("--summary-only", action="store_true", help="rebuild summary.md from the JSON files there")
+    args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    chosen = [b.strip() for b in args.only.split(",") if b.strip()]
+    unknown = sorted(set(chosen) - set(BENCHMARKS))
+    if unknown:
+        parser.error(f"unknown benchmark(s) {unknown}; choose from {', '.join(BENCHMARKS)}")
+    status, results = {}, {}
+    started, started_cpu = time.perf_counter(), _children_cpu()
+    for name in chosen:
+        path = args.out / f"{name}.json"
+        if args.summary_only:
+            status[name] = "from the existing JSON" if path.is_file() else "no JSON"
+            results |= {name: json.loads(path.read_text())} if path.is_file() else {}
+            continue
+        ok, seconds, cpu = run(name, args.out, args.quick)
+        status[name] = f"{'ok' if ok else 'FAILED'} in {seconds:.0f} s wall, {cpu:.0f} s CPU"
+        if ok and path.is_file():
+            results[name] = json.loads(path.read_text())
+    machine = next(iter(results.values()), {}).get("machine", {})
+    lines = [
+        f"# Benchmarks{' (--quick)' if args.quick else ''}",
+        "",
+        f"Machine: {machine.get('platform', '?')}, {os.cpu_count()} CPUs, torch threads {machine.get('torch_threads')}"
+        + ("" if args.summary_only else f"; total {time.perf_counter() - started:.0f} s wall, ")
+        + ("" if args.summary_only else f"{_children_cpu() - started_cpu:.0f} s CPU")
+        + ". Cells: median ± half the interquartile range; wall far above CPU / cores means other load.",
+        "",
+        *(f"- {name}: {text}" for name, text in status.items()),
+        "",
+        *summarise(results),
+    ]
+    (args.out / "summary.md").write_text("\n".join(lines) + "\n")
+    print(f"wrote {args.out / 'summary.md'}")
+    sys.exit(0 if all(s.startswith(("ok", "from")) for s in status.values()) else 1)
+
+
+if __name__ == "__main__":
+    main()

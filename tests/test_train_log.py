@@ -1,0 +1,52 @@
+"""Training logs: log.jsonl stays readable by `read_log` and the report; TensorBoard gets the same scalars."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from xares_llm.errors import XaresError
+from xares_llm.runs import LOG_FILE, read_log
+from xares_llm.train_log import TENSORBOARD_DIR, StepRecord, open_train_log, parse_log_kinds
+
+
+def records() -> list[StepRecord]:
+    return [
+        StepRecord(1, 2.5, 1e-4, 0.9),
+        StepRecord(2, 2.0, 2e-4, 0.8, tokens_per_s=1500.0, task_loss={"esc50": 1.5, "cremad": 2.5}),
+        StepRecord(3, math.nan, 3e-4, 0.7),
+    ]
+
+
+def test_jsonl_lines_keep_the_four_fields_and_add_the_optional_ones(tmp_path):
+    with open_train_log(tmp_path) as log:
+        for record in records():
+            log.write(record)
+    entries = read_log(tmp_path / LOG_FILE)
+    assert entries[0] == {"step": 1, "loss": 2.5, "lr": 1e-4, "grad_norm": 0.9}
+    assert entries[1]["tokens_per_s"] == 1500.0 and entries[1]["task_loss"] == {"esc50": 1.5, "cremad": 2.5}
+    assert math.isnan(entries[2]["loss"])  # the source of truth keeps what training saw
+    assert not (tmp_path / TENSORBOARD_DIR).exists()
+
+
+def test_tensorboard_event_files_hold_every_scalar(tmp_path):
+    pytest.importorskip("tensorboard", reason="the optional tensorboard extra is not installed")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    with open_train_log(tmp_path, parse_log_kinds("tensorboard")) as log:
+        for record in records():
+            log.write(record)
+    assert (tmp_path / LOG_FILE).is_file()
+    events = EventAccumulator(str(tmp_path / TENSORBOARD_DIR))
+    events.Reload()
+    tags = set(events.Tags()["scalars"])
+    assert {"train/loss", "train/lr", "train/grad_norm", "train/tokens_per_s", "loss/esc50", "loss/cremad"} <= tags
+    assert [(e.step, e.value) for e in events.Scalars("train/loss")] == [(1, 2.5), (2, 2.0)]  # NaN not plotted
+    assert [e.value for e in events.Scalars("loss/cremad")] == [2.5]
+
+
+def test_unknown_log_kind_is_refused():
+    assert parse_log_kinds(None) == [] and parse_log_kinds("jsonl,tensorboard") == ["jsonl", "tensorboard"]
+    with pytest.raises(XaresError, match="--log: unknown wandb"):
+        parse_log_kinds("wandb")

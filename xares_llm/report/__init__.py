@@ -1,0 +1,51 @@
+"""`xares report`: runs and probe outputs side by side, with bootstrap intervals, figures and exports.
+
+::
+
+    load.py       a result directory (run or probe output) -> tasks, predictions, training log
+    bootstrap.py  seeded resamples of test clips -> intervals of scores, means and paired differences
+    tables.py     rows grouped by track and domain, track means over one set of tasks, reference columns
+    formats.py    the cells as text; Markdown and CSV
+    charts.py     PNG figures (matplotlib, imported only here)
+    html.py       one self-contained HTML file with the figures inlined
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from xares_llm.errors import XaresError
+from xares_llm.report.tables import Report
+
+FORMATS = ("md", "csv", "html")
+
+
+def parse_formats(text: str) -> list[str]:
+    chosen = [f.strip().lower() for f in text.split(",") if f.strip()]
+    unknown = [f for f in chosen if f not in FORMATS]
+    if unknown or not chosen:
+        given = ", ".join(unknown) or "nothing"
+        raise XaresError(f"--format: unknown {given}; use a comma list of {', '.join(FORMATS)}")
+    return chosen
+
+
+def write_report(report: Report, results: list, out_dir: Path, formats: list[str]) -> list[Path]:
+    """Write report.md / report.csv / report.html and the PNG figures into `out_dir`; the paths written."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError as e:
+        raise XaresError("--out draws figures with matplotlib: pip install 'xares-llm[report]'") from e
+    from xares_llm.report.charts import all_charts
+    from xares_llm.report.formats import csv_text, markdown
+    from xares_llm.report.html import html_page
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    charts = all_charts(report, results, out_dir / "figures")
+    written = [c.path for c in charts]
+    texts = {"md": lambda: markdown(report), "csv": lambda: csv_text(report), "html": lambda: html_page(report, charts)}
+    for fmt in formats:
+        path = out_dir / f"report.{fmt}"
+        path.write_text(texts[fmt](), encoding="utf-8")
+        written.append(path)
+    return written
