@@ -10,7 +10,7 @@ import typer
 from rich.markup import escape
 
 from xares_llm.cache.errors import CacheError
-from xares_llm.cli import cache, check, demo, download, evaluate, extract, run, score, tasks, train
+from xares_llm.cli import cache, check, demo, download, evaluate, extract, probe, run, score, tasks, train
 from xares_llm.cli.console import err
 from xares_llm.errors import XaresError
 
@@ -55,6 +55,7 @@ COMMANDS: dict[str, Callable] = {
     "train": train.train,
     "eval": evaluate.evaluate,
     "score": score.score,
+    "probe": probe.probe,
     "run": run.run,
     "download": download.download,
 }
