@@ -19,7 +19,7 @@ from xares_llm.demo_data import shard_relative_path, write_shard
 from xares_llm.extract import extract
 from xares_llm.metrics import MetricOptions
 from xares_llm.metrics.dummies import write_tiny_sbert
-from xares_llm.probe.embeddings import cache_folder, pooled_split
+from xares_llm.probe.embeddings import cache_folder, pooled_split, store_key
 from xares_llm.probe.runner import ProbeOptions, probe
 from xares_llm.scoring import score_run
 from xares_llm.tasks import load_task, resolve_tasks
@@ -238,6 +238,8 @@ def test_embedding_cache_follows_the_parts(tmp_path):
     grown = FeatureSplit(store.root, store.encoder_id, "pool", "train")
     again = pooled_split(store.root, store.encoder_id, "pool", "train", grown)
     assert again.cache == "written" and again.stats.shape[0] == 4
-    folder = cache_folder(store.root, store.encoder_id, "pool")
-    assert len(list(folder.glob("train-*.npy"))) == 1  # the stale file is gone
+    folder = cache_folder(store.root, store.encoder_id)
+    new_key, _ = store_key(store.root, store.encoder_id, grown)
+    assert [p.name for p in folder.glob("*.npy")] == [f"pool@train-{new_key}.npy"]  # the stale file is gone
+    assert not any(p.is_dir() for p in folder.iterdir())  # no folders that listings would take for datasets
     assert not any(p.name.startswith(".probe") for part in grown.parts for p in part.iterdir())

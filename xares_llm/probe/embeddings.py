@@ -2,12 +2,13 @@
 
 ::
 
-    <cache>/features/<encoder-id>/.probe/<dataset>/<split>-<key>.npy    (n_clips, 2 * D) float32: mean | std
-    <cache>/features/<encoder-id>/.probe/<dataset>/<split>-<key>.json   counts and the key's inputs
+    <cache>/features/<encoder-id>/.probe/<dataset>@<split>-<key>.npy    (n_clips, 2 * D) float32: mean | std
+    <cache>/features/<encoder-id>/.probe/<dataset>@<split>-<key>.json   counts and the key's inputs
 
 The key hashes the encoder fingerprint and every part's name, source checksum, clip and frame counts
 and creation time, so a re-extracted or added part gives a new key; older files of the same split
-are removed when a new one is written. Nothing is written inside a part directory.
+are removed when a new one is written. The folder is flat (no <dataset>/<split> folders that store
+listings would count) and nothing is written inside a part directory; '@' never occurs in a dataset name.
 """
 
 from __future__ import annotations
@@ -63,8 +64,8 @@ def store_key(cache_root: Path, encoder_id: str, store: FeatureSplit) -> tuple[s
     return digest[:KEY_CHARS], inputs
 
 
-def cache_folder(cache_root: Path, encoder_id: str, dataset: str) -> Path:
-    return encoder_dir(cache_root, encoder_id) / PROBE_DIR / dataset
+def cache_folder(cache_root: Path, encoder_id: str) -> Path:
+    return encoder_dir(cache_root, encoder_id) / PROBE_DIR
 
 
 def pool_split(store: FeatureSplit) -> Pooled:
@@ -91,8 +92,8 @@ def pool_split(store: FeatureSplit) -> Pooled:
 def pooled_split(cache_root: Path, encoder_id: str, dataset: str, split: str, store: FeatureSplit) -> Pooled:
     """The split's pooled statistics from the cache file when its key matches, else computed and cached."""
     key, inputs = store_key(cache_root, encoder_id, store)
-    folder = cache_folder(cache_root, encoder_id, dataset)
-    array_path, info_path = folder / f"{split}-{key}.npy", folder / f"{split}-{key}.json"
+    folder, stem = cache_folder(cache_root, encoder_id), f"{dataset}@{split}"
+    array_path, info_path = folder / f"{stem}-{key}.npy", folder / f"{stem}-{key}.json"
     if array_path.is_file() and info_path.is_file():
         counts = json.loads(info_path.read_text())
         stats = np.load(array_path, allow_pickle=False)
@@ -100,23 +101,23 @@ def pooled_split(cache_root: Path, encoder_id: str, dataset: str, split: str, st
             return Pooled(stats, counts["empty"], counts["nonfinite_frames"], "hit")
     pooled = pool_split(store)
     try:
-        write_cache(folder, split, key, pooled, inputs)
+        write_cache(folder, stem, key, pooled, inputs)
         pooled.cache = "written"
     except OSError as e:  # a read-only shared cache still probes, it just pools again next time
         pooled.cache = f"not written: {e.strerror or e}"
     return pooled
 
 
-def write_cache(folder: Path, split: str, key: str, pooled: Pooled, inputs: dict) -> None:
+def write_cache(folder: Path, stem: str, key: str, pooled: Pooled, inputs: dict) -> None:
     folder.mkdir(parents=True, exist_ok=True)
-    for old in folder.glob(f"{split}-*"):
-        if not old.name.startswith(f"{split}-{key}"):
+    for old in folder.glob(f"{stem}-*"):
+        if not old.name.startswith(f"{stem}-{key}"):
             old.unlink(missing_ok=True)
     suffix = f".tmp-{os.getpid()}"
-    array_tmp, info_tmp = folder / f"{split}-{key}.npy{suffix}", folder / f"{split}-{key}.json{suffix}"
+    array_tmp, info_tmp = folder / f"{stem}-{key}.npy{suffix}", folder / f"{stem}-{key}.json{suffix}"
     with array_tmp.open("wb") as f:
         np.save(f, pooled.stats, allow_pickle=False)
     info = {"empty": pooled.empty, "nonfinite_frames": pooled.nonfinite_frames, "n_clips": len(pooled.stats)}
     info_tmp.write_text(json.dumps(info | {"key_inputs": inputs}, indent=2))
-    array_tmp.replace(folder / f"{split}-{key}.npy")
-    info_tmp.replace(folder / f"{split}-{key}.json")
+    array_tmp.replace(folder / f"{stem}-{key}.npy")
+    info_tmp.replace(folder / f"{stem}-{key}.json")

@@ -151,6 +151,7 @@ def probe_task(
             train_x, [train_refs[c] for c in train_clips], test_x, task.metric.name == "map", options.seed
         )
         _, unseen = data.labels.encode(references)
+        probe_result.train_targets |= data.counts  # the fitting and held-out slices
         probe_result.test_targets |= {"labels_unseen_in_train": unseen}
     for head in heads:
         head_started = time.perf_counter()
@@ -160,7 +161,6 @@ def probe_task(
             predictions, hp = knn(data, score, device)
         elif family == "classification":
             predictions, hp = train_dense(head, data, score, options.seed, device)
-            hp |= {"data": data.counts}
         elif family == "asr":
             pairs = (train.clip_index, train.targets)
             stats = pooled["train"].stats
