@@ -61,8 +61,8 @@ def probe(
     """
     from xares_llm.probe.runner import ProbeOptions, parse_heads
     from xares_llm.probe.runner import probe as run_probe
+    from xares_llm.stores import resolve_store
     from xares_llm.tasks import resolve_tasks
-    from xares_llm.train import resolve_store
 
     cache_root = cache or default_cache_root()
     chosen = parse_heads(heads)

@@ -18,12 +18,11 @@ from typing import Protocol
 import torch
 from torch.nn.parallel import DistributedDataParallel
 
-from xares_llm.cache import list_encoders, read_encoder_info
-from xares_llm.cache.format import STORE_DTYPES
+from xares_llm.cache import read_encoder_info
 from xares_llm.checkpoints import build_model, load_state, load_trainable, save_checkpoint
 from xares_llm.devices import autocast_dtype, resolve_device
 from xares_llm.distributed import barrier, current_world, init_process_group, mean_across_ranks
-from xares_llm.errors import EncoderError, StoreError, XaresError
+from xares_llm.errors import XaresError
 from xares_llm.model import Batch
 from xares_llm.recipe import Recipe
 from xares_llm.runs import (
@@ -42,6 +41,7 @@ from xares_llm.runs import (
     write_run_tasks,
 )
 from xares_llm.sampler import BatchBuilder, MixtureSampler, TrainBatches, window_frames
+from xares_llm.stores import resolve_store as resolve_store  # re-exported: callers of xares_llm.train
 from xares_llm.task_data import open_splits
 from xares_llm.tasks import MixtureConfig, load_task, mixture_weights
 from xares_llm.tokenizer import load_tokenizer
@@ -58,38 +58,6 @@ class TrainResult:
     steps_done: int
     resumed_from: int  # 0 for a fresh run
     final_loss: float | None
-
-
-def resolve_store(cache_root: Path, encoder: str, encoder_args: str | dict | None = None) -> tuple[str, str]:
-    """ENCODER as an encoder-id, a unique id prefix, or a spec -> (encoder-id, spec).
-
-    An id needs only the cache (someone who has the store but not the encoder can train);
-    a spec is loaded and fingerprinted to find its store.
-    """
-    infos = {info.encoder_id: info for info in list_encoders(cache_root)}
-    matches = [i for i in infos if i == encoder] or [i for i in infos if i.startswith(encoder)]
-    if len(matches) == 1 and not encoder_args:
-        return matches[0], infos[matches[0]].spec
-    if len(matches) > 1:
-        raise StoreError(f"encoder-id prefix {encoder!r} is ambiguous: {', '.join(matches)}")
-    from xares_llm.extract import prepare_encoder
-
-    candidates = []
-    for dtype in STORE_DTYPES:  # the store dtype is part of the fingerprint
-        try:
-            _, info = prepare_encoder(encoder, encoder_args, "cpu", dtype)
-        except EncoderError as e:
-            known = ", ".join(infos) or "none"
-            raise StoreError(
-                f"{encoder!r} is neither a store in {cache_root} (stores: {known}) nor a loadable encoder: {e}"
-            ) from e
-        if info.encoder_id in infos:
-            return info.encoder_id, encoder
-        candidates.append(info.encoder_id)
-    raise StoreError(
-        f"no feature store for {encoder} ({' or '.join(candidates)}) in {cache_root}; "
-        f"create it with: xares extract {encoder} --tasks <mixture> --cache {cache_root}"
-    )
 
 
 def lr_lambda(warmup: int, total: int):
