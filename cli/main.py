@@ -12,7 +12,22 @@ from rich.markup import escape
 from typer.core import TyperCommand, TyperGroup
 
 from xares_llm.cache.errors import CacheError
-from xares_llm.cli import bench, cache, check, demo, download, evaluate, extract, report, run, runs, score, tasks, train
+from xares_llm.cli import (
+    bench,
+    cache,
+    check,
+    demo,
+    download,
+    evaluate,
+    extract,
+    probe,
+    report,
+    run,
+    runs,
+    score,
+    tasks,
+    train,
+)
 from xares_llm.cli.console import err
 from xares_llm.errors import XaresError
 
@@ -104,6 +119,7 @@ COMMANDS: dict[str, Callable] = {
     "train": train.train,
     "eval": evaluate.evaluate,
     "score": score.score,
+    "probe": probe.probe,
     "run": run.run,
     "download": download.download,
     "report": report.report,

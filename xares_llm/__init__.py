@@ -16,7 +16,8 @@ Data flow (docs/architecture.md)::
 
 The public surface, one function per stage (each module is imported only when used, so the CLI
 starts fast): `xares_llm.extract.extract`, `xares_llm.train.train`, `xares_llm.evaluate.evaluate`,
-`xares_llm.scoring.score_run`, and `xares_llm.pipeline.run_pipeline` for all of them in a row.
+`xares_llm.scoring.score_run`, and `xares_llm.pipeline.run_pipeline` for all of them in a row;
+`xares_llm.probe.runner.probe` scores light heads on the store instead of the LLM (minutes, a proxy).
 """
 
 __version__ = "0.1.0"

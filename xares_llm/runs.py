@@ -101,13 +101,17 @@ def read_log(path: Path) -> list[dict]:
 
 
 def write_run_tasks(run_dir: Path, tasks: list[TaskConfig], mixture: Mixture) -> None:
+    write_task_snapshots(run_dir, tasks)
+    mixture_yaml = yaml.safe_dump(mixture.to_config().model_dump(mode="json"), sort_keys=False)
+    (Path(run_dir) / MIXTURE_FILE).write_text(mixture_yaml)
+
+
+def write_task_snapshots(run_dir: Path, tasks: list[TaskConfig]) -> None:
+    """<run>/tasks/<name>.yaml for each task, so scoring reads the configs the predictions were made with."""
     folder = Path(run_dir) / TASKS_DIR
     folder.mkdir(parents=True, exist_ok=True)
     for task in tasks:
         (folder / f"{task.name}.yaml").write_text(yaml.safe_dump(task.model_dump(mode="json"), sort_keys=False))
-    (Path(run_dir) / MIXTURE_FILE).write_text(
-        yaml.safe_dump(mixture.to_config().model_dump(mode="json"), sort_keys=False)
-    )
 
 
 def read_run_tasks(run_dir: Path, names: list[str]) -> list[TaskConfig]:

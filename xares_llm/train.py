@@ -18,11 +18,11 @@ from typing import Protocol
 import torch
 from torch.nn.parallel import DistributedDataParallel
 
-from xares_llm.cache import list_encoders, read_encoder_info
+from xares_llm.cache import read_encoder_info
 from xares_llm.checkpoints import build_model, load_state, load_trainable, save_checkpoint
 from xares_llm.devices import autocast_dtype, resolve_device
 from xares_llm.distributed import barrier, current_world, init_process_group, mean_across_ranks
-from xares_llm.errors import EncoderError, StoreError, XaresError
+from xares_llm.errors import XaresError
 from xares_llm.model import Batch
 from xares_llm.recipe import Recipe
 from xares_llm.runs import (
@@ -41,6 +41,7 @@ from xares_llm.runs import (
     write_run_tasks,
 )
 from xares_llm.sampler import BatchBuilder, MixtureSampler, TrainBatches, window_frames
+from xares_llm.stores import resolve_store as resolve_store  # re-exported: callers of xares_llm.train
 from xares_llm.task_data import open_splits
 from xares_llm.tasks import Mixture, mixture_weights
 from xares_llm.threads import use_threads
@@ -58,37 +59,6 @@ class TrainResult:
     steps_done: int
     resumed_from: int  # 0 for a fresh run
     final_loss: float | None
-
-
-def resolve_store(cache_root: Path, encoder: str, encoder_args: str | dict | None = None) -> tuple[str, str]:
-    """ENCODER as an encoder-id, a unique id prefix, or a spec -> (encoder-id, spec).
-
-    An id needs only the cache (someone who has the store but not the encoder can train);
-    a spec is loaded and fingerprinted to find its store.
-    """
-    infos = {info.encoder_id: info for info in list_encoders(cache_root)}
-    matches = [i for i in infos if i == encoder] or [i for i in infos if i.startswith(encoder)]
-    if len(matches) == 1 and not encoder_args:
-        return matches[0], infos[matches[0]].spec
-    from xares_llm.encoders.describe import candidate_ids
-
-    try:
-        candidates = candidate_ids(encoder, encoder_args)  # store dtype and encoder precision are in the fingerprint
-    except EncoderError as e:
-        if len(matches) > 1:  # not a spec either (`mel` prefixes every mel store's id, and is one)
-            raise StoreError(f"encoder-id prefix {encoder!r} is ambiguous: {', '.join(matches)}") from e
-        known = ", ".join(infos) or "none"
-        raise StoreError(
-            f"{encoder!r} is neither a store in {cache_root} (stores: {known}) nor a loadable encoder: {e}"
-        ) from e
-    for candidate in candidates:  # the reference precision (fp32) first, then the default store dtype
-        if candidate in infos:
-            return candidate, encoder
-    raise StoreError(
-        f"no feature store for {encoder} in {cache_root} (none of its {len(candidates)} encoder-ids, one per "
-        f"store dtype and encoder precision, e.g. {candidates[0]}); "
-        f"create it with: xares extract {encoder} --tasks <mixture> --cache {cache_root}"
-    )
 
 
 def lr_lambda(warmup: int, total: int):

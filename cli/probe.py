@@ -1,0 +1,115 @@
+"""`xares probe`: proxy scores in minutes from the feature cache (light heads, no LLM, no audio)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.table import Table
+
+from xares_llm.cli.console import err, out
+from xares_llm.cli.options import AutoDeviceOpt, CacheOpt, EncoderArgsOpt
+from xares_llm.cli.score import EcheckerOpt, SbertOpt, metric_options
+from xares_llm.sources import default_cache_root
+
+if TYPE_CHECKING:
+    from xares_llm.probe.outputs import ProbeResults
+
+
+def default_out_dir(encoder_id: str, tasks: str) -> Path:
+    label = "+".join(n.strip() for n in tasks.split(",") if n.strip())
+    return Path("probes") / f"{encoder_id}-{Path(label).stem}"
+
+
+def probe(
+    encoder: Annotated[
+        str, typer.Argument(help="An encoder spec, or the id (or unique id prefix) of a store in the cache.")
+    ],
+    tasks: Annotated[
+        str, typer.Option("--tasks", help="Tasks or mixtures: task1, task2, all, demo, names, YAML paths.")
+    ],
+    heads: Annotated[
+        str, typer.Option("--heads", help="Heads: linear, mlp, knn (classification, captioning), ctc (ASR).")
+    ] = "linear,mlp,knn,ctc",
+    pooling: Annotated[
+        str, typer.Option("--pooling", help="Clip embedding: mean, or meanstd (mean and std concatenated).")
+    ] = "mean",
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the held-out slice and every head.")] = 0,
+    out_dir: Annotated[
+        Path | None, typer.Option("--out", help="Output dir \\[default: probes/<encoder-id>-<tasks>].")
+    ] = None,
+    cache: CacheOpt = None,
+    encoder_args: EncoderArgsOpt = None,
+    device: AutoDeviceOpt = None,
+    sbert: SbertOpt = None,
+    echecker: EcheckerOpt = None,
+) -> None:
+    """Probe tasks with light heads on the stored features: minutes, not GPU-days.
+
+    Classification: linear, MLP and kNN on pooled clip embeddings; ASR: a small CTC head on the
+    frames; captioning: the caption of the nearest train clip. Each task is scored with its own
+    metric. Probe scores rank encoders; they are not LALM scores.
+
+    Examples:
+
+      xares probe mel --tasks demo
+
+      xares probe whisper-base-1a2b3c --tasks task1 --heads linear,knn --device cuda
+
+      xares probe mel --tasks clotho --sbert ./paraphrase-TinyBERT-L6-v2 --echecker none
+    """
+    from xares_llm.probe.runner import ProbeOptions, parse_heads
+    from xares_llm.probe.runner import probe as run_probe
+    from xares_llm.stores import resolve_store
+    from xares_llm.tasks import resolve_tasks
+
+    cache_root = cache or default_cache_root()
+    chosen = parse_heads(heads)
+    configs = resolve_tasks(tasks)
+    encoder_id, spec = resolve_store(cache_root, encoder, encoder_args)
+    out_dir = out_dir or default_out_dir(encoder_id, tasks)
+    err.print(f"probe {out_dir}: encoder {encoder_id}, {len(configs)} tasks, heads {','.join(chosen)}")
+    options = ProbeOptions(chosen, pooling, seed, device, metric_options(sbert, echecker, cache_root))
+    with err.status("probing") as status:
+        results = run_probe(cache_root, encoder_id, spec, configs, out_dir, options, status.update)
+    for why in results.skipped.values():
+        err.print(f"[yellow]skipped[/yellow] {why}", highlight=False, soft_wrap=True)
+    out.print(probe_table(results))
+    out.print(f"wrote {out_dir / 'probe_scores.json'}; rescore a head with: xares score {out_dir / '<head>'}")
+
+
+def probe_table(results: ProbeResults) -> Table:
+    """One row per task with each head's score, then track means beside the reference LALM's published ones."""
+    from xares_llm.baselines import BASELINES
+    from xares_llm.probe.outputs import NOTE
+
+    heads = [h for h in results.heads if any(h in p.heads for p in results.tasks.values())]
+    table = Table(title=f"Probe scores ({results.encoder_id}) - not LALM scores", title_justify="left")
+    for column in ("task", "track", "metric", "test clips"):
+        table.add_column(column)
+    for head in heads:
+        table.add_column(head, justify="right", style="bold")
+    for name in BASELINES:
+        table.add_column(f"LALM\n{name}", justify="right", style="dim")
+    for probe in results.tasks.values():
+        scores = [_cell(probe.heads[h].score, h == probe.primary) if h in probe.heads else "" for h in heads]
+        baselines = [_cell(b.get(probe.task)) for b in BASELINES.values()]
+        table.add_row(probe.task, probe.track, probe.metric, str(probe.n_test), *scores, *baselines)
+    table.add_section()
+    per_head = results.head_tracks()
+    for track, mean in results.tracks().items():
+        scores = [_cell(per_head.get(h, {}).get(track)) for h in heads]
+        baselines = [_cell(b.get(f"track_{track}")) for b in BASELINES.values()]
+        table.add_row(f"mean {track}", track, "", "", *scores, *baselines)
+        table.add_row(f"mean {track} (primary heads)", track, "", "", f"{mean:.3f}", *[""] * (len(heads) - 1))
+    table.caption = (
+        f"{NOTE}; the LALM columns are the reference system's published scores, for orientation only.\n"
+        "^ the task's primary head (MLP, else linear, else kNN, else CTC), whose scores make the primary means."
+    )
+    table.caption_justify = "left"
+    return table
+
+
+def _cell(value: float | None, primary: bool = False) -> str:
+    return "" if value is None else f"{value:.3f}{' ^' if primary else ''}"
