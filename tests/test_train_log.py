@@ -50,3 +50,18 @@ def test_unknown_log_kind_is_refused():
     assert parse_log_kinds(None) == [] and parse_log_kinds("jsonl,tensorboard") == ["jsonl", "tensorboard"]
     with pytest.raises(XaresError, match="--log: unknown wandb"):
         parse_log_kinds("wandb")
+
+
+def test_a_resumed_run_replaces_the_events_after_its_checkpoint(tmp_path):
+    pytest.importorskip("tensorboard", reason="the optional tensorboard extra is not installed")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    with open_train_log(tmp_path, ["tensorboard"]) as log:
+        for step in (1, 2, 3):
+            log.write(StepRecord(step, 10.0 + step, 1e-4, 1.0))
+    with open_train_log(tmp_path, ["tensorboard"], first_step=1) as log:  # resumed from the step-1 checkpoint
+        for step in (2, 3):
+            log.write(StepRecord(step, 20.0 + step, 1e-4, 1.0))
+    events = EventAccumulator(str(tmp_path / TENSORBOARD_DIR))
+    events.Reload()
+    assert [(e.step, e.value) for e in events.Scalars("train/loss")] == [(1, 11.0), (2, 22.0), (3, 23.0)]

@@ -68,7 +68,7 @@ class JsonlWriter:
 class TensorBoardWriter:
     """Scalars train/loss, train/lr, train/grad_norm, train/tokens_per_s and loss/<task>, by step."""
 
-    def __init__(self, log_dir: Path) -> None:
+    def __init__(self, log_dir: Path, purge_step: int | None = None) -> None:
         try:
             from torch.utils.tensorboard import SummaryWriter
         except ImportError as e:
@@ -76,7 +76,8 @@ class TensorBoardWriter:
                 "--log tensorboard needs the tensorboard package: pip install 'xares-llm[tensorboard]'"
             ) from e
         self.log_dir = Path(log_dir)
-        self._writer = SummaryWriter(log_dir=str(self.log_dir))
+        # A resumed run recomputes the steps after its checkpoint: purge_step drops their old events.
+        self._writer = SummaryWriter(log_dir=str(self.log_dir), purge_step=purge_step)
 
     def write(self, record: StepRecord) -> None:
         scalars = {"train/loss": record.loss, "train/lr": record.lr, "train/grad_norm": record.grad_norm}
@@ -128,10 +129,14 @@ def parse_log_kinds(text: str | None) -> list[str]:
     return kinds
 
 
-def open_train_log(run_dir: Path, kinds: list[str] | tuple[str, ...] = ()) -> TrainLog:
-    """``log.jsonl`` (appended) plus ``<run>/tensorboard/`` event files when "tensorboard" is in `kinds`."""
+def open_train_log(run_dir: Path, kinds: list[str] | tuple[str, ...] = (), first_step: int = 0) -> TrainLog:
+    """``log.jsonl`` (appended) plus ``<run>/tensorboard/`` event files when "tensorboard" is in `kinds`.
+
+    `first_step`: the checkpoint a run resumes from; TensorBoard events after it are purged, as
+    `xares_llm.train.truncate_log` cuts log.jsonl.
+    """
     run_dir = Path(run_dir)
     writers: list[StepWriter] = [JsonlWriter(run_dir / LOG_FILE)]
     if "tensorboard" in kinds:
-        writers.append(TensorBoardWriter(run_dir / TENSORBOARD_DIR))
+        writers.append(TensorBoardWriter(run_dir / TENSORBOARD_DIR, purge_step=first_step + 1 if first_step else None))
     return TrainLog(writers)
