@@ -52,6 +52,12 @@ def train(
     set_: SetOpt = None,
     device: AutoDeviceOpt = None,
     threads: ThreadsOpt = None,
+    log: Annotated[
+        str | None,
+        typer.Option(
+            "--log", help="Also log to: tensorboard (event files in <run>/tensorboard; log.jsonl is always written)."
+        ),
+    ] = None,
     config_dir: ConfigDirOpt = None,
 ) -> None:
     """Train the projector + LLM on a task mixture from cached features (no audio, no encoder).
@@ -72,8 +78,10 @@ def train(
       torchrun --nproc_per_node 4 -m xares_llm.cli.main train whisper-base --mixture task1
     """
     from xares_llm.runs import read_recipe, read_run, read_run_mixture
+    from xares_llm.train_log import parse_log_kinds
 
     add_config_dirs(config_dir)
+    log_kinds = parse_log_kinds(log)
     resumed = read_run(Path(encoder))
     if resumed is not None:  # a run dir: everything comes from it
         run_dir, resolved, mix = Path(encoder), read_recipe(Path(encoder)), read_run_mixture(Path(encoder))
@@ -113,6 +121,7 @@ def train(
                 device,
                 TrainReporter(progress, resolved.log_every),
                 threads=threads,
+                log_kinds=log_kinds,
             )
     except KeyboardInterrupt:
         info = read_run(run_dir)

@@ -65,3 +65,17 @@ def test_a_resumed_run_replaces_the_events_after_its_checkpoint(tmp_path):
     events = EventAccumulator(str(tmp_path / TENSORBOARD_DIR))
     events.Reload()
     assert [(e.step, e.value) for e in events.Scalars("train/loss")] == [(1, 11.0), (2, 22.0), (3, 23.0)]
+
+
+def test_xares_train_log_tensorboard_writes_event_files(demo_store, tmp_path):
+    from typer.testing import CliRunner
+
+    from xares_llm.cli.main import app
+
+    run_dir = tmp_path / "run"
+    args = ["train", demo_store.report.encoder_id, "--mixture", "demo", "--recipe", "demo", "--steps", "3"]
+    args += ["--cache", str(demo_store.cache_root), "--run-dir", str(run_dir), "--log", "tensorboard"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert list((run_dir / "tensorboard").glob("events.out.tfevents.*"))
+    assert len((run_dir / "log.jsonl").read_text().splitlines()) == 3

@@ -46,6 +46,7 @@ from xares_llm.task_data import open_splits
 from xares_llm.tasks import Mixture, mixture_weights
 from xares_llm.threads import use_threads
 from xares_llm.tokenizer import load_tokenizer
+from xares_llm.train_log import StepRecord, open_train_log
 
 
 class TrainProgress(Protocol):
@@ -152,6 +153,7 @@ def train(
     device: str | None = None,
     progress: TrainProgress | None = None,
     threads: int | None = None,
+    log_kinds: list[str] | None = None,
 ) -> TrainResult:
     """Train (or resume) the run in `run_dir` until `recipe.steps`; marks it finished only then.
 
@@ -229,7 +231,7 @@ def train(
         progress.start(first_step, recipe.steps)
     model.train()
     loss_value = None
-    with (run_dir / LOG_FILE).open("a") if world.main else contextlib.nullcontext() as log:
+    with open_train_log(run_dir, log_kinds or [], first_step) if world.main else contextlib.nullcontext() as log:
         for step, batch in enumerate(batches, start=first_step + 1):
             # forward and backward, under autocast on CUDA
             with torch.autocast(dev.type, dtype=amp_dtype) if amp_dtype else contextlib.nullcontext():
@@ -248,7 +250,7 @@ def train(
             # log and checkpoint
             if not world.main:
                 continue
-            log.write(json.dumps({"step": step, "loss": loss_value, "lr": lr, "grad_norm": grad_norm}) + "\n")
+            log.write(StepRecord(step, loss_value, lr, grad_norm))
             if step % recipe.log_every == 0:
                 log.flush()
             if progress:
