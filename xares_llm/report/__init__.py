@@ -31,10 +31,6 @@ def parse_formats(text: str) -> list[str]:
 
 def write_report(report: Report, results: list, out_dir: Path, formats: list[str]) -> list[Path]:
     """Write report.md / report.csv / report.html and the PNG figures into `out_dir`; the paths written."""
-    try:
-        import matplotlib  # noqa: F401
-    except ImportError as e:
-        raise XaresError("--out draws figures with matplotlib: pip install 'xares-llm[report]'") from e
     from xares_llm.report.charts import all_charts
     from xares_llm.report.formats import csv_text, markdown
     from xares_llm.report.html import html_page
