@@ -83,7 +83,8 @@ def summarise(results: dict[str, dict]) -> list[str]:
             )
         lines.append("")
     if "train_step" in results:
-        lines += ["## train_step (seconds per step, SmolLM2-135M-sized LLM, batch 4)", ""]
+        llm = results["train_step"]["results"][0].get("llm", "SmolLM2-135M-sized")
+        lines += [f"## train_step (seconds per step, {llm} LLM, batch 4)", ""]
         columns = "encoder | llm only | cached | online | cached / llm only (CPU) | online / cached (CPU) | resolved"
         lines += [f"| {columns} | load avg |"]
         lines += ["|---|---:|---:|---:|---:|---:|---|---|"]
