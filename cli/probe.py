@@ -18,8 +18,8 @@ if TYPE_CHECKING:
 
 
 def default_out_dir(encoder_id: str, tasks: str) -> Path:
-    label = "+".join(n.strip() for n in tasks.split(",") if n.strip())
-    return Path("probes") / f"{encoder_id}-{Path(label).stem}"
+    label = "+".join(Path(n.strip()).stem for n in tasks.split(",") if n.strip())
+    return Path("probes") / f"{encoder_id}-{label}"
 
 
 def probe(

@@ -11,6 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import torch
+
 from xares_llm.cache import read_encoder_info
 from xares_llm.devices import resolve_device
 from xares_llm.errors import StoreError, XaresError
@@ -108,7 +110,7 @@ def probe_task(
     frame_rate_hz: float,
     out_dir: Path,
     options: ProbeOptions,
-    device,
+    device: torch.device,
     report: Callable[[str], None] | None,
 ) -> TaskProbe:
     started = time.perf_counter()
@@ -170,28 +172,13 @@ def probe_task(
         else:
             captions = [train_refs[c] for c in train_clips]
             predictions, hp = nearest_captions(train_x, captions, test_x, device)
-        probe_result.heads[head] = score_head(task, head, test, test_clips, predictions, references, out_dir, options)
-        probe_result.heads[head].hyperparameters = hp
-        probe_result.heads[head].wall_seconds = time.perf_counter() - head_started
+        rows = [
+            {"task": task.name, "key": test.store.key(c), "prediction": p, "references": r}
+            for c, p, r in zip(test_clips, predictions, references, strict=True)
+        ]
+        write_head_predictions(out_dir, head, task, rows, test.counts.to_dict())
+        result = compute_metric(task.metric.name, predictions, references, task.metric.args, options.metric_options)
+        wall = time.perf_counter() - head_started
+        probe_result.heads[head] = HeadScore(float(result.score), task.metric.name, result.settings, hp, wall)
     probe_result.wall_seconds = time.perf_counter() - started
     return probe_result
-
-
-def score_head(
-    task: TaskConfig,
-    head: str,
-    test: TaskSplit,
-    clips: list[int],
-    predictions: list[str],
-    references: list[list[str]],
-    out_dir: Path,
-    options: ProbeOptions,
-) -> HeadScore:
-    """Write the head's predictions (so `xares score` can rescore them) and score them with the task's metric."""
-    rows = [
-        {"task": task.name, "key": test.store.key(c), "prediction": p, "references": r}
-        for c, p, r in zip(clips, predictions, references, strict=True)
-    ]
-    write_head_predictions(out_dir, head, task, rows, test.counts.to_dict())
-    result = compute_metric(task.metric.name, predictions, references, task.metric.args, options.metric_options)
-    return HeadScore(float(result.score), task.metric.name, result.settings, {}, 0.0)
