@@ -56,8 +56,7 @@ QUICK_LAYERS = 6  # --quick: SmolLM2-135M's width with 6 of its 30 layers, so 5+
 
 
 def optimiser_step(model, optimizer, batch: Batch) -> None:
-    loss = model(batch)
-    loss.backward()
+    model(batch).loss.backward()
     torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], 1.0)
     optimizer.step()
     optimizer.zero_grad(set_to_none=True)

@@ -26,6 +26,7 @@ def test_two_process_training(demo_store, tmp_path):
     assert info.finished and info.steps_done == 6
     log = [json.loads(line) for line in (run_dir / "log.jsonl").read_text().splitlines()]
     assert [row["step"] for row in log] == [1, 2, 3, 4, 5, 6]  # rank 0 alone writes
+    assert all(row["task_loss"] and row["tokens_per_s"] > 0 for row in log)  # summed over both ranks
     assert [step for step, _ in checkpoints(run_dir)] == [3, 6]
     assert evaluate(run_dir, demo_store.cache_root, tasks=["demo_count"])[0].is_file()
 

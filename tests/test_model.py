@@ -73,16 +73,26 @@ def test_sequence_and_labels_follow_spec(tokenizer):
 def test_loss_counts_answer_and_eos_only(tokenizer):
     model = build_model(tiny_recipe(), 8, tokenizer).eval()
     batch = make_batch(tokenizer)
-    loss = model(batch)
+    result = model(batch)
     embeds, labels = model._sequences(batch, with_answer=True)
     total, count = 0.0, 0
-    for e, label in zip(embeds, labels, strict=True):  # each sample alone: padding cannot matter
+    for i, (e, label) in enumerate(zip(embeds, labels, strict=True)):  # each sample alone: padding cannot matter
         logits = model.llm(inputs_embeds=e[None]).logits[0, :-1]
         target = label[1:]
         keep = target != IGNORE_INDEX
-        total += torch.nn.functional.cross_entropy(logits[keep], target[keep], reduction="sum")
+        row = torch.nn.functional.cross_entropy(logits[keep], target[keep], reduction="sum")
+        torch.testing.assert_close(result.row_loss[i], row, rtol=1e-5, atol=1e-5)
+        assert int(result.row_tokens[i]) == int(keep.sum())
+        total += row
         count += int(keep.sum())
-    torch.testing.assert_close(loss, total / count, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(result.loss, total / count, rtol=1e-5, atol=1e-5)
+    assert result.tokens == sum(len(e) for e in embeds)
+    # the same value transformers computes from labels, so the reference's objective is unchanged
+    padded = torch.nn.utils.rnn.pad_sequence(embeds, batch_first=True)
+    targets = torch.nn.utils.rnn.pad_sequence(labels, batch_first=True, padding_value=IGNORE_INDEX)
+    mask = torch.nn.utils.rnn.pad_sequence([torch.ones(len(e), dtype=torch.long) for e in embeds], batch_first=True)
+    reference = model.llm(inputs_embeds=padded, attention_mask=mask, labels=targets).loss
+    torch.testing.assert_close(result.loss, reference, rtol=1e-6, atol=1e-6)
 
 
 def test_left_padded_batched_generation_equals_single(tokenizer):

@@ -78,4 +78,10 @@ def test_xares_train_log_tensorboard_writes_event_files(demo_store, tmp_path):
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     assert list((run_dir / "tensorboard").glob("events.out.tfevents.*"))
+    demo_tasks = {"demo_pitch", "demo_count", "demo_events", "demo_melody"}
+    for entry in read_log(run_dir / LOG_FILE):
+        # the step's loss is the token-weighted mean of its tasks' losses, so it lies between them
+        assert entry["task_loss"] and set(entry["task_loss"]) <= demo_tasks
+        assert min(entry["task_loss"].values()) - 1e-6 <= entry["loss"] <= max(entry["task_loss"].values()) + 1e-6
+        assert entry["tokens_per_s"] > 0
     assert len((run_dir / "log.jsonl").read_text().splitlines()) == 3

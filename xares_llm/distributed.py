@@ -52,3 +52,12 @@ def mean_across_ranks(value: torch.Tensor, world: World) -> float:
     total = value.detach().clone().float()
     dist.all_reduce(total)
     return float(total) / world.size
+
+
+def sum_across_ranks(value: torch.Tensor, world: World) -> torch.Tensor:
+    """Elementwise sum of a tensor over all ranks (on the tensor's own device, which NCCL needs)."""
+    if world.size == 1:
+        return value
+    total = value.detach().clone()
+    dist.all_reduce(total)
+    return total

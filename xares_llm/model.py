@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 from torch import nn
@@ -85,6 +86,16 @@ class Batch:
         return Batch(
             self.features.to(device), self.frame_lengths.to(device), self.prompt_ids, self.answer_ids, self.tasks
         )
+
+
+class TrainLoss(NamedTuple):
+    """A training forward's result: the loss to minimise, and per row the summed answer-token loss and
+    the number of answer tokens (per-task losses in the log are ratios of their sums)."""
+
+    loss: torch.Tensor
+    row_loss: torch.Tensor  # (B,) detached
+    row_tokens: torch.Tensor  # (B,) int64
+    tokens: int  # LLM input positions in the batch (audio + prompt + answer), for tokens per second
 
 
 def build_llm(recipe: Recipe) -> PreTrainedModel:
@@ -163,8 +174,8 @@ class AudioLLM(nn.Module):
             labels.append(torch.tensor(label, dtype=torch.long, device=device))
         return embeds, labels
 
-    def forward(self, batch: Batch) -> torch.Tensor:
-        """Mean cross-entropy over answer + EOS tokens of the batch."""
+    def forward(self, batch: Batch) -> TrainLoss:
+        """Mean cross-entropy over answer + EOS tokens of the batch, and each row's share of it."""
         embeds, labels = self._sequences(batch, with_answer=True)
         longest = max(len(e) for e in embeds)
         hidden = embeds[0].shape[1]
@@ -175,7 +186,15 @@ class AudioLLM(nn.Module):
             inputs[i, : len(e)] = e
             targets[i, : len(e)] = label
             attention[i, : len(e)] = 1
-        return self.llm(inputs_embeds=inputs, attention_mask=attention, labels=targets).loss
+        logits = self.llm(inputs_embeds=inputs, attention_mask=attention).logits
+        # the causal-LM loss transformers computes from `labels`: token t predicts label t + 1, in fp32
+        shifted = targets[:, 1:]
+        token_loss = nn.functional.cross_entropy(
+            logits[:, :-1].float().transpose(1, 2), shifted, ignore_index=IGNORE_INDEX, reduction="none"
+        )
+        row_tokens = (shifted != IGNORE_INDEX).sum(dim=1)
+        row_loss = token_loss.sum(dim=1)
+        return TrainLoss(row_loss.sum() / row_tokens.sum(), row_loss.detach(), row_tokens, int(attention.sum()))
 
     @torch.no_grad()
     def generate(self, batch: Batch, decoding: DecodingConfig) -> list[list[int]]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -21,9 +22,16 @@ from torch.nn.parallel import DistributedDataParallel
 from xares_llm.cache import read_encoder_info
 from xares_llm.checkpoints import build_model, load_state, load_trainable, save_checkpoint
 from xares_llm.devices import autocast_dtype, resolve_device
-from xares_llm.distributed import barrier, current_world, init_process_group, mean_across_ranks
+from xares_llm.distributed import (
+    World,
+    barrier,
+    current_world,
+    init_process_group,
+    mean_across_ranks,
+    sum_across_ranks,
+)
 from xares_llm.errors import XaresError
-from xares_llm.model import Batch
+from xares_llm.model import Batch, TrainLoss
 from xares_llm.recipe import Recipe
 from xares_llm.runs import (
     LOG_FILE,
@@ -231,16 +239,20 @@ def train(
         progress.start(first_step, recipe.steps)
     model.train()
     loss_value = None
+    task_names = [t.name for t in tasks]
+    step_start = time.perf_counter()
     with open_train_log(run_dir, log_kinds or [], first_step) if world.main else contextlib.nullcontext() as log:
         for step, batch in enumerate(batches, start=first_step + 1):
             # forward and backward, under autocast on CUDA
             with torch.autocast(dev.type, dtype=amp_dtype) if amp_dtype else contextlib.nullcontext():
-                loss = forward(batch.to(dev))
+                result = forward(batch.to(dev))
+            loss = result.loss
             scaler.scale(loss).backward()
             # clip, step, schedule; a non-finite gradient outside fp16 (where the scaler skips it) stops the run
             scaler.unscale_(optimizer)
             grad_norm = float(torch.nn.utils.clip_grad_norm_(trainable, recipe.optim.grad_clip))
             loss_value = mean_across_ranks(loss.detach(), world)
+            task_loss, tokens = task_losses(result, batch.tasks, task_names, world)
             check_finite(step, loss_value, grad_norm if not scaler.is_enabled() else 0.0, batch)
             scaler.step(optimizer)
             scaler.update()
@@ -250,7 +262,9 @@ def train(
             # log and checkpoint
             if not world.main:
                 continue
-            log.write(StepRecord(step, loss_value, lr, grad_norm))
+            now = time.perf_counter()
+            log.write(StepRecord(step, loss_value, lr, grad_norm, tokens / (now - step_start), task_loss))
+            step_start = now
             if step % recipe.log_every == 0:
                 log.flush()
             if progress:
@@ -274,6 +288,20 @@ def train(
         write_run(run_dir, info)
     barrier(world)
     return TrainResult(run_dir, recipe.steps, first_step, loss_value)
+
+
+def task_losses(result: TrainLoss, row_tasks: list[str], names: list[str], world: World) -> tuple[dict, int]:
+    """Each task's mean answer-token loss in this step's batch (over all ranks) and the batch's tokens."""
+    index = {name: i for i, name in enumerate(names)}
+    device = result.row_loss.device
+    totals = torch.zeros(2 * len(names) + 1, dtype=torch.float64, device=device)
+    rows = torch.tensor([index[t] for t in row_tasks], device=device)
+    totals.index_add_(0, rows, result.row_loss.double())
+    totals.index_add_(0, rows + len(names), result.row_tokens.double())
+    totals[-1] = result.tokens
+    totals = sum_across_ranks(totals, world).cpu()
+    losses = {n: float(totals[i] / totals[len(names) + i]) for i, n in enumerate(names) if totals[len(names) + i] > 0}
+    return losses, int(totals[-1])
 
 
 def check_finite(step: int, loss: float, grad_norm: float, batch: Batch) -> None:
