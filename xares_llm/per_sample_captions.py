@@ -16,10 +16,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from xares_llm.metrics import MetricOptions, norm
-from xares_llm.metrics.base import MetricError, expand_pairs
-from xares_llm.metrics.caption_models import load_caption_models, unique_texts
-from xares_llm.metrics.date import DELTA_LONG, DISCRIMINATION_BLOCK_ROWS, HARMONIC_EPS, embed_corpus
+from xares_llm.metrics import MetricOptions
+from xares_llm.metrics.date import DELTA_LONG, DISCRIMINATION_BLOCK_ROWS, HARMONIC_EPS, embed_samples
 from xares_llm.per_sample import SampleStats
 
 
@@ -47,19 +45,11 @@ def date_stats(
 ) -> SampleStats:
     """s, d and their harmonic mean per (clip, caption) sample, as `metrics.date.date` computes them;
     per clip their means; and the resample scorer (a clip drawn k times brings its captions k times)."""
-    if isinstance(delta, bool) or not isinstance(delta, int | float) or not 0 < delta < 2:
-        raise MetricError(f"date: delta must be a number in (0, 2), got {delta!r}")
-    models = load_caption_models(options)
-    preds, refs = expand_pairs(predictions, references)
-    cands = [norm(p) for p in preds]
-    z_cand = embed_corpus(models, cands, "DATE candidates")
-    z_ref = embed_corpus(models, [norm(r) for r in refs], "DATE references")
-    distinct, inverse, _ = unique_texts(cands)
-    penalty = models.penalties(distinct, n_sentences=len(cands))[inverse]
-    device = models.encoder.device
-    z, r, p = z_cand.to(device), z_ref.to(device), penalty.to(device)
+    samples = embed_samples(predictions, references, delta, options)
+    device = samples.models.encoder.device
+    z, r, p = samples.z_cand.to(device), samples.z_ref.to(device), samples.penalty.to(device)
     similarity = (z * r).sum(dim=1) * p
-    lower = similarity - float(delta) / 2
+    lower = similarity - samples.delta / 2
     owner = torch.tensor([i for i, rs in enumerate(references) for _ in rs], dtype=torch.long)
 
     def matches(w: torch.Tensor) -> torch.Tensor:
@@ -95,6 +85,6 @@ def date_stats(
             "penalty": float(ps[0]),
             "pair_scores": hs.tolist(),
         }
-        for hs, ss, ds, ps in zip(*(torch.split(t, sizes) for t in (h, s, d, penalty)), strict=True)
+        for hs, ss, ds, ps in zip(*(torch.split(t, sizes) for t in (h, s, d, samples.penalty)), strict=True)
     ]
     return SampleStats("date", records, scorer)

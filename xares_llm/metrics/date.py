@@ -20,6 +20,7 @@ N x N; it is computed in row blocks, so 20 000 samples need about 80 MB per bloc
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import torch
 
@@ -62,13 +63,20 @@ def discriminability(
     return similarity.cpu(), discrimination.cpu()
 
 
-def date(
-    predictions: list[str],
-    references: list[list[str]],
-    delta: float = DELTA_LONG,
-    options: MetricOptions | None = None,
-) -> MetricResult:
-    """Mean over (clip, caption) samples of the harmonic mean of similarity s_i and discriminability d_i."""
+@dataclass
+class DateSamples:
+    """DATE's (clip, caption) samples embedded once: where the score and its per-sample form start."""
+
+    models: CaptionModels
+    z_cand: torch.Tensor  # [N, D]
+    z_ref: torch.Tensor  # [N, D]
+    penalty: torch.Tensor  # [N] fluency penalty of each sample's candidate
+    delta: float
+
+
+def embed_samples(
+    predictions: list[str], references: list[list[str]], delta: float, options: MetricOptions | None
+) -> DateSamples:
     if isinstance(delta, bool) or not isinstance(delta, int | float) or not 0 < delta < 2:
         raise MetricError(f"date: delta must be a number in (0, 2), got {delta!r}")
     models = load_caption_models(options)
@@ -78,17 +86,30 @@ def date(
     z_ref = embed_corpus(models, [norm(r) for r in refs], "DATE references")
     distinct, inverse, _ = unique_texts(cands)
     penalty = models.penalties(distinct, n_sentences=len(cands))[inverse]
-    s, d = discriminability(z_cand, z_ref, penalty, float(delta), models.encoder.device)
+    return DateSamples(models, z_cand, z_ref, penalty, float(delta))
+
+
+def date(
+    predictions: list[str],
+    references: list[list[str]],
+    delta: float = DELTA_LONG,
+    options: MetricOptions | None = None,
+) -> MetricResult:
+    """Mean over (clip, caption) samples of the harmonic mean of similarity s_i and discriminability d_i."""
+    samples = embed_samples(predictions, references, delta, options)
+    s, d = discriminability(
+        samples.z_cand, samples.z_ref, samples.penalty, samples.delta, samples.models.encoder.device
+    )
     score = float((2 * s * d / (s + d + HARMONIC_EPS)).mean())
     settings = {
         "normalize": "norm",
-        "delta": float(delta),
-        "samples": len(cands),  # (clip, caption) pairs: N of the discrimination term
+        "delta": samples.delta,
+        "samples": len(s),  # (clip, caption) pairs: N of the discrimination term
         "clips": len(predictions),
         "similarity": float(s.mean()),
         "discrimination": float(d.mean()),
-        "flagged_fraction": float((penalty < 1).float().mean()),
+        "flagged_fraction": float((samples.penalty < 1).float().mean()),
         "score_rounded": round(score, REFERENCE_DECIMALS),
-        **models.settings,
+        **samples.models.settings,
     }
     return MetricResult(score=score, settings=settings)
