@@ -163,3 +163,25 @@ def test_perfect_predictions_score_one(name: str) -> None:
     predictions = [r[0] for r in refs]
     assert compute_metric(name, predictions, refs, args).score == pytest.approx(1.0)
     assert compute_metric(name, ["zzz"] * 3, refs, args).score < 1.0
+
+
+def test_binary_average_precision_equals_scikit_learn() -> None:
+    import warnings
+
+    import numpy as np
+    from sklearn.metrics import average_precision_score
+
+    from xares_llm.metrics.classification import binary_average_precision
+
+    rng = np.random.default_rng(0)
+    for trial in range(50):
+        n, c = int(rng.integers(1, 40)), int(rng.integers(1, 8))
+        y_true = (rng.random((n, c)) < rng.random()).astype(np.int64)
+        y_pred = (rng.random((n, c)) < rng.random()).astype(np.int64)
+        y_true[:, 0], y_pred[:, -1] = 0, 1  # a class with no positive; a class predicted everywhere
+        if trial % 5 == 0:
+            y_pred[:] = 0  # nothing predicted at all
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # scikit-learn warns on the class with no positive
+            expected = average_precision_score(y_true, y_pred, average=None)
+        np.testing.assert_allclose(binary_average_precision(y_true, y_pred), np.nan_to_num(expected), atol=1e-12)

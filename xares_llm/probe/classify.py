@@ -7,8 +7,9 @@ drawn with the seed) and scored with the task's own metric:
 - linear and MLP (hidden MLP_HIDDEN, ReLU): AdamW, weight decay WEIGHT_DECAY, batch BATCH_SIZE, every
   learning rate in LEARNING_RATES for EPOCHS passes clamped to [MIN_STEPS, MAX_STEPS] steps; the
   held-out score is checked EVALS times and the best (learning rate, step) is kept (earliest wins a
-  tie). Cross-entropy for single label, BCE for multi-label. Inputs standardised with the fitting
-  slice's statistics.
+  tie); training stops early after PATIENCE checks without a better score, as HEAR's heads do.
+  Cross-entropy for single label, BCE for multi-label. Inputs standardised with the fitting slice's
+  statistics. The grid trains as one stacked model (`xares_llm.probe.grid`).
 - kNN: cosine similarity, k in K_GRID chosen on the held-out slice; the test clips then search all
   of train. Single label: majority vote (the nearer neighbour breaks a tie); multi-label: the labels
   held by at least half of the neighbours.
@@ -16,7 +17,6 @@ drawn with the seed) and scored with the task's own metric:
 
 from __future__ import annotations
 
-import copy
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,6 +25,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from xares_llm.probe.grid import AdamW, GridHead
 from xares_llm.probe.labels import ClassLabels
 from xares_llm.probe.neighbours import cosine_topk, standardiser
 
@@ -36,6 +37,7 @@ EPOCHS = 30
 MIN_STEPS = 100
 MAX_STEPS = 2000
 EVALS = 10
+PATIENCE = 3  # evaluations without a better held-out score end the training early
 K_GRID = (1, 5, 10, 20)
 VAL_FRACTION = 0.1
 VAL_MAX_CLIPS = 2000
@@ -91,16 +93,24 @@ def class_data(
     )
 
 
-def build_head(kind: str, dim: int, n_classes: int) -> nn.Module:
-    if kind == "linear":
-        return nn.Linear(dim, n_classes)
-    return nn.Sequential(nn.Linear(dim, MLP_HIDDEN), nn.ReLU(), nn.Linear(MLP_HIDDEN, n_classes))
+def class_scores(logits: torch.Tensor, multi: bool) -> np.ndarray:
+    return (torch.sigmoid(logits) if multi else torch.softmax(logits, dim=-1)).cpu().numpy()
 
 
-def class_scores(model: nn.Module, x: torch.Tensor, multi: bool) -> np.ndarray:
+def grid_logits(model: GridHead, x: torch.Tensor) -> torch.Tensor:
+    """Every member's logits [R, N, C], in slices of 4096 rows."""
     with torch.no_grad():
-        logits = torch.cat([model(x[s : s + 4096]) for s in range(0, len(x), 4096)]) if len(x) else model(x)
-        return (torch.sigmoid(logits) if multi else torch.softmax(logits, dim=1)).cpu().numpy()
+        return torch.cat([model(x[s : s + 4096]) for s in range(0, len(x), 4096)], dim=1) if len(x) else model(x)
+
+
+def grid_loss(logits: torch.Tensor, y: torch.Tensor, multi: bool) -> torch.Tensor:
+    """The sum over members of each member's mean loss on the batch (members do not interact)."""
+    copies = logits.shape[0]
+    flat = logits.reshape(-1, logits.shape[-1])
+    targets = y.repeat(copies, *([1] * (y.dim() - 1)))
+    if multi:
+        return nn.functional.binary_cross_entropy_with_logits(flat, targets) * copies
+    return nn.functional.cross_entropy(flat, targets) * copies
 
 
 def train_dense(kind: str, data: ClassData, score: ScoreFn, seed: int, device: torch.device) -> tuple[list[str], dict]:
@@ -111,47 +121,47 @@ def train_dense(kind: str, data: ClassData, score: ScoreFn, seed: int, device: t
     )
     multi = data.labels.multi
     y_fit = torch.from_numpy(data.y_fit).to(device)
-    loss_fn = nn.BCEWithLogitsLoss() if multi else nn.CrossEntropyLoss()
     batch = min(BATCH_SIZE, len(x_fit))
     steps = min(MAX_STEPS, max(MIN_STEPS, EPOCHS * math.ceil(len(x_fit) / batch)))
     eval_every = max(1, steps // EVALS)
     # Too few train clips to hold any out: the middle of the grid, all its steps.
     rates = LEARNING_RATES if len(x_val) else (LEARNING_RATES[len(LEARNING_RATES) // 2],)
-    torch.manual_seed(seed)
-    models = [build_head(kind, x_fit.shape[1], len(data.labels)).to(device) for _ in rates]
-    for model in models[1:]:  # every learning rate starts from the same weights
-        model.load_state_dict(models[0].state_dict())
-    # One optimiser with a parameter group per learning rate: the whole grid trains in one pass.
-    groups = [{"params": list(m.parameters()), "lr": lr} for m, lr in zip(models, rates, strict=True)]
-    optimizer = torch.optim.AdamW(groups, weight_decay=WEIGHT_DECAY, fused=True)
+    # every learning rate starts from the same weights and sees the same batches
+    model = GridHead(kind, x_fit.shape[1], len(data.labels), len(rates), MLP_HIDDEN, seed).to(device)
+    lr = torch.tensor(rates, dtype=torch.float32, device=device)[:, None, None]
+    optimizer = AdamW(model.parameters(), lr=lr, weight_decay=WEIGHT_DECAY)
     generator = torch.Generator().manual_seed(seed)
     order, position = torch.randperm(len(x_fit), generator=generator), 0
-    best: tuple[float | None, float, int, dict] | None = None  # (held-out score, lr, step, state)
+    best: tuple[float | None, int, int, list] | None = None  # (held-out score, member, step, its weights)
+    stale = 0  # evaluations since the best improved
     for step in range(1, steps + 1):
         if position + batch > len(order):
             order, position = torch.randperm(len(x_fit), generator=generator), 0
         rows = order[position : position + batch].to(device)
         position += batch
-        x, y = x_fit[rows], y_fit[rows]
-        loss = sum(loss_fn(model(x), y) for model in models)
-        optimizer.zero_grad(set_to_none=True)
+        loss = grid_loss(model(x_fit[rows]), y_fit[rows], multi)
+        optimizer.zero_grad()
         loss.backward()
         optimizer.step()
         if len(x_val) and (step % eval_every == 0 or step == steps):
-            for model, lr in zip(models, rates, strict=True):
-                value = score(data.labels.decode_scores(class_scores(model, x_val, multi)), data.val_refs)
+            scores = class_scores(grid_logits(model, x_val), multi)
+            stale += 1
+            for member in range(len(rates)):
+                value = score(data.labels.decode_scores(scores[member]), data.val_refs)
                 if best is None or value > best[0]:
-                    best = (value, lr, step, copy.deepcopy(model.state_dict()))
-    if not len(x_val):
-        best = (None, rates[0], steps, models[0].state_dict())
-    assert best is not None
-    model = build_head(kind, x_fit.shape[1], len(data.labels)).to(device)
-    model.load_state_dict(best[3])
-    chosen = {"lr": best[1], "step": best[2], "heldout_score": best[0], "grid_lr": list(LEARNING_RATES)}
-    chosen |= {"steps": steps, "batch_size": batch, "weight_decay": WEIGHT_DECAY, "optimizer": "AdamW"}
+                    best, stale = (value, member, step, model.member_state(member)), 0
+            if stale >= PATIENCE:
+                break
+    if best is None:
+        best = (None, 0, steps, model.member_state(0))
+    model.load_member(0, best[3])
+    predictions = data.labels.decode_scores(class_scores(grid_logits(model, x_test)[0], multi))
+    chosen = {"lr": rates[best[1]], "step": best[2], "heldout_score": best[0], "grid_lr": list(LEARNING_RATES)}
+    chosen |= {"steps": steps, "steps_run": step, "patience": PATIENCE, "batch_size": batch}
+    chosen |= {"weight_decay": WEIGHT_DECAY, "optimizer": "AdamW"}
     if kind == "mlp":
         chosen["hidden"] = MLP_HIDDEN
-    return data.labels.decode_scores(class_scores(model, x_test, multi)), chosen
+    return predictions, chosen
 
 
 def vote(labels: ClassLabels, neighbour_labels: np.ndarray, k: int) -> np.ndarray:

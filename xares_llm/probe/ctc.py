@@ -21,14 +21,15 @@ from torch import nn
 
 from xares_llm.cache import FeatureSplit
 from xares_llm.metrics.text import norm
+from xares_llm.probe.grid import AdamW
 
 HIDDEN = 128
 KERNEL = 5
 MAX_RATE_HZ = 50.0
 LR = 2e-3
 WEIGHT_DECAY = 1e-4
-EPOCHS = 5
-MIN_STEPS = 60
+EPOCHS = 3
+MIN_STEPS = 40
 MAX_STEPS = 3000
 FRAME_BUDGET = 12000  # padded input frames per batch
 MAX_BATCH = 32
@@ -148,7 +149,7 @@ def train_ctc(
     reader = FrameReader(train, mean, std)
     torch.manual_seed(seed)
     model = CTCHead(len(mean), len(alphabet), stride).to(device)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=LR, weight_decay=WEIGHT_DECAY)
+    optimizer = AdamW(model.parameters(), lr=LR, weight_decay=WEIGHT_DECAY)
     batches = [positions[b] for b in length_buckets(in_frames[positions], FRAME_BUDGET, MAX_BATCH)]
     steps = min(MAX_STEPS, max(MIN_STEPS, EPOCHS * len(batches))) if batches else 0
     rng = np.random.default_rng(seed)
@@ -165,7 +166,7 @@ def train_ctc(
         loss = nn.functional.ctc_loss(
             log_probs.transpose(0, 1), flat, model.output_lengths(lengths), target_lengths, BLANK, zero_infinity=True
         )
-        optimizer.zero_grad(set_to_none=True)
+        optimizer.zero_grad()
         loss.backward()
         optimizer.step()
     model.eval()
