@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-BENCHMARKS = ("encoder_speed", "extract_overhead", "train_step", "caption_metrics")
+BENCHMARKS = ("encoder_speed", "extract_overhead", "train_step", "caption_metrics", "remote_store")
 
 
 def run(name: str, out_dir: Path, quick: bool) -> tuple[bool, float, float]:
@@ -106,6 +106,19 @@ def summarise(results: dict[str, dict]) -> list[str]:
             lines.append(f"| {name} | {cell(r[name]['wall_s'])} | {cell(r[name]['cpu_s'])} |")
         target = r["fense_plus_date_at_target"]
         lines += [f"| FENSE + DATE at 20 000 pairs ({target['how']}) | {target['wall_s']} | {target['cpu_s']} |", ""]
+    if "remote_store" in results:
+        r = results["remote_store"]
+        lines += [f"## remote_store (read {r['clips']} clips of {r['splits']} splits; file:// URL vs local)", ""]
+        lines += ["| mode | wall s | CPU s |", "|---|---:|---:|"]
+        for mode, t in r["timings"].items():
+            lines.append(f"| {mode} | {cell(t['wall_s'])} | {cell(t['cpu_s'])} |")
+        lines += [
+            "",
+            f"cold / warm {ratio_cell(r['cold_over_warm'])}, warm / local {ratio_cell(r['warm_over_local'])}, "
+            f"second epoch / local {ratio_cell(r['epoch2_over_local'])}; {r['fetches_cold']} files fetched cold, "
+            f"load avg {r['load_average']['before'][0]} → {r['load_average']['after'][0]}",
+            "",
+        ]
     return lines
 
 
