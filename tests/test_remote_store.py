@@ -22,6 +22,7 @@ from xares_llm.cache.errors import CacheError, StoreFileError
 from xares_llm.cache.reader import CHUNK_CACHE_BYTES, ChunkCache
 from xares_llm.cache.remote import remote_store
 from xares_llm.cli.main import app
+from xares_llm.probe.embeddings import cache_folder
 from xares_llm.recipe import load_recipe
 from xares_llm.runs import read_run
 from xares_llm.scoring import SCORES_JSON
@@ -67,6 +68,16 @@ def fresh_process(monkeypatch) -> None:
 
 def first_part(root: Path, encoder_id: str) -> Path:
     return sorted((root / "features" / encoder_id / DATASET / SPLIT).glob("part-*.zarr"))[0]
+
+
+def without_timings(value: object) -> object:
+    if isinstance(value, dict):
+        return {k: without_timings(v) for k, v in value.items() if k != "wall_seconds"}
+    return value
+
+
+def frame_chunks(part: Path) -> list[Path]:
+    return sorted(p for p in (part / "frames" / "c").rglob("*") if p.is_file())
 
 
 @pytest.fixture(autouse=True)
@@ -158,11 +169,38 @@ def test_a_zarr_v2_remote_part_is_refused_naming_it(demo_store, file_copy):
 
 def test_a_remote_part_missing_a_chunk_is_refused_naming_it(demo_store, file_copy):
     part = first_part(file_copy, demo_store.report.encoder_id)
-    chunk = sorted((part / "frames" / "c").rglob("*"))[-1]
+    chunk = frame_chunks(part)[-1]
     chunk.unlink()
     with pytest.raises(StoreFileError, match="frames: 1 chunk files missing") as caught:
         FeatureSplit(f"file://{file_copy}", demo_store.report.encoder_id, DATASET, SPLIT)
     assert part.name in str(caught.value)
+
+
+def test_a_damaged_remote_chunk_fails_its_checksum_naming_the_part(demo_store, file_copy, monkeypatch):
+    encoder_id = demo_store.report.encoder_id
+    part = first_part(file_copy, encoder_id)
+    chunk = frame_chunks(part)[0]
+    data = bytearray(chunk.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # same size: only the crc32c can tell
+    chunk.write_bytes(bytes(data))
+    store = FeatureSplit(f"file://{file_copy}", encoder_id, DATASET, SPLIT)
+    fresh_chunk_cache(monkeypatch)
+    with pytest.raises(StoreFileError, match="frames: cannot read") as caught:
+        store.frames(0)
+    assert part.name in str(caught.value)
+
+
+def test_a_chunk_changed_after_listing_is_not_kept(demo_store, file_copy, monkeypatch):
+    encoder_id = demo_store.report.encoder_id
+    store = FeatureSplit(f"file://{file_copy}", encoder_id, DATASET, SPLIT)
+    chunk = frame_chunks(first_part(file_copy, encoder_id))[0]
+    with chunk.open("ab") as f:
+        f.write(b"appended after the listing")
+    fresh_chunk_cache(monkeypatch)
+    with pytest.raises(CacheError, match="the listing says"):
+        store.frames(0)
+    mirrored = store.parts[0] / chunk.relative_to(first_part(file_copy, encoder_id))
+    assert not mirrored.exists() and not list(mirrored.parent.glob("*.tmp-*"))
 
 
 def test_a_symlink_in_the_remote_is_not_followed(demo_store, file_copy, tmp_path):
@@ -229,3 +267,15 @@ def test_eval_and_score_from_a_url_match_the_local_store(demo_store, memory_url,
     rescored = runner.invoke(app, ["score", str(tmp_path / "url"), "--cache", memory_url])
     assert rescored.exit_code == 0, rescored.output
     assert json.loads((tmp_path / "url" / SCORES_JSON).read_text())["tasks"] == scores["tasks"]
+
+
+def test_probe_from_a_url_scores_as_the_local_store_and_writes_only_the_mirror(demo_store, memory_url, tmp_path):
+    encoder_id, scores = demo_store.report.encoder_id, {}
+    for name, cache in (("local", str(demo_store.cache_root)), ("url", memory_url)):
+        args = ["probe", encoder_id, "--tasks", "demo_pitch", "--heads", "linear", "--device", "cpu"]
+        result = CliRunner().invoke(app, [*args, "--cache", cache, "--out", str(tmp_path / name)])
+        assert result.exit_code == 0, result.output
+        scores[name] = json.loads((tmp_path / name / "probe_scores.json").read_text())["tasks"]
+    assert without_timings(scores["url"]) == without_timings(scores["local"])
+    assert list(cache_folder(memory_url, encoder_id).glob("demo_pitch@train-*.npy"))  # pooled beside the mirror
+    assert not [p for p in fsspec.filesystem("memory").find(memory_url.removeprefix("memory:/")) if ".probe" in p]
