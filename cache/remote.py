@@ -109,9 +109,6 @@ class RemoteStore(LocalFiles):
         # a DataLoader worker opens its own filesystem (client sessions do not cross processes)
         return {**self.__dict__, "_fs": None}
 
-    def __repr__(self) -> str:
-        return f"RemoteStore({self.url!r}, mirror {self.root})"
-
     def sync_encoders(self) -> None:
         if "features" in self._synced:
             return
