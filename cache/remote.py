@@ -1,6 +1,6 @@
 """A feature store at an fsspec URL, read through a local mirror so reader.py's checks run unchanged.
 
-The mirror (``$XARES_REMOTE_CACHE/<sha256 of the URL>/``, by default ``<local cache>/remote/...``)
+The mirror (``$XARES_REMOTE_CACHE/<URL as a name>-<sha256 of the URL>/``, by default in ``<local cache>/remote/``)
 has the store's own layout. Opening a split lists it on the remote once per process and fetches,
 per part, everything but the frame chunks: the zarr.json files (and any Zarr v2 metadata, so the
 reader refuses such a part exactly as it would locally) and the small arrays (offsets, keys, meta,
@@ -45,6 +45,7 @@ STAMP_SUFFIX = ".remote.json"  # part-X.zarr.remote.json beside a mirrored part:
 LAZY_PREFIX = "frames/c/"  # frame chunk files of a part: fetched on first read, not at open
 VERSION_KEYS = ("ETag", "etag", "mtime", "LastModified", "last_modified", "created", "blob_id")
 COPY_BYTES = 1 << 20
+MIRROR_NAME_CHARS = 48
 
 
 def is_url(root: object) -> bool:
@@ -248,7 +249,9 @@ _STORES: dict[tuple[str, Path], RemoteStore] = {}
 def remote_store(url: str) -> RemoteStore:
     """The one `RemoteStore` of `url` in this process (so what it listed and fetched is shared)."""
     url = url.rstrip("/")
-    root = mirror_base() / hashlib.sha256(url.encode()).hexdigest()[:16]
+    # readable in error messages (they name mirrored parts), unique by the hash
+    name = re.sub(r"[^A-Za-z0-9._-]+", "-", url).strip("-.")[:MIRROR_NAME_CHARS]
+    root = mirror_base() / f"{name}-{hashlib.sha256(url.encode()).hexdigest()[:16]}"
     return _STORES.setdefault((url, root), RemoteStore(url, root))
 
 
