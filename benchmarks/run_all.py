@@ -19,7 +19,15 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-BENCHMARKS = ("encoder_speed", "extract_overhead", "train_step", "caption_metrics", "probe", "busy_machine")
+BENCHMARKS = (
+    "encoder_speed",
+    "extract_overhead",
+    "train_step",
+    "caption_metrics",
+    "remote_store",
+    "probe",
+    "busy_machine",
+)
 
 
 def run(name: str, out_dir: Path, quick: bool) -> tuple[bool, float, float]:
@@ -125,6 +133,19 @@ def summarise(results: dict[str, dict]) -> list[str]:
             f"{'yes' if r['goal_met'] else 'no'} |"
         )
         lines.append("")
+    if "remote_store" in results:
+        r = results["remote_store"]
+        lines += [f"## remote_store (read {r['clips']} clips of {r['splits']} splits; file:// URL vs local)", ""]
+        lines += ["| mode | wall s | CPU s |", "|---|---:|---:|"]
+        for mode, t in r["timings"].items():
+            lines.append(f"| {mode} | {cell(t['wall_s'])} | {cell(t['cpu_s'])} |")
+        lines += [
+            "",
+            f"cold / warm {ratio_cell(r['cold_over_warm'])}, warm / local {ratio_cell(r['warm_over_local'])}, "
+            f"second epoch / local {ratio_cell(r['epoch2_over_local'])}; {r['fetches_cold']} files fetched cold, "
+            f"load avg {r['load_average']['before'][0]} → {r['load_average']['after'][0]}",
+            "",
+        ]
     return lines
 
 

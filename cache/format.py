@@ -156,3 +156,16 @@ def part_name(shard: str) -> str:
     """
     stem = shard.removesuffix(".gz").removesuffix(".tar")
     return f"part-{stem.replace('/', '--')}{PART_SUFFIX}"
+
+
+def member_parts(name: str) -> tuple[str, ...]:
+    """The components of a store member's relative name; refuses any name that could leave the store."""
+    if "\\" in name or "\0" in name:
+        raise CacheError(f"store member {name!r}: a backslash or NUL in the name")
+    if name.startswith("/"):
+        raise CacheError(f"store member {name!r}: an absolute name")
+    parts = tuple(name.split("/"))
+    for bad, what in (("", "an empty"), (".", "a '.'"), ("..", "a '..'")):
+        if bad in parts:
+            raise CacheError(f"store member {name!r}: {what} component")
+    return parts

@@ -8,6 +8,9 @@ Damage is an error naming the part, never data: a part's metadata is read as pla
 before zarr opens it (a part in another format, e.g. a Zarr v2 object array, could unpickle its
 chunks), a missing chunk file is reported (zarr would fill it with zeros; parts are written with
 every chunk present) and a failed checksum names the part and array.
+
+A root may be an fsspec URL: cache/remote.py mirrors its files into a local folder as they are
+needed, so every check here runs on local files either way; only where the bytes come from differs.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ from xares_llm.cache.format import (
     features_root,
     split_dir,
 )
+from xares_llm.cache.remote import LOCAL, LocalFiles, open_root
 
 CHUNK_CACHE_BYTES = 256 << 20  # decoded frame chunks kept per process, over all open splits (LRU)
 ZARR_JSON = "zarr.json"
@@ -63,8 +67,10 @@ class Clip:
     n_samples: int  # audio length at 16 kHz
 
 
-def list_encoders(root: Path) -> list[EncoderInfo]:
-    """Every encoder store under `root`, in name order."""
+def list_encoders(root: Path | str) -> list[EncoderInfo]:
+    """Every encoder store under `root` (a folder or an fsspec URL), in name order."""
+    root, files = open_root(root)
+    files.sync_encoders()
     base = features_root(root)
     if not base.is_dir():
         return []
@@ -75,7 +81,9 @@ def list_encoders(root: Path) -> list[EncoderInfo]:
     return infos
 
 
-def read_encoder_info(root: Path, encoder_id: str) -> EncoderInfo | None:
+def read_encoder_info(root: Path | str, encoder_id: str) -> EncoderInfo | None:
+    root, files = open_root(root)
+    files.sync_encoder(encoder_dir(root, encoder_id))
     path = encoder_dir(root, encoder_id) / ENCODER_FILE
     return read_encoder_file(path) if path.is_file() else None
 
@@ -208,17 +216,17 @@ def chunk_file(index: tuple[int, ...]) -> Path:
     return Path("c", *(str(i) for i in index))
 
 
-def missing_chunk_files(array: zarr.Array, directory: Path) -> list[str]:
-    """Chunk (or shard) files the array's shape calls for that are not on disk."""
+def missing_chunk_files(array: zarr.Array, directory: Path, files: LocalFiles = LOCAL) -> list[str]:
+    """Chunk (or shard) files the array's shape calls for that the store does not hold."""
     grid = array.shards or array.chunks
     counts = [max(1, math.ceil(size / step)) if size else 0 for size, step in zip(array.shape, grid, strict=True)]
-    return [str(chunk_file(i)) for i in np.ndindex(*counts) if not (directory / chunk_file(i)).is_file()]
+    return [str(chunk_file(i)) for i in np.ndindex(*counts) if not files.present(directory / chunk_file(i))]
 
 
-def check_chunk_files(part: Path, group: zarr.Group, name: str) -> zarr.Array:
+def check_chunk_files(part: Path, group: zarr.Group, name: str, files: LocalFiles = LOCAL) -> zarr.Array:
     """Array `name` of `part`, or `StoreFileError` when a chunk file is missing (zarr would read zeros)."""
     array = group[name]
-    missing = missing_chunk_files(array, part / name)
+    missing = missing_chunk_files(array, part / name, files)
     if missing:
         raise StoreFileError(part, f"{name}: {len(missing)} chunk files missing ({', '.join(missing[:3])})")
     return array
@@ -265,8 +273,10 @@ CHUNK_CACHE = ChunkCache(CHUNK_CACHE_BYTES)
 class FeatureSplit:
     """All complete parts of one (encoder-id, dataset, split), addressed by a global clip index."""
 
-    def __init__(self, root: Path, encoder_id: str, dataset: str, split: str):
+    def __init__(self, root: Path | str, encoder_id: str, dataset: str, split: str):
+        root, self._files = open_root(root)  # a URL's mirror; pickled with the split, so workers share it
         self.directory = split_dir(root, encoder_id, dataset, split)
+        self._files.sync_split(self.directory)
         self.parts = complete_parts(self.directory)
         self._offsets: list[np.ndarray] = []
         self._keys: list[np.ndarray] = []
@@ -275,7 +285,7 @@ class FeatureSplit:
         starts = [0]
         for path in self.parts:
             group = open_part(path)
-            check_chunk_files(path, group, "frames")  # read later, clip by clip
+            check_chunk_files(path, group, "frames", self._files)  # read later, clip by clip
             self._offsets.append(read_whole(path, group, "offsets"))
             self._keys.append(read_whole(path, group, "keys"))
             self._meta.append(read_whole(path, group, "meta"))
@@ -343,7 +353,7 @@ class FeatureSplit:
         rows = array.chunks[0]
         path = self.parts[part]
         stored = chunk_file((chunk * rows // (array.shards or array.chunks)[0], 0))
-        if not (path / "frames" / stored).is_file():  # zarr would return zeros for it
+        if not self._files.fetch(path / "frames" / stored):  # zarr would return zeros for it
             raise StoreFileError(path, f"frames: chunk file {stored} is missing")
         try:
             data = array[chunk * rows : (chunk + 1) * rows]

@@ -34,6 +34,7 @@ from xares_llm.cache.format import (
     check_encoder_id,
     encoder_dir,
     features_root,
+    member_parts,
 )
 from xares_llm.cache.reader import read_encoder_file
 from xares_llm.cache.verify import verify_encoder_file, verify_store
@@ -71,19 +72,6 @@ class Members:
             raise CacheError(
                 f"{name}: not part of a {FORMAT} store (only {ENCODER_FILE} and <dataset>/<split>/part-*.zarr/...)"
             )
-
-
-def member_parts(name: str) -> tuple[str, ...]:
-    """The components of a store member's relative name; refuses any name that could leave the store."""
-    if "\\" in name or "\0" in name:
-        raise CacheError(f"store member {name!r}: a backslash or NUL in the name")
-    if name.startswith("/"):
-        raise CacheError(f"store member {name!r}: an absolute name")
-    parts = tuple(name.split("/"))
-    for bad, what in (("", "an empty"), (".", "a '.'"), ("..", "a '..'")):
-        if bad in parts:
-            raise CacheError(f"store member {name!r}: {what} component")
-    return parts
 
 
 def in_flight(parts: tuple[str, ...]) -> bool:

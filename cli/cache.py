@@ -17,9 +17,8 @@ from xares_llm.cache.transfer import pull as pull_store
 from xares_llm.cache.transfer import push as push_store
 from xares_llm.cache.verify import PartPlan, parts_to_verify, verify_encoder_file, verify_store
 from xares_llm.cli.console import err, out
-from xares_llm.cli.options import CacheOpt
+from xares_llm.cli.options import CacheOpt, write_cache
 from xares_llm.cli.progress import make_progress
-from xares_llm.sources import default_cache_root
 
 EncoderIdArg = Annotated[str, typer.Argument(help="An encoder-id, as `xares cache ls` prints it.")]
 LocationArg = Annotated[
@@ -54,7 +53,7 @@ def store_row(root: Path, encoder_id: str) -> list[str]:
 
 def ls(cache: CacheOpt = None) -> None:
     """List the encoder stores in the cache: spec, dims, frame rate, datasets, clips and size."""
-    root = cache or default_cache_root()
+    root = write_cache(cache, "cache ls")
     table = Table(title=f"Feature stores in {root}", title_justify="left")
     columns = ("encoder-id", "spec", "D", "Hz", "dtype", "precision", "datasets", "clips", "size")
     table.add_column(columns[0], no_wrap=True)  # copied into other commands: keep it whole
@@ -111,7 +110,7 @@ def verify(
     bad_split = next((s for s in splits if s not in SPLITS), None)
     if bad_split:
         raise typer.BadParameter(f"unknown split {bad_split!r}; use train, test or train,test", param_hint="--split")
-    root = cache or default_cache_root()
+    root = write_cache(cache, "cache verify")
     encoder_id = match_encoder_id(root, encoder_id)
     store = encoder_dir(root, encoder_id)
     if not store.is_dir():
@@ -152,7 +151,7 @@ def report_left_out(transfer: Transfer) -> None:
 
 def push(encoder_id: EncoderIdArg, destination: LocationArg, cache: CacheOpt = None) -> None:
     """Upload one encoder store (verified first) to a Hugging Face dataset repo or an fsspec URL."""
-    root = cache or default_cache_root()
+    root = write_cache(cache, "cache push")
     transfer = push_store(root, match_encoder_id(root, encoder_id), destination)
     report_left_out(transfer)
     out.print(f"pushed {transfer.files} files to {escape(str(transfer.path))}", highlight=False)
@@ -160,6 +159,6 @@ def push(encoder_id: EncoderIdArg, destination: LocationArg, cache: CacheOpt = N
 
 def pull(encoder_id: EncoderIdArg, source: LocationArg, cache: CacheOpt = None) -> None:
     """Download one encoder store into the cache; it appears only after every chunk verifies."""
-    transfer = pull_store(cache or default_cache_root(), encoder_id, source)
+    transfer = pull_store(write_cache(cache, "cache pull"), encoder_id, source)
     report_left_out(transfer)
     out.print(f"pulled {transfer.files} files into {escape(str(transfer.path))}", highlight=False)

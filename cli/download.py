@@ -8,7 +8,7 @@ import typer
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 
 from xares_llm.cli.console import err, out
-from xares_llm.cli.options import CacheOpt, DataOpt
+from xares_llm.cli.options import CacheOpt, DataOpt, write_cache
 from xares_llm.download import DEFAULT_WORKERS, Shard, format_bytes, parse_splits, plan_download, run_download
 from xares_llm.sources import default_data_root
 from xares_llm.tasks import resolve_tasks
@@ -32,7 +32,7 @@ def download(
 
     Examples: `xares download --tasks task1`, `xares download --tasks esc50,gtzan --split test --data /data/xares`.
     """
-    data_root = data or default_data_root(cache)
+    data_root = data or default_data_root(write_cache(cache, "download"))
     plan = plan_download(resolve_tasks(tasks), parse_splits(split), data_root)
     if plan.local_only:
         err.print(f"generated locally, nothing to fetch: {', '.join(plan.local_only)}")

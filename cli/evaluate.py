@@ -7,13 +7,13 @@ from typing import Annotated
 
 import typer
 
+from xares_llm.cache.remote import cache_root_of
 from xares_llm.cli.console import out
 from xares_llm.cli.options import AutoDeviceOpt, ConfigDirOpt, ThreadsOpt
 from xares_llm.cli.progress import EvalReporter, make_progress
 from xares_llm.cli.render import scores_table
 from xares_llm.cli.score import EcheckerOpt, SbertOpt, metric_options
 from xares_llm.config import add_config_dirs
-from xares_llm.sources import default_cache_root
 
 
 def evaluate(
@@ -23,9 +23,11 @@ def evaluate(
     ] = None,
     batch_size: Annotated[int | None, typer.Option("--batch-size", help="Clips per decoding batch.")] = None,
     cache: Annotated[
-        Path | None,
+        str | None,
         typer.Option(
-            "--cache", help="Feature cache root \\[default: the cache the run trained from].", show_default=False
+            "--cache",
+            help="Feature cache root, a folder or an fsspec URL \\[default: the cache the run trained from].",
+            show_default=False,
         ),
     ] = None,
     device: AutoDeviceOpt = None,
@@ -50,10 +52,11 @@ def evaluate(
     from xares_llm.scoring import score_run
 
     names = [t.strip() for t in tasks.split(",")] if tasks else None
+    cache_root = None if cache is None else cache_root_of(cache)
     with make_progress() as progress:
         run_evaluate(
             run_dir,
-            cache,  # None: the cache the run trained from
+            cache_root,  # None: the cache the run trained from
             tasks=names,
             batch_size=batch_size,
             device=device,
@@ -66,4 +69,4 @@ def evaluate(
 
     if not current_world().main:
         return  # under torchrun, rank 0 merged the predictions and scores them
-    out.print(scores_table(score_run(run_dir, metric_options(sbert, echecker, cache or default_cache_root()))))
+    out.print(scores_table(score_run(run_dir, metric_options(sbert, echecker, cache_root))))

@@ -18,11 +18,12 @@ from xares_llm.cli.options import (
     EncoderArgsOpt,
     EncoderPrecisionOpt,
     ThreadsOpt,
+    write_cache,
 )
 from xares_llm.cli.progress import ExtractReporter, make_progress
 from xares_llm.config import add_config_dirs
 from xares_llm.constants import DEFAULT_BATCH_SECONDS
-from xares_llm.sources import default_cache_root, default_data_root
+from xares_llm.sources import default_data_root
 from xares_llm.tasks import SPLITS, resolve_tasks
 
 
@@ -76,7 +77,7 @@ def extract(
     bad = [s for s in splits if s not in SPLITS]
     if bad:
         raise typer.BadParameter(f"unknown split {bad[0]!r}; use train, test or train,test", param_hint="--split")
-    cache_root = cache or default_cache_root()
+    cache_root = write_cache(cache, "extract")
     data_root = data or default_data_root(cache_root)
     with make_progress() as progress:
         report = run_extract(

@@ -5,12 +5,40 @@ from typing import Annotated
 
 import typer
 
+from xares_llm.cache.remote import cache_root_of, is_url
 from xares_llm.encoders.registry import ENCODERS
+from xares_llm.errors import StoreError
+from xares_llm.sources import default_cache_root
 
+# A string, not a Path: `s3://b/x` as a Path would become `s3:/b/x`. `read_cache`/`write_cache` turn it
+# into a local Path exactly as typer did, or keep the URL.
 CacheOpt = Annotated[
-    Path | None,
-    typer.Option("--cache", help="Feature cache root \\[default: $XARES_CACHE or ~/.cache/xares].", show_default=False),
+    str | None,
+    typer.Option(
+        "--cache",
+        help="Feature cache root: a folder, or (train, eval, probe, score) an fsspec URL of a store to read from, "
+        "e.g. s3://bucket/cache or hf://datasets/<owner>/<name> \\[default: $XARES_CACHE or ~/.cache/xares].",
+        show_default=False,
+    ),
 ]
+
+
+def read_cache(value: str | None) -> Path | str:
+    """--cache of a command that only reads stores: a local folder, or a URL read through a local mirror."""
+    return default_cache_root() if value is None else cache_root_of(value)
+
+
+def write_cache(value: str | None, command: str) -> Path:
+    """--cache of a command that writes into the cache (or walks its folders): local only."""
+    root = read_cache(value)
+    if is_url(root):
+        raise StoreError(
+            f"--cache {root}: a URL cache is read-only (train, eval, probe and score read from one); "
+            f"`xares {command}` needs a local cache folder"
+        )
+    return Path(root)
+
+
 DataOpt = Annotated[
     Path | None,
     typer.Option(

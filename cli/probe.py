@@ -9,9 +9,8 @@ import typer
 from rich.table import Table
 
 from xares_llm.cli.console import err, out
-from xares_llm.cli.options import AutoDeviceOpt, CacheOpt, EncoderArgsOpt
+from xares_llm.cli.options import AutoDeviceOpt, CacheOpt, EncoderArgsOpt, read_cache
 from xares_llm.cli.score import EcheckerOpt, SbertOpt, metric_options
-from xares_llm.sources import default_cache_root
 
 if TYPE_CHECKING:
     from xares_llm.probe.outputs import ProbeResults
@@ -64,7 +63,7 @@ def probe(
     from xares_llm.stores import resolve_store
     from xares_llm.tasks import resolve_tasks
 
-    cache_root = cache or default_cache_root()
+    cache_root = read_cache(cache)
     chosen = parse_heads(heads)
     configs = resolve_tasks(tasks)
     encoder_id, spec = resolve_store(cache_root, encoder, encoder_args)

@@ -18,6 +18,7 @@ from xares_llm.cli.options import (
     EncoderArgsOpt,
     EncoderPrecisionOpt,
     ThreadsOpt,
+    write_cache,
 )
 from xares_llm.cli.progress import make_progress, pipeline_hooks
 from xares_llm.cli.render import scores_table
@@ -27,7 +28,7 @@ from xares_llm.config import add_config_dirs
 from xares_llm.errors import XaresError
 from xares_llm.recipe import Recipe, load_recipe, parse_overrides
 from xares_llm.reference import SINGLE_TASK_STEPS
-from xares_llm.sources import default_cache_root, default_data_root
+from xares_llm.sources import default_data_root
 from xares_llm.tasks import TRACK_MIXTURES, Mixture, resolve_tasks, single_task_mixture
 
 
@@ -86,7 +87,7 @@ def run(
         if track not in TRACK_MIXTURES:
             raise typer.BadParameter(f"use one of {', '.join(TRACK_MIXTURES)}", param_hint="--track")
         mixture = TRACK_MIXTURES[track]
-    cache_root = cache or default_cache_root()
+    cache_root = write_cache(cache, "run")
     overrides = parse_overrides(set_ or [])
     if steps is not None:
         overrides["steps"] = steps

@@ -12,7 +12,7 @@ from xares_llm.cli.options import CacheOpt, ConfigDirOpt
 from xares_llm.cli.render import scores_table
 from xares_llm.config import add_config_dirs
 from xares_llm.metrics import MetricOptions
-from xares_llm.sources import default_cache_root
+from xares_llm.sources import local_cache_root
 
 SbertOpt = Annotated[
     str | None,
@@ -31,9 +31,9 @@ EcheckerOpt = Annotated[
 ]
 
 
-def metric_options(sbert: str | None, echecker: str | None, cache: Path | None) -> MetricOptions:
-    """FENSE/DATE model choices; the echecker download lands in <cache>/metrics."""
-    return MetricOptions(sbert=sbert, echecker=echecker, cache_dir=cache or default_cache_root(), progress=True)
+def metric_options(sbert: str | None, echecker: str | None, cache: Path | str | None) -> MetricOptions:
+    """FENSE/DATE model choices; the echecker download lands in <cache>/metrics (the local cache beside a URL one)."""
+    return MetricOptions(sbert=sbert, echecker=echecker, cache_dir=local_cache_root(cache), progress=True)
 
 
 def score(

@@ -9,12 +9,11 @@ from typing import Annotated
 import typer
 
 from xares_llm.cli.console import err, out
-from xares_llm.cli.options import AutoDeviceOpt, CacheOpt, ConfigDirOpt, EncoderArgsOpt, ThreadsOpt
+from xares_llm.cli.options import AutoDeviceOpt, CacheOpt, ConfigDirOpt, EncoderArgsOpt, ThreadsOpt, read_cache
 from xares_llm.cli.progress import TrainReporter, make_progress
 from xares_llm.config import add_config_dirs
 from xares_llm.errors import XaresError
 from xares_llm.recipe import Recipe, load_recipe, parse_overrides
-from xares_llm.sources import default_cache_root
 from xares_llm.tasks import load_mixture
 
 RecipeOpt = Annotated[str, typer.Option("--recipe", help="Packaged recipe (reference, t4, demo) or a YAML path.")]
@@ -85,7 +84,7 @@ def train(
     resumed = read_run(Path(encoder))
     if resumed is not None:  # a run dir: everything comes from it
         run_dir, resolved, mix = Path(encoder), read_recipe(Path(encoder)), read_run_mixture(Path(encoder))
-        encoder, cache = resumed.encoder_id, cache or (Path(resumed.cache_root) if resumed.cache_root else None)
+        encoder, cache = resumed.encoder_id, cache or resumed.cache_root
     else:
         if mixture is None:
             raise typer.BadParameter("give the training mixture (e.g. --mixture demo), or a run dir to resume")
@@ -101,7 +100,7 @@ def train(
     from xares_llm.train import resolve_store
     from xares_llm.train import train as run_train
 
-    cache_root = cache or default_cache_root()
+    cache_root = read_cache(cache)
     encoder_id, spec = resolve_store(cache_root, encoder, encoder_args)
     run_dir = run_dir or default_run_dir(encoder_id, mix.name, resolved)
     err.print(

@@ -16,6 +16,7 @@ from typing import Protocol
 import numpy as np
 import torch
 
+from xares_llm.cache.remote import cache_root_of
 from xares_llm.checkpoints import build_model, load_trainable
 from xares_llm.devices import resolve_device
 from xares_llm.distributed import World, barrier, current_world, init_process_group
@@ -68,7 +69,7 @@ def last_loss(run_dir: Path) -> float | None:
 
 def evaluate(
     run_dir: Path,
-    cache_root: Path | None = None,
+    cache_root: Path | str | None = None,
     tasks: list[str] | None = None,
     batch_size: int | None = None,
     device: str | None = None,
@@ -97,7 +98,7 @@ def evaluate(
     if cache_root is None:
         if info.cache_root is None:
             raise XaresError(f"{run_dir} does not record its feature cache; pass --cache")
-        cache_root = Path(info.cache_root)
+        cache_root = cache_root_of(info.cache_root)
     recipe = read_recipe(run_dir)
     names = tasks or info.eval_tasks
     todo = [t for t in read_run_tasks(run_dir, names) if redo or not predictions_path(run_dir, t.name).is_file()]

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from xares_llm.cache import complete_parts, read_part_attrs
 from xares_llm.cache.format import split_dir
+from xares_llm.cache.remote import local_path
 from xares_llm.errors import XaresError
 from xares_llm.metrics import MetricOptions, compute_metric
 from xares_llm.per_sample import write_per_sample
@@ -149,13 +150,17 @@ def describe_run(run_dir: Path, results: dict[str, TaskScore]) -> tuple[dict, li
 
 
 def extraction_devices(cache_root: str | None, encoder_id: str, tasks: list) -> list[str] | None:
-    """Where the encoder ran for these tasks' parts (each part records it); None without the cache."""
-    if cache_root is None or not Path(cache_root).is_dir():
+    """Where the encoder ran for these tasks' parts (each part records it); None without the cache.
+
+    A URL cache is looked up in its local mirror (cache/remote.py), which holds every part the run read.
+    """
+    root = None if cache_root is None else local_path(cache_root)
+    if root is None or not root.is_dir():
         return None
     devices = set()
     for task in tasks:
         for split in SPLITS:
-            for part in complete_parts(split_dir(Path(cache_root), encoder_id, task.dataset.name, split)):
+            for part in complete_parts(split_dir(root, encoder_id, task.dataset.name, split)):
                 attrs = read_part_attrs(part)
                 devices.add(attrs.writer.get("device") or "unknown" if attrs else "unknown")
     return sorted(devices)

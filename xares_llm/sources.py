@@ -23,6 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
+from xares_llm.cache.remote import is_url
 from xares_llm.errors import DataError
 from xares_llm.tasks import Split, TaskConfig
 
@@ -36,14 +37,23 @@ BACKOFF_MAX_SECONDS = 60.0  # cap on one wait
 TRANSIENT_HTTP_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 
 
-def default_cache_root() -> Path:
-    return Path(os.environ.get("XARES_CACHE") or Path.home() / ".cache" / "xares").expanduser()
+def default_cache_root() -> Path | str:
+    """$XARES_CACHE (a folder, or an fsspec URL of a store to read from), else ~/.cache/xares."""
+    value = os.environ.get("XARES_CACHE")
+    return value if is_url(value) else Path(value or Path.home() / ".cache" / "xares").expanduser()
 
 
-def default_data_root(cache_root: Path | None = None) -> Path:
+def local_cache_root(cache_root: Path | str | None = None) -> Path:
+    """Where downloads and metric models go: the cache itself when local, ~/.cache/xares beside a URL cache
+    (which is read-only)."""
+    root = default_cache_root() if cache_root is None else cache_root
+    return Path.home() / ".cache" / "xares" if is_url(root) else Path(root)
+
+
+def default_data_root(cache_root: Path | str | None = None) -> Path:
     if os.environ.get("XARES_DATA"):
         return Path(os.environ["XARES_DATA"]).expanduser()
-    return (cache_root or default_cache_root()) / "data"
+    return local_cache_root(cache_root) / "data"
 
 
 def shard_paths(task: TaskConfig, split: Split, data_root: Path, download: bool = True) -> list[Path]:

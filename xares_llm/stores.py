@@ -9,10 +9,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from xares_llm.cache import list_encoders
+from xares_llm.cache.remote import is_url
 from xares_llm.errors import EncoderError, StoreError
 
 
-def resolve_store(cache_root: Path, encoder: str, encoder_args: str | dict | None = None) -> tuple[str, str]:
+def resolve_store(cache_root: Path | str, encoder: str, encoder_args: str | dict | None = None) -> tuple[str, str]:
     """ENCODER as an encoder-id, a unique id prefix, or a spec -> (encoder-id, spec).
 
     An id needs only the cache (someone who has the store but not the encoder can train);
@@ -36,8 +37,12 @@ def resolve_store(cache_root: Path, encoder: str, encoder_args: str | dict | Non
     for candidate in candidates:  # the reference precision (fp32) first, then the default store dtype
         if candidate in infos:
             return candidate, encoder
+    create = (
+        f"push one there with: xares cache push <encoder-id> {cache_root}"  # a URL cache is read-only
+        if is_url(cache_root)
+        else f"create it with: xares extract {encoder} --tasks <mixture> --cache {cache_root}"
+    )
     raise StoreError(
         f"no feature store for {encoder} in {cache_root} (none of its {len(candidates)} encoder-ids, one per "
-        f"store dtype and encoder precision, e.g. {candidates[0]}); "
-        f"create it with: xares extract {encoder} --tasks <mixture> --cache {cache_root}"
+        f"store dtype and encoder precision, e.g. {candidates[0]}); {create}"
     )

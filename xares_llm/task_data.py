@@ -67,7 +67,7 @@ def extract_hint(encoder: str, tasks: list[str], split: str) -> str:
 
 
 def open_splits(
-    cache_root: Path, encoder_id: str, tasks: list[TaskConfig], split: Split, encoder_spec: str | None = None
+    cache_root: Path | str, encoder_id: str, tasks: list[TaskConfig], split: Split, encoder_spec: str | None = None
 ) -> list[TaskSplit]:
     """Open each task's store for `split`; missing parts name themselves and the command that creates them."""
     stores, missing = [], {}

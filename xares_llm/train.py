@@ -20,6 +20,7 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 
 from xares_llm.cache import read_encoder_info
+from xares_llm.cache.remote import is_url
 from xares_llm.checkpoints import build_model, load_state, load_trainable, save_checkpoint
 from xares_llm.devices import autocast_dtype, resolve_device
 from xares_llm.distributed import (
@@ -103,7 +104,7 @@ def identity(batch: Batch) -> Batch:
 
 
 def start_or_resume(
-    run_dir: Path, recipe: Recipe, cache_root: Path, encoder_id: str, encoder_spec: str, mixture: Mixture
+    run_dir: Path, recipe: Recipe, cache_root: Path | str, encoder_id: str, encoder_spec: str, mixture: Mixture
 ) -> RunInfo:
     """Create the run dir, or check that an existing one was started with the same inputs.
 
@@ -136,7 +137,7 @@ def start_or_resume(
         input_dim=encoder_info.output_dim,
         frame_rate_hz=encoder_info.frame_rate_hz,
         steps=recipe.steps,
-        cache_root=str(Path(cache_root).resolve()),
+        cache_root=cache_root if is_url(cache_root) else str(Path(cache_root).resolve()),
         store_dtype=encoder_info.dtype,
         encoder_precision=encoder_info.encoder_precision,
     )
@@ -156,7 +157,7 @@ def train(
     recipe: Recipe,
     mixture: Mixture,
     encoder_id: str,
-    cache_root: Path,
+    cache_root: Path | str,
     encoder_spec: str | None = None,
     device: str | None = None,
     progress: TrainProgress | None = None,

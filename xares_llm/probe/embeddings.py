@@ -23,6 +23,7 @@ import numpy as np
 
 from xares_llm.cache import FeatureSplit, read_encoder_info, read_part_attrs
 from xares_llm.cache.format import encoder_dir
+from xares_llm.cache.remote import local_path
 
 PROBE_DIR = ".probe"
 POOLINGS = ("mean", "meanstd")
@@ -50,7 +51,7 @@ class Pooled:
         return {"empty_clips": self.empty, "nonfinite_frames": self.nonfinite_frames, "embedding_cache": self.cache}
 
 
-def store_key(cache_root: Path, encoder_id: str, store: FeatureSplit) -> tuple[str, dict]:
+def store_key(cache_root: Path | str, encoder_id: str, store: FeatureSplit) -> tuple[str, dict]:
     """A hash of what the pooled statistics depend on, and the inputs it hashes."""
     info = read_encoder_info(cache_root, encoder_id)
     parts = []
@@ -64,8 +65,9 @@ def store_key(cache_root: Path, encoder_id: str, store: FeatureSplit) -> tuple[s
     return digest[:KEY_CHARS], inputs
 
 
-def cache_folder(cache_root: Path, encoder_id: str) -> Path:
-    return encoder_dir(cache_root, encoder_id) / PROBE_DIR
+def cache_folder(cache_root: Path | str, encoder_id: str) -> Path:
+    """Beside the store; for a URL store, beside its local mirror (the remote is never written)."""
+    return encoder_dir(local_path(cache_root), encoder_id) / PROBE_DIR
 
 
 def pool_split(store: FeatureSplit) -> Pooled:
@@ -89,7 +91,7 @@ def pool_split(store: FeatureSplit) -> Pooled:
     return Pooled(stats, empty, nonfinite, "")
 
 
-def pooled_split(cache_root: Path, encoder_id: str, dataset: str, split: str, store: FeatureSplit) -> Pooled:
+def pooled_split(cache_root: Path | str, encoder_id: str, dataset: str, split: str, store: FeatureSplit) -> Pooled:
     """The split's pooled statistics from the cache file when its key matches, else computed and cached."""
     key, inputs = store_key(cache_root, encoder_id, store)
     folder, stem = cache_folder(cache_root, encoder_id), f"{dataset}@{split}"

@@ -62,7 +62,7 @@ def parse_heads(text: str) -> tuple[str, ...]:
 
 
 def probe(
-    cache_root: Path,
+    cache_root: Path | str,
     encoder_id: str,
     encoder_spec: str,
     tasks: list[TaskConfig],
@@ -95,7 +95,7 @@ def probe(
     return results
 
 
-def open_split(task: TaskConfig, cache_root: Path, encoder_id: str, spec: str, split: Split) -> TaskSplit:
+def open_split(task: TaskConfig, cache_root: Path | str, encoder_id: str, spec: str, split: Split) -> TaskSplit:
     try:
         return open_splits(cache_root, encoder_id, [task], split, spec)[0]
     except StoreError as e:
@@ -104,7 +104,7 @@ def open_split(task: TaskConfig, cache_root: Path, encoder_id: str, spec: str, s
 
 def probe_task(
     task: TaskConfig,
-    cache_root: Path,
+    cache_root: Path | str,
     encoder_id: str,
     spec: str,
     frame_rate_hz: float,
