@@ -6,7 +6,8 @@ Per encoder, the same examples go through three steps, interleaved step by step:
 - cached:   what `xares train` does: read the frame windows from the Zarr store, then the step
 - online:   decode the audio, crop it, run the frozen encoder, then the step (the reference system)
 
-LLM = a SmolLM2-135M-sized Llama (random init) with the reference LoRA, batch 4. Encoders: `mel`,
+LLM = a SmolLM2-135M-sized Llama (random init) with the reference LoRA, batch 4, on `--device`
+(CUDA when present: then steps per second on the GPU are reported beside the ratios). Encoders: `mel`,
 a Whisper-base-sized and a Whisper-large-sized encoder (random init). Reports median and IQR of
 wall and CPU seconds per step over 5+ steps after a warm-up, and the ratios cached / llm_only
 (below 1 is flagged as a measurement error: the cached step does strictly more) and online / cached
@@ -43,6 +44,7 @@ from benchmarks.extract_overhead import bench_task
 from xares_llm.audio import decode_audio
 from xares_llm.checkpoints import build_model
 from xares_llm.constants import SAMPLE_RATE
+from xares_llm.devices import resolve_device
 from xares_llm.encoders.describe import prepare_encoder
 from xares_llm.encoders.encoding import encode_clips
 from xares_llm.extract import extract
@@ -53,28 +55,31 @@ from xares_llm.task_data import open_splits
 from xares_llm.tokenizer import load_tokenizer
 
 QUICK_LAYERS = 2  # --quick: SmolLM2-135M's width with 2 of its 30 layers, so 5+ steps per mode fit in a minute
+QUICK_VOCABULARY = 512
 
 
-def optimiser_step(model, optimizer, batch: Batch) -> None:
-    model(batch).loss.backward()
+def optimiser_step(model, optimizer, batch: Batch, device: torch.device) -> None:
+    model(batch.to(device)).loss.backward()
     torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], 1.0)
     optimizer.step()
     optimizer.zero_grad(set_to_none=True)
+    if device.type == "cuda":  # the step is done when the GPU is, not when its kernels are queued
+        torch.cuda.synchronize(device)
 
 
 def bench_encoder(
-    name: str, spec: str, kwargs: dict, steps: int, root: Path, task, audio_bytes: dict, llm: dict
+    name: str, spec: str, kwargs: dict, steps: int, root: Path, task, audio_bytes: dict, llm: dict, device: torch.device
 ) -> dict:
     cache = root / f"cache-{name}"
     report = extract(spec, [task], cache, root / "data", splits=["train"], encoder_args=kwargs)
-    loaded, info = prepare_encoder(spec, kwargs, "cpu", "float16")
+    loaded, info = prepare_encoder(spec, kwargs, str(device), "float16")
     encoder = loaded.module
     recipe = load_recipe("reference", {"llm": {"config": llm, "tokenizer": "byte"}})
     tokenizer = load_tokenizer("byte")
     data = open_splits(cache, report.encoder_id, [task], "train")
     sampler = MixtureSampler(data, [1.0], window_frames(recipe.window_seconds, info.frame_rate_hz), 4, 0)
     builder = BatchBuilder(data, tokenizer)
-    model = build_model(recipe, info.output_dim, tokenizer)
+    model = build_model(recipe, info.output_dim, tokenizer).to(device)
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
     model.train()
 
@@ -85,7 +90,7 @@ def bench_encoder(
             audio = decode_audio(audio_bytes[key])
             start = int(e.start / info.frame_rate_hz * SAMPLE_RATE)
             clips.append(audio[start : start + int(recipe.window_seconds * SAMPLE_RATE)])
-        frames = encode_clips(encoder, clips)  # no_grad, eval: the frozen encoder
+        frames = encode_clips(encoder, clips, device)  # no_grad, eval: the frozen encoder
         return Batch(
             features=pad_frames([f.numpy() for f in frames]),
             frame_lengths=torch.tensor([len(f) for f in frames]),
@@ -116,7 +121,7 @@ def bench_encoder(
                     reads.append(time.perf_counter() - start)
             else:
                 batch = online_batch(examples)
-            optimiser_step(model, optimizer, batch)
+            optimiser_step(model, optimizer, batch, device)
             if step:
                 walls[mode].append(time.perf_counter() - start)
                 cpus[mode].append(time.process_time() - cpu)
@@ -133,6 +138,8 @@ def bench_encoder(
         "online_over_cached": ratio(wall["online"], wall["cached"]),
         "online_vs_cached_resolved": not overlap(walls["online"], walls["cached"]),
         "read_over_llm_only": round(statistics.median(reads) / wall["llm_only"]["median"], 5),
+        "steps_per_s": {m: round(1 / wall[m]["median"], 3) for m in modes},
+        "device": str(device),
         "steps": steps,
         "load_average": {"before": load_before, "after": load_average()},
     }
@@ -150,9 +157,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, default=5, help="timed steps per encoder (after one warm-up, >= 5)")
     parser.add_argument("--large-steps", type=int, default=5, help="timed steps for the Whisper-large-sized encoder")
-    parser.add_argument("--quick", action="store_true", help=f"mel only, a {QUICK_LAYERS}-layer LLM of the same width")
+    quick_help = f"mel only, a {QUICK_LAYERS}-layer LLM, {QUICK_VOCABULARY} tokens"
+    parser.add_argument("--quick", action="store_true", help=quick_help)
+    parser.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/train_step.json"))
     args = parser.parse_args()
+    device = resolve_device(args.device)
     if min(args.steps, args.large_steps) < 5:
         parser.error("at least 5 timed steps: fewer cannot resolve a 10 % difference on a shared CPU")
     with tempfile.TemporaryDirectory() as tmp:
@@ -182,10 +192,11 @@ def main() -> None:
         llm, llm_name = SMOLLM2_135M, "SmolLM2-135M-sized"
         if args.quick:
             encoders = encoders[:1]
-            llm = {**SMOLLM2_135M, "num_hidden_layers": QUICK_LAYERS}
-            llm_name = f"SmolLM2-135M-wide, {QUICK_LAYERS} layers"
+            # the byte tokenizer needs few ids; SmolLM2's 49 152-row LM head would dominate every step
+            llm = {**SMOLLM2_135M, "num_hidden_layers": QUICK_LAYERS, "vocab_size": QUICK_VOCABULARY}
+            llm_name = f"SmolLM2-135M-wide, {QUICK_LAYERS} layers, {QUICK_VOCABULARY}-token vocabulary"
         results = [
-            bench_encoder(name, spec, kwargs, steps, root, task, audio_bytes, llm) | {"llm": llm_name}
+            bench_encoder(name, spec, kwargs, steps, root, task, audio_bytes, llm, device) | {"llm": llm_name}
             for name, spec, kwargs, steps in encoders
         ]
     write_result(args.out, {"benchmark": "train_step", "goal": "cached_over_llm_only <= 1.05", "results": results})
