@@ -3,10 +3,12 @@
 Extraction: one shard per run, in three sizes: 1x (base clips per shard), 8x the clips per shard,
 and 8x longer clips (8x the audio either way). Each run is a fresh process (`extract` with `mel`
 into a fresh store), so its peak RSS (`ru_maxrss` from `wait4`, the child alone) is not inherited
-from earlier runs; the store's own profile (extract-profile.json) gives x real time and per-stage
-seconds beside it. Goal: the three peaks within 10 % of each other (a shard streams in bounded
-windows; before, a shard was decoded whole: about 1.35 GB per audio hour). The quick size scales
-the shards and the decode window (60 s instead of 600 s) down by 10, so it crosses as many windows.
+from earlier runs (the profile's own measurement resets the kernel's high-water mark as the
+extraction loop starts, so it is the peak while extracting, model loading excluded). The store's
+own profile (extract-profile.json) gives x real time and per-stage seconds beside it. Goal: the
+three peaks within 10 % of each other (a shard streams in bounded windows; before, a shard was
+decoded whole: about 1.35 GB per audio hour). The quick size scales the shards and the decode
+window (60 s instead of 600 s) down by 10, so it crosses as many windows.
 
 Train loader: 15 small synthetic tasks (task YAMLs in a temp --config-dir) extracted once, then
 `xares train` with 2 DataLoader workers for a few steps, as a subprocess; the peak over the

@@ -495,6 +495,7 @@ def stream_parts(
                     write(part.write_discard)
                 elif encoded.keys:
                     write(part.write_clips, encoded)
+                del window, encoded  # the audio goes now, not when the next window arrives
             status = part_status(part.kept, len(part.dropped), part.damage, settings.max_dropped)
             write(part.write_close, status)
             report.written.append(unit.part_path)
@@ -622,7 +623,9 @@ def extract(
     with PeakMemory(torch.device(device)) as memory:
         stream_parts(extractor, claimed, held, report, stages, settings, progress)
     loop_s = time.perf_counter() - loop_started
-    with store_errors(report.store / PROFILE_FILE):
-        append_profile(report.store, run_profile(report, info, stages, extractor.encode_s, loop_s, memory, settings))
+    if report.written:  # every claimed part may have been taken by another process meanwhile
+        with store_errors(report.store / PROFILE_FILE):
+            profile = run_profile(report, info, stages, extractor.encode_s, loop_s, memory, settings)
+            append_profile(report.store, profile)
     report.wall_seconds = time.perf_counter() - started
     return report
