@@ -10,9 +10,11 @@ three peaks within 10 % of each other (a shard streams in bounded windows; befor
 decoded whole: about 1.35 GB per audio hour). The quick size scales the shards and the decode
 window (60 s instead of 600 s) down by 10, so it crosses as many windows.
 
-Train loader: 15 small synthetic tasks (task YAMLs in a temp --config-dir) extracted once, then
-`xares train` with 2 DataLoader workers for a few steps, as a subprocess; the peak over the
-process tree of summed PSS (shared pages counted once) and of summed RSS, sampled every 50 ms.
+Train loader: 15 small synthetic tasks (task YAMLs in a temp --config-dir) extracted once, then,
+per run, a fresh process builds the training DataLoader as `xares train` does (the reference
+recipe's batch and 30 s windows, 2 workers) and draws a few steps' batches, without the LLM; the
+peak over the process tree of summed PSS (shared pages counted once) and of summed RSS, sampled
+every 100 ms.
 
 Modes are interleaved round by round, 5+ rounds after a warm-up; median and IQR of peak memory,
 wall and CPU time; load average recorded; a profile peak above the process's lifetime peak (which
@@ -39,7 +41,7 @@ import yaml
 from benchmarks.common import load_average, summary, write_clips_shards, write_result
 
 ROOT = Path(__file__).resolve().parent.parent
-SAMPLE_S = 0.05  # process-tree memory sampling period
+SAMPLE_S = 0.1  # process-tree memory sampling period (reading smaps_rollup costs CPU: not faster)
 
 
 def task_config(name: str, shards: list[str]) -> dict:
@@ -62,19 +64,22 @@ def child_extract(spec: dict) -> None:
     extract("mel", [task], Path(spec["cache"]), Path(spec["data"]), splits=["train"], window_seconds=spec["window"])
 
 
-def run_child(command: list[str]) -> dict:
-    """Wall, CPU (user + system) and peak RSS of one child process, plus its tree's peak PSS and RSS."""
+def run_child(command: list[str], tree: bool = False) -> dict:
+    """Wall, CPU (user + system) and peak RSS of one child process; with `tree`, also its process
+    tree's peak summed PSS and RSS (sampled)."""
     started = time.perf_counter()
     peaks = {"pss": 0.0, "rss": 0.0}
     done = threading.Event()
     with tempfile.TemporaryFile() as log:  # a file, not a pipe: a chatty child never blocks on a full pipe
         process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=log)
         sampler = threading.Thread(target=sample_tree, args=(process.pid, peaks, done), daemon=True)
-        sampler.start()
+        if tree:
+            sampler.start()
         _, status, usage = os.wait4(process.pid, 0)
         wall = time.perf_counter() - started
         done.set()
-        sampler.join()
+        if tree:
+            sampler.join()
         process.returncode = os.waitstatus_to_exitcode(status)
         log.seek(0)
         error = log.read().decode(errors="replace")
@@ -84,8 +89,7 @@ def run_child(command: list[str]) -> dict:
         "wall_s": wall,
         "cpu_s": usage.ru_utime + usage.ru_stime,
         "peak_rss_mb": usage.ru_maxrss / 1024,
-        "tree_peak_pss_mb": peaks["pss"],
-        "tree_peak_rss_mb": peaks["rss"],
+        **({"tree_peak_pss_mb": peaks["pss"], "tree_peak_rss_mb": peaks["rss"]} if tree else {}),
     }
 
 
@@ -171,10 +175,46 @@ def measure_extraction(tmp: Path, modes: dict[str, dict], repeats: int) -> dict:
     return {"modes": out, "worst_peak_rss_difference": round(worst, 4), "goal_met": worst <= 0.10}
 
 
+def child_loader(spec: dict) -> None:
+    """Run in the child process: the training DataLoader exactly as `xares_llm.train.train` builds it
+    (stores, mixture sampler, batch builder, `num_workers` workers), drawn for `steps` steps."""
+    import torch
+
+    from xares_llm.config import add_config_dirs
+    from xares_llm.recipe import load_recipe
+    from xares_llm.sampler import BatchBuilder, MixtureSampler, TrainBatches, window_frames
+    from xares_llm.task_data import open_splits
+    from xares_llm.tasks import load_mixture, mixture_weights
+    from xares_llm.tokenizer import byte_tokenizer
+    from xares_llm.train import identity
+
+    add_config_dirs([Path(spec["config"])])
+    mixture, recipe = load_mixture(spec["mixture"]), load_recipe(spec["recipe"])
+    tasks, weights = list(mixture.tasks.values()), mixture_weights(mixture)
+    data = open_splits(Path(spec["cache"]), spec["encoder_id"], tasks, "train")
+    sampler = MixtureSampler(
+        data,
+        [weights[t.name] for t in tasks],
+        window_frames(recipe.window_seconds, spec["frame_rate_hz"]),
+        recipe.batch_size,
+        recipe.seed,
+    )
+    batches = torch.utils.data.DataLoader(
+        TrainBatches(sampler, BatchBuilder(data, byte_tokenizer()), 0, spec["steps"]),
+        batch_size=None,
+        collate_fn=identity,
+        num_workers=spec["workers"],
+        persistent_workers=False,
+        generator=torch.Generator().manual_seed(recipe.seed),
+    )
+    drawn = sum(1 for _ in batches)
+    assert drawn == spec["steps"], f"{drawn} batches for {spec['steps']} steps"
+
+
 def measure_train_loader(tmp: Path, n_tasks: int, clips: int, steps: int, repeats: int) -> dict:
-    """Extract 15 tasks once, then time `xares train` with 2 loader workers in fresh run dirs."""
+    """Extract `n_tasks` synthetic tasks once, then draw `steps` training batches with 2 workers, per run."""
     config = tmp / "config"
-    for kind in ("tasks", "mixtures", "recipes"):
+    for kind in ("tasks", "mixtures"):
         (config / kind).mkdir(parents=True, exist_ok=True)
     names = [f"mix{i:02d}" for i in range(n_tasks)]
     for name in names:
@@ -183,19 +223,16 @@ def measure_train_loader(tmp: Path, n_tasks: int, clips: int, steps: int, repeat
         (config / "tasks" / f"{name}.yaml").write_text(yaml.safe_dump(task_config(name, [shard])))
     mixture = {"name": "bench15", "weights": dict.fromkeys(names, 1), "evaluate": names}
     (config / "mixtures" / "bench15.yaml").write_text(yaml.safe_dump(mixture))
-    recipe = yaml.safe_load((ROOT / "configs" / "recipes" / "demo.yaml").read_text())
-    recipe |= {"name": "bench2w", "num_workers": 2, "steps": steps, "checkpoint_every": 10_000, "log_every": 1}
-    (config / "recipes" / "bench2w.yaml").write_text(yaml.safe_dump(recipe))
     cache = tmp / "mixcache"
-    xares = [sys.executable, "-m", "xares_llm.cli.main"]
-    common = ["--cache", str(cache), "--config-dir", str(config)]
-    data = ["--data", str(tmp / "mixdata")]
-    subprocess.run([*xares, "extract", "mel", "--tasks", "bench15", "--split", "train", *common, *data], check=True)
+    command = [sys.executable, "-m", "xares_llm.cli.main", "extract", "mel", "--tasks", "bench15", "--split", "train"]
+    command += ["--cache", str(cache), "--config-dir", str(config), "--data", str(tmp / "mixdata")]
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    info = json.loads(next(cache.glob("features/*/encoder.json")).read_text())
+    spec = {"config": str(config), "mixture": "bench15", "recipe": "reference", "cache": str(cache), "steps": steps}
+    spec |= {"encoder_id": info["encoder_id"], "frame_rate_hz": info["frame_rate_hz"], "workers": 2}
     runs = []
     for round_ in range(1 + repeats):
-        run_dir = tmp / "runs" / f"r{round_}"
-        command = [*xares, "train", "mel", "--mixture", "bench15", "--recipe", "bench2w", "--run-dir", str(run_dir)]
-        run = run_child([*command, *common])
+        run = run_child([sys.executable, "-m", "benchmarks.extract_scaling", "--loader-child", json.dumps(spec)], True)
         if round_:
             runs.append(run)
     return {
@@ -203,6 +240,7 @@ def measure_train_loader(tmp: Path, n_tasks: int, clips: int, steps: int, repeat
         "clips_per_task": clips,
         "num_workers": 2,
         "steps": steps,
+        "recipe": "reference (batch size and 30 s windows of the reference system)",
         **{key: summary([r[key] for r in runs]) for key in ("tree_peak_pss_mb", "tree_peak_rss_mb", "peak_rss_mb")},
         "wall_s": summary([r["wall_s"] for r in runs]),
         "cpu_s": summary([r["cpu_s"] for r in runs]),
@@ -215,9 +253,10 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5, help="timed rounds after one warm-up (at least 5)")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/extract_scaling.json"))
     parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--loader-child", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.child:
-        child_extract(json.loads(args.child))
+    if args.child or args.loader_child:
+        (child_extract if args.child else child_loader)(json.loads(args.child or args.loader_child))
         return
     if args.repeats < 5:
         parser.error("at least 5 timed repeats")
