@@ -32,7 +32,7 @@ from benchmarks.common import (
 from xares_llm.audio import decode_audio
 from xares_llm.constants import DEFAULT_BATCH_SECONDS
 from xares_llm.encoders.describe import prepare_encoder
-from xares_llm.encoders.encoding import pad_batch
+from xares_llm.encoders.encoding import pad_batch, padded_input_samples
 from xares_llm.extract import extract, length_batches
 from xares_llm.tasks import TaskConfig
 
@@ -55,10 +55,11 @@ def bare_forward(spec: str, kwargs: dict, task: TaskConfig, data: Path, batch_se
     """Decode everything first (untimed); the returned call runs only padding + forward over the same batches."""
     loaded, _ = prepare_encoder(spec, kwargs, "cpu", "float16")
     module = loaded.module
+    padded = padded_input_samples(module, spec)  # the batches extraction forms (Whisper: by 30 s windows)
     batches = []
     for shard in task.dataset.shards("train"):
         clips = [decode_audio(s["flac"]) for s in wds.WebDataset(str(data / shard), shardshuffle=False)]
-        batches += [[clips[i] for i in b] for b in length_batches([len(c) for c in clips], batch_seconds)]
+        batches += [[clips[i] for i in b] for b in length_batches([len(c) for c in clips], batch_seconds, padded)]
 
     def run() -> None:
         with torch.inference_mode():

@@ -22,6 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 BENCHMARKS = (
     "encoder_speed",
     "extract_overhead",
+    "extract_scaling",
     "train_step",
     "caption_metrics",
     "remote_store",
@@ -90,6 +91,28 @@ def summarise(results: dict[str, dict]) -> list[str]:
                 f"{r['load_average']['before'][0]} → {r['load_average']['after'][0]} |"
             )
         lines.append("")
+    if "extract_scaling" in results:
+        r = results["extract_scaling"]
+        lines += [f"## extract_scaling (`mel`, peak memory per shard size, window {r['window_seconds']:g} s)", ""]
+        lines += ["| shard | clips | audio s | peak RSS MB | vs 1x | profile peak MB | x real time | wall s | CPU s |"]
+        lines += ["|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+        for mode, m in r["extraction"]["modes"].items():
+            flag = " **measurement error**" if "measurement_error" in m else ""
+            lines.append(
+                f"| {mode}{flag} | {m['clips']} | {m['audio_s']:g} | {cell(m['peak_rss_mb'])} | "
+                f"{m['peak_rss_vs_1x']:.3f} | {cell(m['peak_memory_mb'])} | {cell(m['x_realtime'])} | "
+                f"{cell(m['wall_s'])} | {cell(m['cpu_s'])} |"
+            )
+        worst, met = r["extraction"]["worst_peak_rss_difference"], r["extraction"]["goal_met"]
+        t = r["train_loader"]
+        lines += [
+            "",
+            f"Worst peak RSS difference from 1x: {worst:.1%} (goal 10 %: {'met' if met else 'not met'}).",
+            f"Train loader, {t['tasks']} tasks, {t['num_workers']} workers, {t['steps']} steps: process tree peak "
+            f"PSS {cell(t['tree_peak_pss_mb'])} MB, summed RSS {cell(t['tree_peak_rss_mb'])} MB, "
+            f"main process {cell(t['peak_rss_mb'])} MB.",
+            "",
+        ]
     if "train_step" in results:
         llm = results["train_step"]["results"][0].get("llm", "SmolLM2-135M-sized")
         lines += [f"## train_step (seconds per step, {llm} LLM, batch 4)", ""]

@@ -4,6 +4,7 @@
 
     <root>/features/<encoder-id>/
       encoder.json                 EncoderInfo
+      extract-profile.json         what each extraction run cost (cache/profile.py)
       <dataset>/<split>/part-<shard>.zarr/   one Zarr v3 group per source shard
         frames    [n_frames, D]    float16 | float32
         offsets   [n_clips + 1]    int64; clip i = frames[offsets[i]:offsets[i+1]]

@@ -1,11 +1,12 @@
 """Move whole encoder stores between caches: a Hugging Face dataset repo or any fsspec URL.
 
 ``hf://datasets/<owner>/<name>`` goes through huggingface_hub; anything else (a local path,
-``file://``, ``s3://``, ...) through fsspec. Only what a store holds moves: encoder.json and the files
-of its parts, each a regular file under a plain relative name. A symlink, a hard link, an absolute
-name, a ``..`` component or anything outside that layout is refused before it is copied, so a store
-from elsewhere cannot carry other files into the cache (nor the next push carry them out). Temp
-parts and lock files of an extraction still running are left out, and counted.
+``file://``, ``s3://``, ...) through fsspec. Only what a store holds moves: encoder.json, the
+extraction profile and the files of its parts, each a regular file under a plain relative name. A
+symlink, a hard link, an absolute name, a ``..`` component or anything outside that layout is
+refused before it is copied, so a store from elsewhere cannot carry other files into the cache (nor
+the next push carry them out). Temp parts, temp files and lock files of an extraction still running
+are left out, and counted.
 
 A pulled store lands in a temp dir, is verified chunk by chunk (crc32c) and only then renamed into
 the cache, so a refused or damaged copy never becomes visible and leaves nothing behind.
@@ -36,6 +37,7 @@ from xares_llm.cache.format import (
     features_root,
     member_parts,
 )
+from xares_llm.cache.profile import PROFILE_FILE
 from xares_llm.cache.reader import read_encoder_file
 from xares_llm.cache.verify import verify_encoder_file, verify_store
 
@@ -43,6 +45,7 @@ if TYPE_CHECKING:
     from fsspec import AbstractFileSystem
 
 HF_PREFIX = "hf://datasets/"
+STORE_FILES = ((ENCODER_FILE,), (PROFILE_FILE,))  # the files at the top of a store folder
 DISK_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EROFS)
 
 
@@ -66,16 +69,20 @@ class Members:
         parts = member_parts(name)
         if in_flight(parts):
             self.left_out.add("/".join(parts[:3]))
-        elif parts == (ENCODER_FILE,) or (len(parts) > 3 and parts[2].endswith(PART_SUFFIX)):
+        elif parts in STORE_FILES or (len(parts) > 3 and parts[2].endswith(PART_SUFFIX)):
             self.files.append(name)
         else:
             raise CacheError(
-                f"{name}: not part of a {FORMAT} store (only {ENCODER_FILE} and <dataset>/<split>/part-*.zarr/...)"
+                f"{name}: not part of a {FORMAT} store (only {ENCODER_FILE}, {PROFILE_FILE} and "
+                "<dataset>/<split>/part-*.zarr/...)"
             )
 
 
 def in_flight(parts: tuple[str, ...]) -> bool:
-    """A temp part or lock file of an extraction that is running (or was killed)."""
+    """A temp part, lock file or temp store file (encoder.json, the profile) of an extraction that is running
+    (or was killed)."""
+    if len(parts) == 1:
+        return any(parts[0].startswith(name + TMP_MARKER) for (name,) in STORE_FILES)
     return len(parts) >= 3 and (TMP_MARKER in parts[2] or parts[2].endswith(LOCK_SUFFIX))
 
 

@@ -1,4 +1,4 @@
-"""Write one part (the features of one source shard) atomically.
+"""Write one part (the features of one source shard) atomically, whole or streamed clip by clip.
 
 The part is written to ``part-X.zarr.tmp-<host>-<pid>-<uuid>``, its counts checked, ``status`` set,
 then renamed into place: a reader never sees a half-written part and a killed run loses at most the
@@ -10,10 +10,12 @@ chunk guarded by crc32c. Any OS error (disk full, read-only, permissions) is a o
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import shutil
 import socket
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -34,7 +36,7 @@ CHUNKS_PER_SHARD = 64  # chunks packed into one file by the sharding codec
 
 @dataclass
 class PartBuffer:
-    """Clips of one part collected in order before the single write."""
+    """Clips collected in order: a whole part for `write_part`, or one window for `PartWriter.extend`."""
 
     dim: int
     dtype: str
@@ -67,11 +69,9 @@ def write_part(
     final_path: Path, buffer: PartBuffer, source: SourceInfo, status: str = STATUS_COMPLETE, reason: str = ""
 ) -> PartAttrs:
     """Write `buffer` as a part with `status` at `final_path` (replacing any old part there)."""
-    final_path = Path(final_path)
-    try:
-        return _write_part(final_path, buffer, source, status, reason)
-    except OSError as e:
-        raise CacheError(write_failure(final_path, e)) from e
+    writer = PartWriter(final_path, buffer.dim, buffer.dtype, buffer.device)
+    writer.extend(buffer)
+    return writer.close(source, buffer.dropped, status, reason)
 
 
 def write_failure(path: Path, error: OSError) -> str:
@@ -87,62 +87,142 @@ def write_failure(path: Path, error: OSError) -> str:
     return f"cannot write {path}: {why} ({where}); {hint}"
 
 
-def _write_part(final_path: Path, buffer: PartBuffer, source: SourceInfo, status: str, reason: str) -> PartAttrs:
-    final_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp_path = temp_path(final_path)
-    lengths = np.array([len(f) for f in buffer.frames], dtype=np.int64)
-    offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
-    frames = np.concatenate(buffer.frames) if buffer.frames else np.zeros((0, buffer.dim), buffer.dtype)
-    n_frames, n_clips = int(offsets[-1]), len(buffer.keys)
-    try:
-        group = zarr.open_group(tmp_path, mode="w")
-        rows = max(1, CHUNK_BYTES // (buffer.dim * np.dtype(buffer.dtype).itemsize))
-        shard_rows = rows * CHUNKS_PER_SHARD
-        group.create_array(
-            "frames",
-            shape=frames.shape,
-            dtype=buffer.dtype,
-            chunks=(rows, buffer.dim),
-            shards=(shard_rows, buffer.dim),
-            compressors=_codecs(),
-            config=ARRAY_CONFIG,
-        )[:] = frames
+class PartWriter:
+    """One part streamed clip by clip into its temp folder; `close` checks it and renames it into place.
+
+    Frames are appended in whole sharding-codec shards (`CHUNKS_PER_SHARD` chunks, about 64 MB), held
+    in one preallocated buffer until full, so every shard file is written once, exactly as a one-shot
+    write of the whole part would write it, and memory stays bounded by one shard whatever the part's
+    length. Keys, meta and lengths (small) are written at `close`. Any OS error is a one-line
+    `CacheError` naming the part, and the temp is removed.
+    """
+
+    def __init__(self, final_path: Path, dim: int, dtype: str, device: str = ""):
+        self.final_path = Path(final_path)
+        self.dim, self.dtype, self.device = dim, dtype, device
+        self.keys: list[str] = []
+        self.meta: list[str] = []
+        self.n_samples: list[int] = []
+        self.offsets: list[int] = [0]
+        self.nonfinite = 0  # frames holding NaN or Inf
+        self.tmp_path = temp_path(self.final_path)
+        self._written = 0  # frames rows already in the array
+        self._held = 0  # frames rows waiting in the shard buffer
+        with self._writing():
+            self.final_path.parent.mkdir(parents=True, exist_ok=True)
+            self.group = zarr.open_group(self.tmp_path, mode="w")
+            rows = max(1, CHUNK_BYTES // (dim * np.dtype(dtype).itemsize))
+            self.shard_rows = rows * CHUNKS_PER_SHARD
+            self.frames = self.group.create_array(
+                "frames",
+                shape=(0, dim),
+                dtype=dtype,
+                chunks=(rows, dim),
+                shards=(self.shard_rows, dim),
+                compressors=_codecs(),
+                config=ARRAY_CONFIG,
+            )
+        self._buffer: np.ndarray | None = None  # allocated on the first frames, touched only as filled
+
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[None]:
+        try:
+            yield
+        except OSError as e:
+            self.abort()
+            raise CacheError(write_failure(self.final_path, e)) from e
+        except BaseException:
+            self.abort()
+            raise
+
+    def add(self, key: str, frames: np.ndarray, meta_json: str, n_samples: int) -> None:
+        if frames.ndim != 2 or frames.shape[1] != self.dim:
+            raise ValueError(f"clip {key}: frames of shape {frames.shape}, expected (T', {self.dim})")
+        frames = frames.astype(self.dtype, copy=False)
+        if len(frames):
+            self.nonfinite += int((~np.isfinite(frames)).any(axis=1).sum())
+        with self._writing():
+            self._hold(frames)
+        self.keys.append(key)
+        self.meta.append(meta_json)
+        self.n_samples.append(int(n_samples))
+        self.offsets.append(self.offsets[-1] + len(frames))
+
+    def extend(self, buffer: PartBuffer) -> None:
+        for key, frames, meta, n in zip(buffer.keys, buffer.frames, buffer.meta, buffer.n_samples, strict=True):
+            self.add(key, frames, meta, n)
+
+    def _hold(self, frames: np.ndarray) -> None:
+        """Copy `frames` into the shard buffer, writing each shard as it fills."""
+        while len(frames):
+            if self._buffer is None:
+                self._buffer = np.empty((self.shard_rows, self.dim), self.dtype)
+            take = min(len(frames), self.shard_rows - self._held)
+            self._buffer[self._held : self._held + take] = frames[:take]
+            self._held += take
+            frames = frames[take:]
+            if self._held == self.shard_rows:
+                self._flush()
+
+    def _flush(self) -> None:
+        if not self._held:
+            return
+        end = self._written + self._held
+        self.frames.resize((end, self.dim))
+        self.frames[self._written : end] = self._buffer[: self._held]
+        self._written, self._held = end, 0
+
+    def close(
+        self, source: SourceInfo, dropped: list[dict], status: str = STATUS_COMPLETE, reason: str = ""
+    ) -> PartAttrs:
+        """Write the index arrays and attrs, check the counts, and rename the part into place."""
+        with self._writing():
+            attrs = self._close(source, dropped, status, reason)
+        self._buffer = None
+        return attrs
+
+    def _close(self, source: SourceInfo, dropped: list[dict], status: str, reason: str) -> PartAttrs:
+        self._flush()
+        n_clips, group = len(self.keys), self.group
+        offsets = np.array(self.offsets, dtype=np.int64)
         per_clip = max(1, n_clips)
         group.create_array("offsets", data=offsets, chunks=(per_clip + 1,), compressors=_codecs(), config=ARRAY_CONFIG)
         group.create_array(
             "n_samples",
-            data=np.array(buffer.n_samples, dtype=np.int64),
+            data=np.array(self.n_samples, dtype=np.int64),
             chunks=(per_clip,),
             compressors=_codecs(),
             config=ARRAY_CONFIG,
         )
-        for name, values in (("keys", buffer.keys), ("meta", buffer.meta)):
+        for name, values in (("keys", self.keys), ("meta", self.meta)):
             array = group.create_array(
                 name, shape=(n_clips,), dtype=str, chunks=(per_clip,), compressors=_codecs(), config=ARRAY_CONFIG
             )
             if n_clips:
                 array[:] = np.array(values, dtype=object)
-        nonfinite = int((~np.isfinite(frames)).any(axis=1).sum()) if n_frames else 0
         attrs = PartAttrs(
             source=source,
             n_clips=n_clips,
-            n_frames=n_frames,
-            dropped=buffer.dropped,
-            nonfinite=nonfinite,
+            n_frames=int(offsets[-1]),
+            dropped=dropped,
+            nonfinite=self.nonfinite,
             created=datetime.now(UTC).isoformat(timespec="seconds"),
-            writer={"host": socket.gethostname(), "pid": os.getpid(), "device": buffer.device},
+            writer={"host": socket.gethostname(), "pid": os.getpid(), "device": self.device},
             status=status,
             reason=reason,
         )
-        check = zarr.open_group(tmp_path, mode="r")
+        check = zarr.open_group(self.tmp_path, mode="r")
         if check["offsets"][-1] != check["frames"].shape[0] or check["keys"].shape[0] != n_clips:
-            raise RuntimeError(f"part {tmp_path} failed its count check after writing")
+            raise RuntimeError(f"part {self.tmp_path} failed its count check after writing")
         group.attrs.update(attrs.to_dict())
-        _replace_dir(tmp_path, final_path)
-    finally:
-        if tmp_path.exists():
-            shutil.rmtree(tmp_path, ignore_errors=True)
-    return attrs
+        _replace_dir(self.tmp_path, self.final_path)
+        return attrs
+
+    def abort(self) -> None:
+        """Remove the temp: nothing of this part is kept."""
+        self._buffer = None
+        if self.tmp_path.exists():
+            shutil.rmtree(self.tmp_path, ignore_errors=True)
 
 
 def _replace_dir(new: Path, final: Path) -> None:

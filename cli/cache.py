@@ -12,6 +12,7 @@ from rich.table import Table
 from xares_llm.cache import FeatureSplit, read_encoder_info
 from xares_llm.cache.errors import CacheError
 from xares_llm.cache.format import ENCODER_FILE, encoder_dir, features_root, match_encoder_id, part_name
+from xares_llm.cache.profile import read_profiles
 from xares_llm.cache.transfer import Transfer
 from xares_llm.cache.transfer import pull as pull_store
 from xares_llm.cache.transfer import push as push_store
@@ -28,6 +29,18 @@ LocationArg = Annotated[
 
 def folder_bytes(path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+def last_extract(store: Path) -> str:
+    """The latest extraction's speed, peak memory and device, from the store's profile; "" when none."""
+    runs = read_profiles(store)
+    if not runs:
+        return ""
+    run = runs[-1]
+    speed, peak, device = run.get("x_realtime"), run.get("peak_memory_mb"), run.get("device", "?")
+    parts = [f"{speed:g}x real time" if isinstance(speed, int | float) else "?x real time"]
+    parts.append(f"{peak:.0f} MB peak" if isinstance(peak, int | float) else "peak ?")
+    return ", ".join([*parts, str(device)])
 
 
 def store_row(root: Path, encoder_id: str) -> list[str]:
@@ -48,14 +61,16 @@ def store_row(root: Path, encoder_id: str) -> list[str]:
         str(len({ds for ds, _ in splits})),
         str(clips),
         f"{folder_bytes(base) / 2**20:.1f} MiB",
+        escape(last_extract(base)),
     ]
 
 
 def ls(cache: CacheOpt = None) -> None:
-    """List the encoder stores in the cache: spec, dims, frame rate, datasets, clips and size."""
+    """List the encoder stores in the cache: spec, dims, frame rate, datasets, clips, size and the last
+    extraction's speed, peak memory and device."""
     root = write_cache(cache, "cache ls")
     table = Table(title=f"Feature stores in {root}", title_justify="left")
-    columns = ("encoder-id", "spec", "D", "Hz", "dtype", "precision", "datasets", "clips", "size")
+    columns = ("encoder-id", "spec", "D", "Hz", "dtype", "precision", "datasets", "clips", "size", "last extract")
     table.add_column(columns[0], no_wrap=True)  # copied into other commands: keep it whole
     for column in columns[1:]:
         table.add_column(column)

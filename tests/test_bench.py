@@ -60,8 +60,21 @@ def test_peak_memory_sees_an_allocation_inside_the_block():
 
 def test_extraction_profile_in_bench_units():
     profile = extraction_profile(
-        wall_s=10.0, audio_seconds=7200.0, clips=720, device="cpu", precision="fp32", decode_s=3, encode_s=8, write_s=1
+        wall_s=10.0,
+        audio_seconds=7200.0,
+        clips=720,
+        device="cpu",
+        precision="fp32",
+        decode_s=3,
+        encode_s=8,
+        write_s=1,
+        decode_wait_s=0.5,
     )
     assert profile["audio_hours"] == 2.0 and profile["audio_hours_per_s"] == 0.2 and profile["x_realtime"] == 720.0
-    assert profile["clips_per_s"] == 72.0 and profile["seconds"] == {"decode": 3, "encode": 8, "write": 1}
+    assert profile["clips_per_s"] == 72.0 and profile["seconds"] == {
+        "decode": 3,
+        "decode_wait": 0.5,
+        "encode": 8,
+        "write": 1,
+    }
     assert profile["peak_memory_mb"] is None

@@ -14,9 +14,10 @@ from typer.testing import CliRunner
 from xares_llm.cache import EncoderInfo, SourceInfo, read_encoder_info
 from xares_llm.cache.format import ENCODER_PRECISIONS
 from xares_llm.cli.main import app
+from xares_llm.decode import DecodedWindow
 from xares_llm.encoders.describe import candidate_ids, prepare_encoder
 from xares_llm.errors import EncoderError, StoreError
-from xares_llm.extract import DecodedShard, Extractor, extract
+from xares_llm.extract import Extractor, extract
 from xares_llm.tasks import load_task
 from xares_llm.train import resolve_store
 
@@ -48,8 +49,8 @@ def test_autocast_is_used_only_when_asked(device):
 
 
 def _encode_one(extractor: Extractor, clip: np.ndarray) -> np.ndarray:
-    shard = DecodedShard(source=SourceInfo("x.tar", 1, "00", 0), keys=["a"], audio=[clip], meta=["{}"])
-    return extractor.encode(shard, None).frames[0]
+    window = DecodedWindow(source=SourceInfo("x.tar", 1, "00", 0), keys=["a"], audio=[clip], meta=["{}"])
+    return extractor.encode(window, None).frames[0]
 
 
 def test_fp32_computes_exactly_and_autocast_changes_the_features():

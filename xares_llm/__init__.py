@@ -3,11 +3,11 @@
 Data flow (docs/architecture.md)::
 
     WebDataset shards (HF hub or local dir)
-      -> decode, mono, resample 16 kHz              audio.py        (background thread)
-      -> length-sorted batches bounded by seconds   extract.py
+      -> decode, mono, resample 16 kHz              audio.py        (background thread, windows of <= 600 s)
+      -> length-sorted batches bounded by seconds   extract.py      (padded seconds: Whisper pads to 30 s)
       -> encoder: eval(), no_grad, fp32 by default  encoders/encoding.py
       -> trim each clip to its valid frames         encoders/encoding.py
-      -> part writer (atomic, one part per shard)   cache/writer.py (background thread)
+      -> part writer (appends, renamed atomically)  cache/writer.py (background thread, one part per shard)
     => feature store <cache>/features/<encoder-id>/<dataset>/<split>/part-*.zarr
       -> mixture sampler -> random window in frames -> length-bucketed batches   sampler.py
       -> projector -> [audio | prompt | answer] -> LLM (+ LoRA) -> loss         model.py, train.py

@@ -217,11 +217,13 @@ def extraction_profile(
     encode_s: float,
     write_s: float,
     peak_memory_mb: float | None = None,
+    decode_wait_s: float = 0.0,
 ) -> dict:
     """What a real extraction cost, in the units `xares bench` reports, for the store's profile file.
 
     decode/encode/write seconds are each stage's busy time; they overlap in the pipelined extractor,
-    so their sum may exceed the wall time.
+    so their sum may exceed the wall time. decode is summed over the decoders; decode_wait is what
+    the encoder loop spent waiting for them.
     """
     wall = max(wall_s, 1e-9)
     return {
@@ -234,5 +236,10 @@ def extraction_profile(
         "device": device,
         "precision": precision,
         "peak_memory_mb": None if peak_memory_mb is None else round(peak_memory_mb, 1),
-        "seconds": {"decode": round(decode_s, 3), "encode": round(encode_s, 3), "write": round(write_s, 3)},
+        "seconds": {
+            "decode": round(decode_s, 3),
+            "decode_wait": round(decode_wait_s, 3),
+            "encode": round(encode_s, 3),
+            "write": round(write_s, 3),
+        },
     }

@@ -1,5 +1,7 @@
 """One work unit's audio: fetch the shard if needed, read it with integrity checks, decode every clip.
 
+A shard is decoded in windows of consecutive clips, bounded by clip count and audio seconds, so a
+9-hour shard never sits in memory whole (`xares_llm.decode_pipe` moves the windows to the encoder).
 Runs in a background thread or a decode worker process, so it imports nothing of torch: a spawned
 worker starts in a fraction of the time.
 
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -21,6 +24,7 @@ import numpy as np
 
 from xares_llm.audio import AUDIO_EXTENSIONS, decode_audio
 from xares_llm.cache.format import SourceInfo
+from xares_llm.constants import SAMPLE_RATE
 from xares_llm.errors import DataError
 from xares_llm.shards import Sample, ShardDamage, read_samples
 from xares_llm.sources import shard_path
@@ -64,14 +68,24 @@ class WorkUnit:
         return f"{self.task.dataset.name}/{self.split}/{Path(self.shard).name}"
 
 
+DEFAULT_WINDOW_SECONDS = 600.0  # audio decoded ahead of the encoder per window: about 38 MB of float32
+DEFAULT_WINDOW_CLIPS = 2048  # and at most this many clips, whatever their length
+
+
 @dataclass
-class DecodedShard:
+class DecodedWindow:
+    """Consecutive clips of one shard, in source order; the shard's last window has ``last`` set."""
+
     source: SourceInfo
     keys: list[str] = field(default_factory=list)
     audio: list[np.ndarray] = field(default_factory=list)
     meta: list[str] = field(default_factory=list)
-    dropped: list[dict] = field(default_factory=list)
-    damage: str = ""  # why the source shard is damaged; empty when it read cleanly
+    dropped: list[dict] = field(default_factory=list)  # samples of this window that could not be decoded
+    damage: str = ""  # why the source shard is damaged (last window only); empty when it read cleanly
+    corrupt: bool = False  # the damage may lie anywhere: every clip of the shard, earlier windows too, is suspect
+    last: bool = False
+    samples: int = 0  # audio samples held, over all clips
+    decode_s: float = 0.0  # seconds the decoder spent on this window (set by `xares_llm.decode_pipe`)
 
 
 def source_info(unit: WorkUnit, previous: SourceInfo | None = None) -> SourceInfo:
@@ -84,31 +98,38 @@ def source_info(unit: WorkUnit, previous: SourceInfo | None = None) -> SourceInf
     return SourceInfo(name=unit.shard, size=stat.st_size, sha256=sha, mtime_ns=stat.st_mtime_ns)
 
 
-def decode_shard(unit: WorkUnit) -> DecodedShard:
-    """Fetch the shard if needed, then read and decode every sample.
+def decode_windows(
+    unit: WorkUnit, max_seconds: float = DEFAULT_WINDOW_SECONDS, max_clips: int = DEFAULT_WINDOW_CLIPS
+) -> Iterator[DecodedWindow]:
+    """Fetch the shard if needed, then read and decode it, one window of clips at a time.
 
-    Bad samples are dropped with their reason; a damaged shard keeps what it can (see
-    `xares_llm.shards`) and says why in `DecodedShard.damage`. Neither is fatal.
+    A window closes once it holds `max_clips` clips or `max_seconds` of audio. Bad samples are
+    dropped with their reason; a damaged shard keeps what it can (see `xares_llm.shards`) and says
+    why in the last window's ``damage``. Neither is fatal. When the damage may lie anywhere
+    (``corrupt``), the clips of earlier windows are already on their way: the caller drops them all.
     """
     shard_path(unit.task, unit.shard, unit.data_root, quiet=True)
-    decoded = DecodedShard(source=source_info(unit))
+    source = source_info(unit)
     label_keys = unit.task.labels.keys(unit.split)
+    max_samples = max_seconds * SAMPLE_RATE
+    window = DecodedWindow(source)
     try:
         for sample in read_samples(unit.local_path):
-            add_sample(decoded, sample, label_keys)
+            add_sample(window, sample, label_keys)
+            if len(window.keys) >= max_clips or window.samples >= max_samples:
+                yield window
+                window = DecodedWindow(source)
     except ShardDamage as damage:
-        decoded.damage = damage.reason
+        window.damage, window.corrupt = damage.reason, not damage.trusted
         if damage.cut_sample is not None:
-            decoded.dropped.append(dropped(damage.cut_sample, DropReason.DAMAGED, "cut by the damage"))
-        if not damage.trusted:
-            decoded.dropped += [dropped(key, DropReason.DAMAGED, "read from corrupt bytes") for key in decoded.keys]
-            decoded.keys, decoded.audio, decoded.meta = [], [], []
+            window.dropped.append(dropped(damage.cut_sample, DropReason.DAMAGED, "cut by the damage"))
     except OSError as e:
         raise DataError(f"cannot read shard {unit.local_path}: {e.strerror or e}") from e
-    return decoded
+    window.last = True
+    yield window
 
 
-def add_sample(decoded: DecodedShard, sample: Sample, label_keys: list[str]) -> None:
+def add_sample(decoded: DecodedWindow, sample: Sample, label_keys: list[str]) -> None:
     """Decode one sample into `decoded`, or record why it is dropped."""
     key, files = sample.key, sample.files
     if sample.problem:
@@ -144,3 +165,4 @@ def add_sample(decoded: DecodedShard, sample: Sample, label_keys: list[str]) -> 
     decoded.keys.append(key)
     decoded.audio.append(audio)
     decoded.meta.append(meta_text)
+    decoded.samples += len(audio)

@@ -1,10 +1,13 @@
 """Stage one: run the frozen encoder once over every clip and write feature-store parts.
 
-Work unit = one source shard -> one part. Per unit: read the tar with integrity checks
-(`xares_llm.shards`), decode each clip to mono 16 kHz (`xares_llm.decode`), sort by length, batch
-by total padded seconds, encode, trim to valid frames, write the part atomically. Decoding of the
-next shard runs in a background thread (or `decode_workers` processes, which die with this one)
-and the write of the previous part in another, so the encoder rarely waits.
+Work unit = one source shard -> one part. A shard streams through in windows of consecutive clips
+(at most `window_seconds` of audio, `window_clips` clips): read the tar with integrity checks
+(`xares_llm.shards`), decode each clip to mono 16 kHz (`xares_llm.decode`), sort the window by
+length, batch by padded seconds, encode, trim to valid frames, append to the part's temp
+(`xares_llm.cache.writer.PartWriter`), next window; the part is renamed into place atomically at
+the end. Clips are stored in source order whatever order they were encoded in. Decoding runs ahead
+in a background thread (or `decode_workers` processes, which die with this one) and appending in
+another, so the encoder rarely waits, and memory is bounded by a few windows, not by the shard.
 
 Every clip not stored is counted in the part's ``dropped`` attrs with its reason. A part's status:
 
@@ -26,19 +29,21 @@ and line.
 from __future__ import annotations
 
 import contextlib
-import multiprocessing
-import os
+import math
+import platform
+import socket
 import time
-from collections import deque
-from collections.abc import Iterator
-from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 import torch
 
+from xares_llm.bench import PeakMemory, extraction_profile
 from xares_llm.cache import (
     EncoderInfo,
     PartAttrs,
@@ -52,7 +57,6 @@ from xares_llm.cache import (
     remove_stale_locks,
     remove_stale_temps,
     split_dir,
-    write_part,
 )
 from xares_llm.cache.atomic import atomic_write_text
 from xares_llm.cache.errors import CacheError
@@ -64,18 +68,27 @@ from xares_llm.cache.format import (
     STATUS_PARTIAL,
     encoder_dir,
 )
-from xares_llm.cache.writer import write_failure
+from xares_llm.cache.profile import PROFILE_FILE, append_profile
+from xares_llm.cache.writer import PartWriter, write_failure
 from xares_llm.constants import DEFAULT_BATCH_SECONDS, SAMPLE_RATE
-from xares_llm.decode import DecodedShard, DropReason, WorkUnit, decode_shard, dropped, source_info
+from xares_llm.decode import (
+    DEFAULT_WINDOW_CLIPS,
+    DEFAULT_WINDOW_SECONDS,
+    DecodedWindow,
+    DropReason,
+    WorkUnit,
+    dropped,
+    source_info,
+)
+from xares_llm.decode_pipe import DecodePipe, WindowLimits
 from xares_llm.demo_data import write_demo_shards
 from xares_llm.devices import resolve_device
 from xares_llm.encoders.describe import prepare_encoder
-from xares_llm.encoders.encoding import AUTOCAST_DTYPES, encode_clips
+from xares_llm.encoders.encoding import AUTOCAST_DTYPES, encode_clips, padded_input_samples
 from xares_llm.encoders.loader import raised_at
 from xares_llm.errors import DataError, EncoderError, StoreError
 from xares_llm.tasks import SPLITS, Split, TaskConfig
 from xares_llm.threads import use_threads
-from xares_llm.workers import die_with_parent
 
 # Splits to extract: the same for every task, or per task name (training tasks need train, evaluated ones test).
 SplitChoice = list[Split] | dict[str, list[Split]]
@@ -200,42 +213,56 @@ def note_up_to_date(unit: WorkUnit, record: PartAttrs, report: ExtractReport) ->
         report.not_complete.append(PartProblem(unit.label, unit.part_path, record.status, record.reason))
 
 
-def length_batches(lengths: list[int], batch_seconds: float) -> Iterator[list[int]]:
-    """Indices sorted by length (longest first), grouped so batch size x longest <= batch_seconds."""
+def length_batches(lengths: list[int], batch_seconds: float, padded_samples: int | None = None) -> Iterator[list[int]]:
+    """Indices sorted by length (longest first), grouped so that each batch's padded input fits `batch_seconds`.
+
+    Batches pad to their longest clip: batch size x longest <= batch_seconds. An encoder that pads
+    every window to its maximum input (`padded_samples`, Whisper's 30 s) costs that much per window
+    whatever the clip's length, so there a batch's windows x `padded_samples` fit instead. A batch
+    always holds at least one clip.
+    """
     budget = batch_seconds * SAMPLE_RATE
     batch: list[int] = []
+    cost = 0
     for index in sorted(range(len(lengths)), key=lambda i: -lengths[i]):
-        longest = lengths[batch[0]] if batch else lengths[index]
-        if batch and (len(batch) + 1) * longest > budget:
+        step = max(1, math.ceil(lengths[index] / padded_samples)) * padded_samples if padded_samples else 0
+        grown = cost + step if padded_samples else (len(batch) + 1) * lengths[batch[0] if batch else index]
+        if batch and grown > budget:
             yield batch
-            batch = []
+            batch, grown = [], step or lengths[index]
         batch.append(index)
+        cost = grown
     if batch:
         yield batch
 
 
 class Extractor:
-    """Encodes decoded shards into part buffers with one loaded encoder."""
+    """Encodes decoded windows into part buffers with one loaded encoder."""
 
     def __init__(self, module: torch.nn.Module, info: EncoderInfo, device: str, batch_seconds: float):
         self.module, self.info, self.device, self.batch_seconds = module, info, device, batch_seconds
         # fp32 unless encoder.json says otherwise: autocast is an explicit choice, never implied by the store dtype
         self.autocast_dtype = AUTOCAST_DTYPES[info.encoder_precision]
+        self.padded_samples = padded_input_samples(module, info.spec)
+        self.encode_s = 0.0  # seconds spent encoding, over every window
 
-    def encode(self, shard: DecodedShard, progress: ExtractProgress | None, keep_nonfinite: bool = False) -> PartBuffer:
-        """Encode every clip of `shard`; a clip whose features hold NaN/Inf (in the stored dtype) is
-        dropped as ``nonfinite`` unless `keep_nonfinite`."""
-        buffer = PartBuffer(
-            dim=self.info.output_dim, dtype=self.info.dtype, dropped=list(shard.dropped), device=self.device
-        )
+    def encode(
+        self, window: DecodedWindow, progress: ExtractProgress | None, keep_nonfinite: bool = False
+    ) -> PartBuffer:
+        """Encode every clip of `window`, kept clips in source order; a clip whose features hold NaN/Inf
+        (in the stored dtype) is dropped as ``nonfinite`` unless `keep_nonfinite`. The buffer's
+        ``dropped`` lists only what the encoder lost (the window's own ``dropped`` stay there)."""
+        started = time.perf_counter()
+        buffer = PartBuffer(dim=self.info.output_dim, dtype=self.info.dtype, device=self.device)
         features: dict[int, np.ndarray] = {}
         failed: dict[int, tuple[DropReason, str]] = {}
-        for batch in length_batches([len(a) for a in shard.audio], self.batch_seconds):
-            for index, result in zip(batch, self._encode_batch([shard.audio[i] for i in batch]), strict=True):
+        lengths = [len(a) for a in window.audio]
+        for batch in length_batches(lengths, self.batch_seconds, self.padded_samples):
+            for index, result in zip(batch, self._encode_batch([window.audio[i] for i in batch]), strict=True):
                 if isinstance(result, str):
                     failed[index] = (DropReason.ENCODER, result)
                     continue
-                stored = self._stored(result, shard.keys[index])
+                stored = self._stored(result, window.keys[index])
                 bad = int((~np.isfinite(stored)).any(axis=1).sum()) if stored.size else 0
                 if bad and not keep_nonfinite:
                     where = "" if np.isfinite(result).all() else " (as computed)"
@@ -243,12 +270,13 @@ class Extractor:
                 else:
                     features[index] = stored
             if progress:
-                progress.advance(len(batch), sum(len(shard.audio[i]) for i in batch) / SAMPLE_RATE)
-        for index, key in enumerate(shard.keys):  # source order, whatever order we encoded in
+                progress.advance(len(batch), sum(lengths[i] for i in batch) / SAMPLE_RATE)
+        for index, key in enumerate(window.keys):  # source order, whatever order we encoded in
             if index in failed:
-                buffer.dropped.append(dropped(key, *failed[index], meta=shard.meta[index]))
+                buffer.dropped.append(dropped(key, *failed[index], meta=window.meta[index]))
             else:
-                buffer.add(key, features[index], shard.meta[index], len(shard.audio[index]))
+                buffer.add(key, features[index], window.meta[index], lengths[index])
+        self.encode_s += time.perf_counter() - started
         return buffer
 
     def _stored(self, frames: np.ndarray, key: str) -> np.ndarray:
@@ -292,15 +320,87 @@ def encoder_failure(error: BaseException, module: torch.nn.Module, spec: str) ->
     )
 
 
-def part_status(buffer: PartBuffer, damage: str, max_dropped: float) -> tuple[str, str]:
+def part_status(kept: int, lost: int, damage: str, max_dropped: float) -> tuple[str, str]:
     """(status, reason) of a part: partial when its source is damaged, failed when it dropped too much."""
-    kept, lost = len(buffer.keys), len(buffer.dropped)
     if damage:
         return STATUS_PARTIAL, f"{damage} ({kept} clips kept)"
     total = kept + lost
     if lost and (kept == 0 or lost > max_dropped * total):
         return STATUS_FAILED, f"{lost} of {total} clips dropped, more than --max-dropped {max_dropped:g}"
     return STATUS_COMPLETE, ""
+
+
+class PartStream:
+    """One part on its way into the store: its windows are encoded by the encoder loop and appended
+    by the writer thread (the ``write_*`` methods, run there one at a time in submission order).
+
+    The part's ``dropped`` attrs are what decoding dropped, then what encoding dropped, each in
+    source order: the same list a whole-shard extraction gives.
+    """
+
+    def __init__(self, unit: WorkUnit, lock: PartLock, info: EncoderInfo, device: str, unfinished: set):
+        self.unit, self.lock, self.info, self.device, self.unfinished = unit, lock, info, device, unfinished
+        self.writer: PartWriter | None = None
+        self.source: SourceInfo | None = None
+        self.damage = ""
+        self.decode_dropped: list[dict] = []
+        self.encode_dropped: list[dict] = []
+        self.decoded_keys: list[str] = []  # every clip decoded so far, for a shard found corrupt at its end
+        self.kept = 0
+        self.kept_samples = 0
+        unfinished.add(self)
+
+    @property
+    def dropped(self) -> list[dict]:
+        return self.decode_dropped + self.encode_dropped
+
+    def take(self, window: DecodedWindow, encoded: PartBuffer | None) -> None:
+        """Account for one window; `encoded` is None for a corrupt last window (nothing is kept)."""
+        self.source, self.damage = window.source, window.damage or self.damage
+        self.decode_dropped += window.dropped
+        self.decoded_keys += window.keys
+        if encoded is None:  # the damage may lie anywhere: every clip read from this shard is dropped
+            corrupt = [dropped(k, DropReason.DAMAGED, "read from corrupt bytes") for k in self.decoded_keys]
+            self.decode_dropped += corrupt
+            self.encode_dropped, self.kept, self.kept_samples = [], 0, 0
+            return
+        self.encode_dropped += encoded.dropped
+        self.kept += len(encoded.keys)
+        self.kept_samples += sum(encoded.n_samples)
+
+    def _writer(self) -> PartWriter:
+        if self.writer is None:
+            self.writer = PartWriter(self.unit.part_path, self.info.output_dim, self.info.dtype, self.device)
+        return self.writer
+
+    def write_clips(self, buffer: PartBuffer) -> None:
+        self._writer().extend(buffer)
+
+    def write_discard(self) -> None:
+        if self.writer is not None:
+            self.writer.abort()
+            self.writer = None
+
+    def write_close(self, status: tuple[str, str]) -> None:
+        try:
+            self._writer().close(self.source, self.dropped, *status)
+        finally:
+            self.unfinished.discard(self)
+            self.lock.release()
+
+    def abort(self) -> None:
+        """Remove the temp of a part that will not be finished (an error stopped the run)."""
+        if self.writer is not None:
+            self.writer.abort()
+
+
+@dataclass
+class StageSeconds:
+    """Busy seconds per stage; decode is summed over the decoders, decode_wait is the encoder loop's wait."""
+
+    decode: float = 0.0
+    decode_wait: float = 0.0
+    write: float = 0.0
 
 
 def claim_units(
@@ -328,14 +428,130 @@ def claim_units(
             progress.unit_done(unit.label, skipped=True)
 
 
-def write_and_release(
-    unit: WorkUnit, buffer: PartBuffer, source: SourceInfo, status: tuple[str, str], lock: PartLock
+@dataclass(frozen=True)
+class StreamSettings:
+    """How the encoder loop is fed and what it keeps."""
+
+    limits: WindowLimits
+    decode_workers: int
+    max_dropped: float
+    keep_nonfinite: bool
+    batch_seconds: float
+
+
+def stream_parts(
+    extractor: Extractor,
+    claimed: Iterator[tuple[WorkUnit, PartLock]],
+    held: list[PartLock],
+    report: ExtractReport,
+    stages: StageSeconds,
+    settings: StreamSettings,
+    progress: ExtractProgress | None = None,
 ) -> None:
+    """Decode, encode and write every claimed unit, window by window.
+
+    One writer thread appends a window's frames while the encoder works on the next; at most one
+    window waits for it, so memory is bounded by a few windows plus one sharding-codec shard per
+    part, whatever the shard's length. On an error every unfinished part's temp is removed and
+    every claim released.
+    """
+    pipe = DecodePipe(settings.decode_workers, settings.limits)
+    writes = ThreadPoolExecutor(1, "xares-write")
+    unfinished: set[PartStream] = set()
+    last_write: Future | None = None
+
+    def timed(job: Callable, *args) -> None:
+        begun = time.perf_counter()
+        try:
+            job(*args)
+        finally:
+            stages.write += time.perf_counter() - begun
+
+    def settle() -> None:
+        if last_write is not None:
+            with store_errors(report.store):
+                last_write.result()
+
+    def write(job: Callable, *args) -> None:
+        nonlocal last_write
+        settle()
+        last_write = writes.submit(timed, job, *args)
+
+    def top_up() -> None:
+        while not pipe.full and (claim := next(claimed, None)) is not None:
+            pipe.submit(claim[0], claim)
+
     try:
-        with store_errors(unit.part_path):
-            write_part(unit.part_path, buffer, source, *status)
-    finally:
-        lock.release()
+        top_up()
+        while pipe.pending:
+            unit, lock = pipe.next_tag()
+            part = PartStream(unit, lock, extractor.info, extractor.device, unfinished)
+            for window in pipe.windows():
+                top_up()
+                stages.decode += window.decode_s
+                encoded = None if window.corrupt else extractor.encode(window, progress, settings.keep_nonfinite)
+                part.take(window, encoded)
+                if encoded is None:
+                    write(part.write_discard)
+                elif encoded.keys:
+                    write(part.write_clips, encoded)
+                del window, encoded  # the audio goes now, not when the next window arrives
+            status = part_status(part.kept, len(part.dropped), part.damage, settings.max_dropped)
+            write(part.write_close, status)
+            report.written.append(unit.part_path)
+            if status[0] != STATUS_COMPLETE:
+                report.not_complete.append(PartProblem(unit.label, unit.part_path, *status))
+            report.clips += part.kept
+            report.dropped += [{**d, "shard": unit.shard} for d in part.dropped]
+            report.audio_seconds += part.kept_samples / SAMPLE_RATE
+            if progress:
+                progress.unit_done(unit.label, skipped=False)
+        settle()
+    finally:  # an error or Ctrl-C: no temp left behind, and our claims freed so a rerun in this process can take them
+        stages.decode_wait = pipe.wait_s
+        pipe.close()
+        writes.shutdown(wait=True)
+        for part in list(unfinished):
+            part.abort()
+        for lock in held:
+            lock.release()
+
+
+def run_profile(
+    report: ExtractReport,
+    info: EncoderInfo,
+    stages: StageSeconds,
+    encode_s: float,
+    wall_s: float,
+    memory: PeakMemory,
+    settings: StreamSettings,
+) -> dict:
+    """One entry of the store's extraction profile: this run's cost and what produced it."""
+    device = memory.device
+    return {
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "host": socket.gethostname(),
+        **extraction_profile(
+            wall_s,
+            report.audio_seconds,
+            report.clips,
+            str(device),
+            info.encoder_precision,
+            stages.decode,
+            encode_s,
+            stages.write,
+            memory.peak_mb,
+            decode_wait_s=stages.decode_wait,
+        ),
+        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu",
+        "memory": "torch.cuda.max_memory_allocated" if device.type == "cuda" else "process peak RSS",
+        "dtype": info.dtype,
+        "parts": len(report.written),
+        "decode_workers": settings.decode_workers,
+        "batch_seconds": settings.batch_seconds,
+        "window_seconds": settings.limits.seconds,
+        "xares_version": info.xares_version,
+    }
 
 
 def extract(
@@ -354,17 +570,26 @@ def extract(
     max_dropped: float = DEFAULT_MAX_DROPPED,
     keep_nonfinite: bool = False,
     threads: int | None = None,
+    window_seconds: float = DEFAULT_WINDOW_SECONDS,
+    window_clips: int = DEFAULT_WINDOW_CLIPS,
 ) -> ExtractReport:
     """Extract every missing part of `tasks` x `splits` for `encoder` into the cache at `cache_root`.
 
     Shards are fetched and decoded ahead of the encoder: in one background thread, or in
     `decode_workers` processes (for a fast GPU encoder that one core cannot keep fed). The encoder
     computes in `precision`: fp32 (the reference) or fp16/bf16 autocast, on any device. Parts left
-    partial or failed are listed in the report's `not_complete` (see the module docstring).
+    partial or failed are listed in the report's `not_complete` (see the module docstring). A shard
+    is decoded and encoded in windows of at most `window_seconds` of audio and `window_clips` clips.
+    A run that extracted anything appends its cost to the store's profile (`xares_llm.cache.profile`).
     """
     started = time.perf_counter()
     if not 0 <= max_dropped <= 1:
         raise DataError(f"--max-dropped is a fraction of a part's clips, from 0 to 1; got {max_dropped}")
+    if window_seconds <= 0 or window_clips < 1:
+        raise DataError(f"decode windows need positive seconds and clips; got {window_seconds} s, {window_clips} clips")
+    settings = StreamSettings(
+        WindowLimits(window_seconds, window_clips), decode_workers, max_dropped, keep_nonfinite, batch_seconds
+    )
     device = str(resolve_device(device))
     loaded, info = prepare_encoder(encoder, encoder_args, device, dtype, precision)
     use_threads(loaded.module, threads)
@@ -391,52 +616,16 @@ def extract(
         return report
     write_encoder_info(cache_root, info)
     extractor = Extractor(loaded.module, info, device, batch_seconds)
+    loop_started = time.perf_counter()
+    stages = StageSeconds()
     held: list[PartLock] = []
     claimed = claim_units(todo, report, progress, held)
-    pending: deque[tuple[WorkUnit, PartLock, Future]] = deque()
-    depth = max(1, decode_workers) + 1  # shards decoding ahead of the encoder
-
-    def top_up(decoder: Executor) -> None:
-        while len(pending) < depth and (claim := next(claimed, None)) is not None:
-            pending.append((*claim, decoder.submit(decode_shard, claim[0])))
-
-    decoder = (
-        ProcessPoolExecutor(
-            decode_workers,
-            mp_context=multiprocessing.get_context("spawn"),  # no fork after torch
-            initializer=die_with_parent,
-            initargs=(os.getpid(),),
-        )
-        if decode_workers
-        else ThreadPoolExecutor(1, "xares-decode")
-    )
-    try:
-        with decoder, ThreadPoolExecutor(1, "xares-write") as writer:
-            top_up(decoder)
-            pending_write: Future | None = None
-            while pending:
-                unit, lock, decoding = pending.popleft()
-                shard = decoding.result()
-                top_up(decoder)
-                buffer = extractor.encode(shard, progress, keep_nonfinite)
-                status = part_status(buffer, shard.damage, max_dropped)
-                if pending_write is not None:
-                    pending_write.result()
-                pending_write = writer.submit(write_and_release, unit, buffer, shard.source, status, lock)
-                report.written.append(unit.part_path)
-                if status[0] != STATUS_COMPLETE:
-                    report.not_complete.append(PartProblem(unit.label, unit.part_path, *status))
-                report.clips += len(buffer.keys)
-                report.dropped += [{**d, "shard": unit.shard} for d in buffer.dropped]
-                report.audio_seconds += sum(buffer.n_samples) / SAMPLE_RATE
-                if progress:
-                    progress.unit_done(unit.label, skipped=False)
-            if pending_write is not None:
-                pending_write.result()
-    finally:  # an error or Ctrl-C: free our claims so a rerun in this process can take them
-        for future in (item[2] for item in pending):
-            future.cancel()
-        for lock in held:
-            lock.release()
+    with PeakMemory(torch.device(device)) as memory:
+        stream_parts(extractor, claimed, held, report, stages, settings, progress)
+    loop_s = time.perf_counter() - loop_started
+    if report.written:  # every claimed part may have been taken by another process meanwhile
+        with store_errors(report.store / PROFILE_FILE):
+            profile = run_profile(report, info, stages, extractor.encode_s, loop_s, memory, settings)
+            append_profile(report.store, profile)
     report.wall_seconds = time.perf_counter() - started
     return report

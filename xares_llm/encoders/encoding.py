@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from xares_llm.constants import SAMPLE_RATE
+from xares_llm.errors import EncoderError
 
 
 @runtime_checkable
@@ -22,7 +23,9 @@ class ContractEncoder(Protocol):
     """The challenge's encoder contract (docs/encoders.md); any `nn.Module` of this shape loads as is.
 
     Optional attributes read when present: ``sampling_rate`` (16000), ``max_input_seconds``,
-    ``frame_rate_hz``.
+    ``frame_rate_hz``, and ``pads_to_max``: True when the encoder pads every window to
+    ``max_input_seconds`` whatever the clip's length (Whisper), so extraction budgets a batch by
+    that padded input rather than by its longest clip.
     """
 
     output_dim: int
@@ -49,11 +52,27 @@ def valid_frame_counts(
     return [min(n_frames, math.ceil(n / padded_samples * n_frames)) for n in n_samples]
 
 
-def pad_batch(clips: Sequence[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
-    """Clips of float32 samples -> audio (B, T) zero-padded, mask (B, T) with 1 on real samples."""
+def padded_input_samples(encoder: object, spec: str) -> int | None:
+    """Samples every window is padded to by an encoder that declares ``pads_to_max``; None otherwise."""
+    if not getattr(encoder, "pads_to_max", False):
+        return None
+    seconds = getattr(encoder, "max_input_seconds", None)
+    if not isinstance(seconds, int | float) or seconds <= 0:
+        raise EncoderError(
+            f"encoder {spec!r} declares pads_to_max but max_input_seconds is {seconds!r}; "
+            "declare the length in seconds it pads every window to"
+        )
+    return int(seconds * SAMPLE_RATE)
+
+
+def pad_batch(clips: Sequence[np.ndarray], pin_memory: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """Clips of float32 samples -> audio (B, T) zero-padded, mask (B, T) with 1 on real samples.
+
+    `pin_memory` allocates both in page-locked memory, so the copy to a GPU can run asynchronously.
+    """
     longest = max(1, max(len(c) for c in clips))
-    audio = torch.zeros(len(clips), longest)
-    mask = torch.zeros(len(clips), longest, dtype=torch.long)
+    audio = torch.zeros(len(clips), longest, pin_memory=pin_memory)
+    mask = torch.zeros(len(clips), longest, dtype=torch.long, pin_memory=pin_memory)
     for i, clip in enumerate(clips):
         audio[i, : len(clip)] = torch.from_numpy(np.asarray(clip, dtype=np.float32))
         mask[i, : len(clip)] = 1
@@ -88,7 +107,9 @@ def encode_clips(
     """Encode clips (16 kHz float32 samples) in one padded batch -> per clip frames (T'_i, D) on CPU.
 
     Clips longer than ``encoder.max_input_seconds`` are encoded as separate windows whose frames
-    are concatenated in order.
+    are concatenated in order. On CUDA the padded batch is built in pinned memory and copied with
+    ``non_blocking=True``: the copy overlaps the host work queued behind it, and the stream orders it
+    before the encoder's kernels.
     """
     device = torch.device(device)
     max_seconds = getattr(encoder, "max_input_seconds", None)
@@ -99,9 +120,10 @@ def encode_clips(
         for window in windows(clip, max_samples):
             pieces.append(window)
             owner.append(index)
-    audio, mask = pad_batch(pieces)
+    cuda = device.type == "cuda"
+    audio, mask = pad_batch(pieces, pin_memory=cuda)
     with autocast_context(device, autocast_dtype):
-        output = encoder(audio.to(device), mask.to(device))
+        output = encoder(audio.to(device, non_blocking=cuda), mask.to(device, non_blocking=cuda))
     features, feature_mask = unpack_output(output)
     counts = valid_frame_counts(features.shape[1], feature_mask, [len(p) for p in pieces], audio.shape[1])
     # Per-row selection in numpy: torch's boolean indexing costs milliseconds per row here.

@@ -39,6 +39,7 @@ class WhisperEncoder(nn.Module):
     """
 
     sampling_rate = SAMPLE_RATE
+    pads_to_max = True  # every window is encoded as 30 s: extraction budgets batches by that
 
     def __init__(self, model: str = "openai/whisper-base", layer: int | None = None):
         super().__init__()
