@@ -33,6 +33,7 @@ FORMAT = "xares-features/1"
 ENCODER_FILE = "encoder.json"
 PART_SUFFIX = ".zarr"
 TMP_MARKER = ".tmp-"  # part-X.zarr.tmp-<host>-<pid>-<uuid>: a part being written
+DERIVED_DIR = ".probe"  # <store>/.probe/: pooled embeddings of `xares probe`, rebuilt locally, never transferred
 LOCK_SUFFIX = ".lock"  # part-X.zarr.lock: JSON {host, pid, start} of the process extracting it
 STATUS_COMPLETE = "complete"
 STATUS_PARTIAL = "partial"

@@ -27,6 +27,7 @@ from typing import IO, TYPE_CHECKING
 
 from xares_llm.cache.errors import CacheError
 from xares_llm.cache.format import (
+    DERIVED_DIR,
     ENCODER_FILE,
     FORMAT,
     LOCK_SUFFIX,
@@ -67,7 +68,9 @@ class Members:
 
     def add(self, name: str) -> None:
         parts = member_parts(name)
-        if in_flight(parts):
+        if parts[0] == DERIVED_DIR:
+            self.left_out.add(DERIVED_DIR)
+        elif in_flight(parts):
             self.left_out.add("/".join(parts[:3]))
         elif parts in STORE_FILES or (len(parts) > 3 and parts[2].endswith(PART_SUFFIX)):
             self.files.append(name)

@@ -134,7 +134,12 @@ def test_verify_with_tasks_finds_a_deleted_split_folder(store_copy):
 def test_push_pull_round_trip_and_damaged_pull_keeps_nothing(store_copy, tmp_path):
     root, encoder_id = store_copy
     remote = tmp_path / "remote"
-    push(root, encoder_id, str(remote))
+    derived = root / "features" / encoder_id / ".probe"
+    derived.mkdir(exist_ok=True)
+    (derived / "demo_pitch@train-0123.npy").write_bytes(b"pooled embeddings, rebuilt where needed")
+    pushed = push(root, encoder_id, str(remote))
+    assert ".probe" in pushed.left_out and not (remote / "features" / encoder_id / ".probe").exists()
+    shutil.rmtree(derived)
     pulled = pull(tmp_path / "other", encoder_id, f"file://{remote}")
     assert len(FeatureSplit(tmp_path / "other", encoder_id, "demo_pitch", "test")) == 16
     assert (pulled.path / "encoder.json").read_text() == (root / "features" / encoder_id / "encoder.json").read_text()

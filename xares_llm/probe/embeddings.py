@@ -22,10 +22,10 @@ from pathlib import Path
 import numpy as np
 
 from xares_llm.cache import FeatureSplit, read_encoder_info, read_part_attrs
-from xares_llm.cache.format import encoder_dir
+from xares_llm.cache.format import DERIVED_DIR, encoder_dir
 from xares_llm.cache.remote import local_path
 
-PROBE_DIR = ".probe"
+PROBE_DIR = DERIVED_DIR
 POOLINGS = ("mean", "meanstd")
 KEY_CHARS = 16
 
