@@ -20,11 +20,14 @@ from pathlib import Path
 
 import numpy as np
 import zarr
+import zarr.storage
 from zarr.codecs import Crc32cCodec, ZstdCodec
+from zarr.codecs.numcodecs import BitRound
 
 from xares_llm.cache.atomic import temp_path
+from xares_llm.cache.dtypes import INT8, array_dtype, bitround_bits, held_dtype, quantise_int8, quiet_numcodecs
 from xares_llm.cache.errors import CacheError, StoreFileError
-from xares_llm.cache.format import STATUS_COMPLETE, TMP_MARKER, PartAttrs, SourceInfo
+from xares_llm.cache.format import SCALES, STATUS_COMPLETE, TMP_MARKER, PartAttrs, SourceInfo
 from xares_llm.cache.locks import pid_alive
 from xares_llm.cache.reader import part_metadata
 
@@ -34,12 +37,13 @@ CHUNKS_PER_SHARD = 64  # chunks packed into one file by the sharding codec
 
 @dataclass
 class PartBuffer:
-    """Clips of one part collected in order before the single write."""
+    """Clips of one part collected in order before the single write; int8 clips are quantised as added."""
 
     dim: int
-    dtype: str
+    dtype: str  # a store dtype (cache/dtypes.py)
     device: str = ""  # where the encoder ran (recorded with the part)
     frames: list[np.ndarray] = field(default_factory=list)
+    scales: list[np.ndarray] = field(default_factory=list)  # int8 only: one float32 per frame
     keys: list[str] = field(default_factory=list)
     meta: list[str] = field(default_factory=list)
     n_samples: list[int] = field(default_factory=list)
@@ -48,7 +52,12 @@ class PartBuffer:
     def add(self, key: str, frames: np.ndarray, meta_json: str, n_samples: int) -> None:
         if frames.ndim != 2 or frames.shape[1] != self.dim:
             raise ValueError(f"clip {key}: frames of shape {frames.shape}, expected (T', {self.dim})")
-        self.frames.append(frames.astype(self.dtype, copy=False))
+        if self.dtype == INT8:
+            codes, scale = quantise_int8(frames)
+            self.frames.append(codes)
+            self.scales.append(scale)
+        else:
+            self.frames.append(frames.astype(held_dtype(self.dtype), copy=False))
         self.keys.append(key)
         self.meta.append(meta_json)
         self.n_samples.append(int(n_samples))
@@ -87,42 +96,70 @@ def write_failure(path: Path, error: OSError) -> str:
     return f"cannot write {path}: {why} ({where}); {hint}"
 
 
+def fill_part(group: zarr.Group, buffer: PartBuffer) -> tuple[int, int, int]:
+    """Write the buffer's arrays into `group` (on disk, or in memory to measure them: xares_llm/plan.py);
+    returns (n_frames, n_clips, nonfinite frames)."""
+    lengths = np.array([len(f) for f in buffer.frames], dtype=np.int64)
+    offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+    dtype = array_dtype(buffer.dtype)
+    frames = np.concatenate(buffer.frames) if buffer.frames else np.zeros((0, buffer.dim), dtype)
+    n_frames, n_clips = int(offsets[-1]), len(buffer.keys)
+    bits = bitround_bits(buffer.dtype)
+    quiet_numcodecs()
+    rows = max(1, CHUNK_BYTES // (buffer.dim * dtype.itemsize))
+    shard_rows = rows * CHUNKS_PER_SHARD
+    group.create_array(
+        "frames",
+        shape=frames.shape,
+        dtype=dtype,
+        chunks=(rows, buffer.dim),
+        shards=(shard_rows, buffer.dim),
+        filters=[BitRound(keepbits=bits)] if bits is not None else None,
+        compressors=_codecs(),
+        config=ARRAY_CONFIG,
+    )[:] = frames
+    scales = None
+    if buffer.dtype == INT8:  # chunked like frames, so one frames chunk needs one scales chunk
+        scales = np.concatenate(buffer.scales) if buffer.scales else np.zeros(0, np.float32)
+        group.create_array(
+            SCALES, shape=scales.shape, dtype=np.float32, chunks=(rows,), shards=(shard_rows,),
+            compressors=_codecs(), config=ARRAY_CONFIG,
+        )[:] = scales  # fmt: skip
+    per_clip = max(1, n_clips)
+    group.create_array("offsets", data=offsets, chunks=(per_clip + 1,), compressors=_codecs(), config=ARRAY_CONFIG)
+    group.create_array(
+        "n_samples",
+        data=np.array(buffer.n_samples, dtype=np.int64),
+        chunks=(per_clip,),
+        compressors=_codecs(),
+        config=ARRAY_CONFIG,
+    )
+    for name, values in (("keys", buffer.keys), ("meta", buffer.meta)):
+        array = group.create_array(
+            name, shape=(n_clips,), dtype=str, chunks=(per_clip,), compressors=_codecs(), config=ARRAY_CONFIG
+        )
+        if n_clips:
+            array[:] = np.array(values, dtype=object)
+    return n_frames, n_clips, count_nonfinite(frames, scales)
+
+
+def encoded_bytes(buffer: PartBuffer) -> dict[str, int]:
+    """Bytes each array (and ``zarr.json`` of the group, under "") of the part would take, written in memory."""
+    store: dict = {}
+    fill_part(zarr.open_group(zarr.storage.MemoryStore(store_dict=store), mode="w"), buffer)
+    sizes: dict[str, int] = {}
+    for key, value in store.items():
+        name = key.split("/")[0] if "/" in key else ""
+        sizes[name] = sizes.get(name, 0) + len(value.to_bytes())
+    return sizes
+
+
 def _write_part(final_path: Path, buffer: PartBuffer, source: SourceInfo, status: str, reason: str) -> PartAttrs:
     final_path.parent.mkdir(parents=True, exist_ok=True)
     tmp_path = temp_path(final_path)
-    lengths = np.array([len(f) for f in buffer.frames], dtype=np.int64)
-    offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
-    frames = np.concatenate(buffer.frames) if buffer.frames else np.zeros((0, buffer.dim), buffer.dtype)
-    n_frames, n_clips = int(offsets[-1]), len(buffer.keys)
     try:
         group = zarr.open_group(tmp_path, mode="w")
-        rows = max(1, CHUNK_BYTES // (buffer.dim * np.dtype(buffer.dtype).itemsize))
-        shard_rows = rows * CHUNKS_PER_SHARD
-        group.create_array(
-            "frames",
-            shape=frames.shape,
-            dtype=buffer.dtype,
-            chunks=(rows, buffer.dim),
-            shards=(shard_rows, buffer.dim),
-            compressors=_codecs(),
-            config=ARRAY_CONFIG,
-        )[:] = frames
-        per_clip = max(1, n_clips)
-        group.create_array("offsets", data=offsets, chunks=(per_clip + 1,), compressors=_codecs(), config=ARRAY_CONFIG)
-        group.create_array(
-            "n_samples",
-            data=np.array(buffer.n_samples, dtype=np.int64),
-            chunks=(per_clip,),
-            compressors=_codecs(),
-            config=ARRAY_CONFIG,
-        )
-        for name, values in (("keys", buffer.keys), ("meta", buffer.meta)):
-            array = group.create_array(
-                name, shape=(n_clips,), dtype=str, chunks=(per_clip,), compressors=_codecs(), config=ARRAY_CONFIG
-            )
-            if n_clips:
-                array[:] = np.array(values, dtype=object)
-        nonfinite = int((~np.isfinite(frames)).any(axis=1).sum()) if n_frames else 0
+        n_frames, n_clips, nonfinite = fill_part(group, buffer)
         attrs = PartAttrs(
             source=source,
             n_clips=n_clips,
@@ -143,6 +180,13 @@ def _write_part(final_path: Path, buffer: PartBuffer, source: SourceInfo, status
         if tmp_path.exists():
             shutil.rmtree(tmp_path, ignore_errors=True)
     return attrs
+
+
+def count_nonfinite(frames: np.ndarray, scales: np.ndarray | None) -> int:
+    """Frames holding NaN or Inf; an int8 frame is non-finite when its scale is (cache/dtypes.py)."""
+    if scales is not None:
+        return int((~np.isfinite(scales)).sum())
+    return int((~np.isfinite(frames)).any(axis=1).sum()) if len(frames) else 0
 
 
 def _replace_dir(new: Path, final: Path) -> None:

@@ -55,6 +55,7 @@ from xares_llm.cache import (
     write_part,
 )
 from xares_llm.cache.atomic import atomic_write_text
+from xares_llm.cache.dtypes import held_dtype
 from xares_llm.cache.errors import CacheError
 from xares_llm.cache.format import (
     ENCODER_FILE,
@@ -73,6 +74,7 @@ from xares_llm.encoders.describe import prepare_encoder
 from xares_llm.encoders.encoding import AUTOCAST_DTYPES, encode_clips
 from xares_llm.encoders.loader import raised_at
 from xares_llm.errors import DataError, EncoderError, StoreError
+from xares_llm.plan import check_room, estimate
 from xares_llm.tasks import SPLITS, Split, TaskConfig
 from xares_llm.threads import use_threads
 from xares_llm.workers import die_with_parent
@@ -259,7 +261,7 @@ class Extractor:
                 f"its output_dim is {self.info.output_dim}, so (T', {self.info.output_dim}) was expected"
             )
         with np.errstate(over="ignore"):  # a value beyond float16 becomes inf, which encode() counts
-            return frames.astype(self.info.dtype, copy=False)
+            return frames.astype(held_dtype(self.info.dtype), copy=False)
 
     def _encode_batch(self, clips: list[np.ndarray]) -> list[np.ndarray | str]:
         """Encode a batch; on a RuntimeError (out-of-memory included), retry clip by clip so one bad
@@ -354,13 +356,15 @@ def extract(
     max_dropped: float = DEFAULT_MAX_DROPPED,
     keep_nonfinite: bool = False,
     threads: int | None = None,
+    force: bool = False,
 ) -> ExtractReport:
     """Extract every missing part of `tasks` x `splits` for `encoder` into the cache at `cache_root`.
 
     Shards are fetched and decoded ahead of the encoder: in one background thread, or in
     `decode_workers` processes (for a fast GPU encoder that one core cannot keep fed). The encoder
     computes in `precision`: fp32 (the reference) or fp16/bf16 autocast, on any device. Parts left
-    partial or failed are listed in the report's `not_complete` (see the module docstring).
+    partial or failed are listed in the report's `not_complete` (see the module docstring). Unless
+    `force`, a run whose estimated store (`xares_llm.plan`) exceeds the free disk is refused before it starts.
     """
     started = time.perf_counter()
     if not 0 <= max_dropped <= 1:
@@ -381,6 +385,9 @@ def extract(
             note_up_to_date(unit, record, report)
         else:
             todo.append(unit)
+    extractor = Extractor(loaded.module, info, device, batch_seconds)
+    if todo and not force:
+        check_room(estimate(extractor, todo, todo, cache_root, timed=False))
     if progress:
         progress.start(len(units))
         for unit in units:
@@ -390,7 +397,6 @@ def extract(
         report.wall_seconds = time.perf_counter() - started
         return report
     write_encoder_info(cache_root, info)
-    extractor = Extractor(loaded.module, info, device, batch_seconds)
     held: list[PartLock] = []
     claimed = claim_units(todo, report, progress, held)
     pending: deque[tuple[WorkUnit, PartLock, Future]] = deque()
