@@ -17,6 +17,7 @@ from xares_llm.cli.options import (
     EncoderArg,
     EncoderArgsOpt,
     EncoderPrecisionOpt,
+    StoreDtypeOpt,
     ThreadsOpt,
 )
 from xares_llm.cli.progress import ExtractReporter, make_progress
@@ -40,13 +41,7 @@ def extract(
         float, typer.Option(help="Seconds of padded audio per encoder batch.")
     ] = DEFAULT_BATCH_SECONDS,
     device: AutoDeviceOpt = None,
-    dtype: Annotated[
-        str,
-        typer.Option(
-            help="Stored feature dtype: float16, float32, int8 (one float32 scale per frame, about half of "
-            "float16) or bitround<N> (float16 keeping N of 10 mantissa bits, N 1-10, e.g. bitround7).",
-        ),
-    ] = "float16",
+    dtype: StoreDtypeOpt = "float16",
     encoder_precision: EncoderPrecisionOpt = "fp32",
     decode_workers: Annotated[
         int, typer.Option(help="Processes decoding audio ahead of the encoder (0 = one background thread).")

@@ -69,8 +69,8 @@ def plan_table(plan: ExtractPlan) -> Table:
     from xares_llm.plan import human_bytes
 
     table = Table(title=f"Extraction plan: {plan.encoder_id} ({plan.dtype}, {plan.device})", title_justify="left")
-    for column in ("task", "split", "shards", "clips", "audio h", "audio h from", "store", "time"):
-        table.add_column(column, justify="left" if column in ("task", "split", "audio h from") else "right")
+    for column in ("task", "split", "shards", "clips", "audio h", "hours from", "store", "time"):
+        table.add_column(column, justify="left" if column in ("task", "split", "hours from") else "right")
     for row in plan.rows:
         shards = f"{row.shards}" + (f" ({row.missing} not here)" if row.missing else "")
         shards += f" ({row.up_to_date} done)" if row.up_to_date else ""

@@ -9,13 +9,16 @@ import shutil
 
 import numpy as np
 import pytest
+from typer.testing import CliRunner
 
 from xares_llm.cache import FeatureSplit, PartBuffer, SourceInfo, read_part_attrs, write_part
 from xares_llm.cache.dtypes import quantise_int8
 from xares_llm.cache.errors import CacheError
 from xares_llm.cache.verify import verify_part
+from xares_llm.cli.main import app
 from xares_llm.encoders.describe import candidate_ids, prepare_encoder
 from xares_llm.errors import StoreError
+from xares_llm.evaluate import evaluate
 from xares_llm.extract import extract
 from xares_llm.recipe import load_recipe
 from xares_llm.scoring import score_run
@@ -151,12 +154,15 @@ def test_int8_extraction_trains_and_scores(demo_store, tmp_path):
         scale = np.abs(reference).max(axis=1, keepdims=True) / 127
         assert store.frames(i).dtype == np.float32
         assert np.all(np.abs(store.frames(i) - reference) <= scale / 2 * (1 + 1e-5) + 1e-12)
+    runner = CliRunner(env={"COLUMNS": "200"})
+    listed = runner.invoke(app, ["cache", "ls", "--cache", str(tmp_path)])
+    assert listed.exit_code == 0 and re.search(rf"{report.encoder_id}.* int8 ", listed.output)
+    verified = runner.invoke(app, ["cache", "verify", report.encoder_id, "--cache", str(tmp_path)])
+    assert verified.exit_code == 0, verified.output
     recipe = load_recipe("demo", {"steps": 6, "checkpoint_every": 6, "batch_size": 8})
     run_dir = tmp_path / "run"
     result = train(run_dir, recipe, load_mixture("demo"), report.encoder_id, tmp_path)
     assert np.isfinite(result.final_loss)
-    from xares_llm.evaluate import evaluate
-
     evaluate(run_dir, tmp_path)
     scores = score_run(run_dir)
     assert set(scores.tasks) == set(load_mixture("demo").evaluate)

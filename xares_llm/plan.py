@@ -80,9 +80,9 @@ class SplitPlan:
     @property
     def method(self) -> str:
         if self.clips and self.sampled_clips == self.clips:
-            return "exact (every clip decoded)"
+            return "all decoded"
         if self.sampled_clips:
-            return f"{self.sampled_clips} of {self.clips} clips decoded, scaled by bytes"
+            return f"{self.sampled_clips} of {self.clips} decoded"
         return "no local audio"
 
 
