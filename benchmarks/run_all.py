@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-BENCHMARKS = ("encoder_speed", "extract_overhead", "train_step", "caption_metrics")
+BENCHMARKS = ("encoder_speed", "extract_overhead", "train_step", "caption_metrics", "storage")
 
 
 def run(name: str, out_dir: Path, quick: bool) -> tuple[bool, float, float]:
@@ -106,7 +106,30 @@ def summarise(results: dict[str, dict]) -> list[str]:
             lines.append(f"| {name} | {cell(r[name]['wall_s'])} | {cell(r[name]['cpu_s'])} |")
         target = r["fense_plus_date_at_target"]
         lines += [f"| FENSE + DATE at 20 000 pairs ({target['how']}) | {target['wall_s']} | {target['cpu_s']} |", ""]
+    if "storage" in results:
+        lines += storage_lines(results["storage"])
     return lines
+
+
+def storage_lines(r: dict) -> list[str]:
+    """Bytes per audio hour and demo scores per store dtype (benchmarks/storage.py)."""
+    demo = r["demo"]
+    tasks = list(demo["scores"]["float16"])
+    lines = [f"## storage (store bytes per dtype; demo {demo['steps']} steps{', --quick' if r['quick'] else ''})", ""]
+    head = "dtype | " + " | ".join(f"{e['encoder']} MB/audio h (x float16)" for e in r["encoders"])
+    lines += [f"| {head} | write+read s (mel) | {' | '.join(tasks)} | goal met |"]
+    lines += ["|---" * (2 + len(r["encoders"]) + len(tasks)) + "|---|"]
+    for dtype, v in r["verdict"]["per_dtype"].items():
+        sizes = " | ".join(
+            f"{e['dtypes'][dtype]['mb_per_audio_hour']:.1f} ({e['dtypes'][dtype]['ratio_to_float16']:.3f})"
+            for e in r["encoders"]
+        )
+        scores = " | ".join(f"{demo['scores'][dtype][t]:.3f}" for t in tasks)
+        lines.append(
+            f"| {dtype} | {sizes} | {cell(r['encoders'][0]['write_read_s'][dtype]['wall_s'])} | {scores} | "
+            f"{'yes' if v['goal_met'] else 'no'} (max diff {v['max_score_diff']:.3f}) |"
+        )
+    return [*lines, "", f"Goal: {r['goal']}; met by: {', '.join(r['verdict']['goal_met_by']) or 'none'}.", ""]
 
 
 def main() -> None:

@@ -204,7 +204,15 @@ def part_metadata(path: Path) -> dict | None:
             raise StoreFileError(path, f"{name}: {problem}{why}")
     if not int8 and (path / SCALES).exists():
         raise StoreFileError(path, f"{SCALES}: only int8 parts have one, these frames are not int8")
+    if int8 and (rows := _shape(path, SCALES)[:1]) != _shape(path, "frames")[:1]:
+        raise StoreFileError(path, f"{SCALES}: shape {rows}, one scale per frame {_shape(path, 'frames')[:1]} expected")
     return attrs
+
+
+def _shape(part: Path, name: str) -> list:
+    """The shape array `name`'s zarr.json claims (already checked to be a Zarr v3 array)."""
+    shape = _load_json(part / name / ZARR_JSON).get("shape")
+    return shape if isinstance(shape, list) else []
 
 
 def complete_parts(directory: Path) -> list[Path]:

@@ -120,6 +120,11 @@ def test_tampered_compact_parts_are_refused_naming_the_part(tmp_path):
     with pytest.raises(CacheError, match=re.escape(message)):
         read_part_attrs(path)
     assert not verify_part(path).ok
+    path, _, _ = write(tmp_path / "s", "int8", random_clips(rng))
+    meta_path = path / "scales" / "zarr.json"
+    meta_path.write_text(json.dumps(zarr_json(meta_path) | {"shape": [3]}))
+    with pytest.raises(CacheError, match=re.escape(f"{path}: scales: shape [3], one scale per frame [50] expected")):
+        FeatureSplit(tmp_path / "s", "enc", "ds", "train")
 
     path, _, _ = write(tmp_path / "b", "bitround5", random_clips(rng))
     meta_path = path / "frames" / "zarr.json"
