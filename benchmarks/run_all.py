@@ -126,7 +126,7 @@ def storage_lines(r: dict) -> list[str]:
         )
         scores = " | ".join(f"{demo['scores'][dtype][t]:.3f}" for t in tasks)
         lines.append(
-            f"| {dtype} | {sizes} | {cell(r['encoders'][0]['write_read_s'][dtype]['wall_s'])} | {scores} | "
+            f"| {dtype} | {sizes} | {cell(r['encoders'][0]['dtypes'][dtype]['write_read_s']['wall_s'])} | {scores} | "
             f"{'yes' if v['goal_met'] else 'no'} (max diff {v['max_score_diff']:.3f}) |"
         )
     return [*lines, "", f"Goal: {r['goal']}; met by: {', '.join(r['verdict']['goal_met_by']) or 'none'}.", ""]

@@ -1,11 +1,12 @@
 """Store size per dtype: bytes per audio hour, feature error, write + read time, and the demo scores.
 
 For `mel` and a Whisper-base-sized encoder (random init: sizes and timing only), synthetic shards
-are extracted once per store dtype (float32, float16, int8, bitround 7/5/3) with `xares extract`;
-the store's bytes on disk per audio hour, the ratio to float16 and the feature error against the
-float32 store are reported. Writing the part and reading every clip back is timed per dtype,
-interleaved, 5+ rounds after a warm-up. Then the demo recipe is trained and evaluated from a `mel`
-store of each dtype (same data, same seed) and its scores put beside float16's.
+are extracted once at float32 with `xares extract`, and those frames written in each store dtype
+(float32, float16, int8, bitround 7/5/3/2) by the part writer extraction uses; the bytes on disk
+per audio hour, the ratio to float16 and the feature error against float32 are reported. Writing
+the part and reading every clip back is timed per dtype, interleaved, 5+ rounds after a warm-up.
+Then the demo recipe is extracted, trained and evaluated with `mel` at each dtype (same data, same
+seed) and its scores put beside float16's.
 
 Goal: a dtype at <= 0.3x the float16 bytes with every demo score within 0.01 of float16's.
 
@@ -30,7 +31,7 @@ from xares_llm.pipeline import run_pipeline
 from xares_llm.recipe import load_recipe
 from xares_llm.tasks import TaskConfig
 
-DTYPES = ("float32", "float16", "int8", "bitround7", "bitround5", "bitround3")
+DTYPES = ("float32", "float16", "int8", "bitround7", "bitround5", "bitround3", "bitround2")
 GOAL_RATIO, GOAL_SCORE = 0.3, 0.01
 
 
@@ -50,32 +51,41 @@ def feature_error(store: FeatureSplit, exact: FeatureSplit) -> dict:
     return {"relative_rms": round((sq_err / max(sq_ref, 1e-30)) ** 0.5, 6), "max_abs": round(worst, 6)}
 
 
-def sizes(name: str, spec: str, kwargs: dict, task: TaskConfig, data: Path, root: Path) -> dict:
-    """Extract each dtype into its own cache: bytes on disk, bytes per audio hour, feature error."""
-    rows, splits = {}, {}
+def sizes(name: str, spec: str, kwargs: dict, task: TaskConfig, data: Path, root: Path, repeats: int) -> dict:
+    """Extract once at float32, then write those frames in every dtype through the part writer (what
+    `xares extract --dtype` runs after the encoder, whose output does not depend on the store dtype):
+    bytes on disk per audio hour, ratio to float16, error against float32; write + read timed."""
+    report = extract(spec, [task], root / f"cache-{name}", data, splits=["train"], encoder_args=kwargs,
+                     dtype="float32", force=True)  # fmt: skip
+    exact = FeatureSplit(root / f"cache-{name}", report.encoder_id, task.dataset.name, "train")
+    clips = [exact.frames(i) for i in range(len(exact))]
+    hours = report.audio_seconds / 3600
+    timing = write_read_times(clips, root / name, repeats)
+    rows = {}
     for dtype in DTYPES:
-        cache = root / f"cache-{name}-{dtype}"
-        report = extract(spec, [task], cache, data, splits=["train"], encoder_args=kwargs, dtype=dtype, force=True)
-        split = FeatureSplit(cache, report.encoder_id, task.dataset.name, "train")
-        stored = folder_bytes(report.store)
-        hours = report.audio_seconds / 3600
+        store = FeatureSplit(root / name / dtype, "e", "d", "train")
+        stored = folder_bytes(store.parts[0])
+        frames = int(store.frame_counts.sum())
         rows[dtype] = {
             "bytes": stored,
-            "audio_hours": round(hours, 5),
-            "frames": int(split.frame_counts.sum()),
             "mb_per_audio_hour": round(stored / hours / 1e6, 2),
-            "bytes_per_frame": round(stored / max(1, int(split.frame_counts.sum())), 2),
+            "bytes_per_frame": round(stored / max(1, frames), 2),
+            "error_vs_float32": feature_error(store, exact),
+            "write_read_s": timing[dtype],
         }
-        splits[dtype] = split
-    for dtype, row in rows.items():
+    for row in rows.values():
         row["ratio_to_float16"] = round(row["bytes"] / rows["float16"]["bytes"], 4)
-        row["error_vs_float32"] = feature_error(splits[dtype], splits["float32"])
-    return {"encoder": name, "output_dim": int(splits["float32"].frames(0).shape[1]), "dtypes": rows, "splits": splits}
+    return {
+        "encoder": name,
+        "output_dim": int(clips[0].shape[1]),
+        "audio_hours": round(hours, 5),
+        "frames": sum(len(c) for c in clips),
+        "dtypes": rows,
+    }
 
 
-def write_read_times(split: FeatureSplit, root: Path, repeats: int) -> dict:
+def write_read_times(clips: list[np.ndarray], root: Path, repeats: int) -> dict:
     """Write one part of every clip in each dtype, then read every clip back from a cold chunk cache."""
-    clips = [split.frames(i) for i in range(len(split))]
     dim = clips[0].shape[1]
 
     def mode(dtype: str):
@@ -83,7 +93,7 @@ def write_read_times(split: FeatureSplit, root: Path, repeats: int) -> dict:
             buffer = PartBuffer(dim=dim, dtype=dtype)
             for i, frames in enumerate(clips):
                 buffer.add(f"c{i}", frames, "{}", 1)
-            base = root / f"time-{dtype}"
+            base = root / dtype
             write_part(base / "features" / "e" / "d" / "train" / "part-x.zarr", buffer, SourceInfo("x", 0, "", 0))
             cache_reader.CHUNK_CACHE = cache_reader.ChunkCache(cache_reader.CHUNK_CACHE_BYTES)
             store = FeatureSplit(base, "e", "d", "train")
@@ -141,10 +151,9 @@ def main() -> None:
         task = bench_task(2)
         write_clips_shards(tmp / "data", task.dataset.shards("train"), clips, (5.0, 30.0))
         whisper = {"model": str(save_random_whisper("whisper-base", tmp / "whisper"))}
-        encoders = [sizes("mel", "mel", {}, task, tmp / "data", tmp)]
-        encoders.append(sizes("whisper-base-sized", "whisper-base", whisper, task, tmp / "data", tmp))
+        encoders = [sizes("mel", "mel", {}, task, tmp / "data", tmp, args.repeats)]
+        encoders.append(sizes("whisper-base-sized", "whisper-base", whisper, task, tmp / "data", tmp, args.repeats))
         for row in encoders:
-            row["write_read_s"] = write_read_times(row.pop("splits")["float32"], tmp, args.repeats)
             print(row["encoder"], {d: r["ratio_to_float16"] for d, r in row["dtypes"].items()}, flush=True)
         demo = demo_scores(tmp, args.quick, steps)
     write_result(

@@ -225,7 +225,7 @@ class Extractor:
         self.autocast_dtype = AUTOCAST_DTYPES[info.encoder_precision]
 
     def encode(self, shard: DecodedShard, progress: ExtractProgress | None, keep_nonfinite: bool = False) -> PartBuffer:
-        """Encode every clip of `shard`; a clip whose features hold NaN/Inf (in the stored dtype) is
+        """Encode every clip of `shard`; a clip whose features hold NaN/Inf (as stored; int8: before quantising) is
         dropped as ``nonfinite`` unless `keep_nonfinite`."""
         buffer = PartBuffer(
             dim=self.info.output_dim, dtype=self.info.dtype, dropped=list(shard.dropped), device=self.device
@@ -254,7 +254,7 @@ class Extractor:
         return buffer
 
     def _stored(self, frames: np.ndarray, key: str) -> np.ndarray:
-        """The frames in the store's dtype; a wrong shape breaks the encoder contract."""
+        """The frames as the part buffer takes them (held_dtype); a wrong shape breaks the encoder contract."""
         if frames.ndim != 2 or frames.shape[1] != self.info.output_dim:
             raise EncoderError(
                 f"encoder {self.info.spec!r} returned frames of shape {tuple(frames.shape)} for clip {key}; "

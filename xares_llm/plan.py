@@ -131,7 +131,7 @@ def scan_shard(path: Path, row: SplitPlan, todo: bool) -> None:
     sample is short. Damage stops the count at the damage and is noted (extraction reports it)."""
     seen: set[str] = set()
     try:
-        with tarfile.open(path, mode="r|*") as tar:
+        with tarfile.open(path, mode="r:*") as tar:  # a plain tar: headers only, member data skipped
             for member in tar:
                 match = KEY_PATTERN.match(member.name) if member.isreg() else None
                 if match is None or match.group(2).lower() not in AUDIO_EXTENSIONS or match.group(1) in seen:
