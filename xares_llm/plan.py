@@ -3,8 +3,8 @@
 Clips and audio bytes come from the tar headers of every local shard (a ``.tar.gz`` is decompressed
 once to reach them). Audio hours: the first `SAMPLE_CLIPS` clips of each dataset split are decoded
 and the seconds per audio byte they show scale the split's audio bytes (exact when every clip was
-sampled). Store bytes: those sample clips go through the real extractor and part writer in the
-chosen dtype; the bytes per frame written, times hours x frame rate, plus each part's fixed
+sampled). Store bytes: a few of those clips go through the real extractor and part writer (in
+memory) in the chosen dtype; the bytes per frame written, times hours x frame rate, plus each part's fixed
 overhead. Time: the same probe batch, timed after a warm-up, as audio seconds per wall second.
 Shards not downloaded yet are not counted; the plan says how many.
 """
@@ -42,6 +42,7 @@ if TYPE_CHECKING:
 SAMPLE_CLIPS = 16  # clips per dataset split decoded to measure seconds per audio byte
 PROBE_SECONDS = 30.0  # at most this much sampled audio is encoded by the timed probe of `--plan`
 CHECK_SECONDS = 5.0  # and by the untimed probe of the free-space check every extraction runs
+KEPT_CLIPS, KEPT_SECONDS = 2, 10.0  # sampled audio kept per split for the probe (40 splits: about 50 MB)
 FREE_ENV = "XARES_DISK_FREE"  # bytes: the free space the check assumes instead of asking the disk
 STORE_ARRAYS = ("frames", "scales")  # the arrays whose size grows with frames
 
@@ -155,7 +156,8 @@ def sample(tar: tarfile.TarFile, member: tarfile.TarInfo, row: SplitPlan) -> Non
     row.sampled_clips += 1
     row.sampled_bytes += member.size
     row.sampled_seconds += len(audio) / SAMPLE_RATE
-    row.audio.append(audio)
+    if len(row.audio) < KEPT_CLIPS:
+        row.audio.append(audio[: int(KEPT_SECONDS * SAMPLE_RATE)])
 
 
 def scan_units(units: list[WorkUnit], todo: list[WorkUnit]) -> list[SplitPlan]:
@@ -177,10 +179,10 @@ def scan_units(units: list[WorkUnit], todo: list[WorkUnit]) -> list[SplitPlan]:
 def probe_clips(rows: list[SplitPlan], seconds: float) -> list[np.ndarray]:
     """Sampled clips, taken round the splits, up to `seconds` of audio; noise when none is local."""
     clips, total = [], 0.0
-    for index in range(SAMPLE_CLIPS):
+    for index in range(KEPT_CLIPS):
         for row in rows:
             if index < len(row.audio) and total < seconds:
-                clips.append(row.audio[index][: int(seconds * SAMPLE_RATE)])
+                clips.append(row.audio[index])
                 total += len(clips[-1]) / SAMPLE_RATE
     if not clips:
         clips = [np.random.default_rng(0).uniform(-0.5, 0.5, int(seconds * SAMPLE_RATE)).astype(np.float32)]
@@ -189,7 +191,7 @@ def probe_clips(rows: list[SplitPlan], seconds: float) -> list[np.ndarray]:
 
 def run_probe(extractor: Extractor, clips: list[np.ndarray], timed: bool) -> Probe:
     """Encode `clips` as extraction does (`timed`: after a one-clip warm-up), write them as a part in
-    the chosen dtype, and measure what that part takes on disk. Untimed, the speed is 0."""
+    the chosen dtype in memory, and measure what that part takes. Untimed, the speed is 0."""
     shard = DecodedShard(
         SourceInfo("probe", 0, "", 0), [f"p{i}" for i in range(len(clips))], clips, ["{}"] * len(clips)
     )
