@@ -129,7 +129,10 @@ def storage_lines(r: dict) -> list[str]:
             f"| {dtype} | {sizes} | {cell(r['encoders'][0]['dtypes'][dtype]['write_read_s']['wall_s'])} | {scores} | "
             f"{'yes' if v['goal_met'] else 'no'} (max diff {v['max_score_diff']:.3f}) |"
         )
-    return [*lines, "", f"Goal: {r['goal']}; met by: {', '.join(r['verdict']['goal_met_by']) or 'none'}.", ""]
+    met = ", ".join(r["verdict"]["goal_met_by"]) or "none"
+    floor = r["verdict"].get("float32_vs_float16")
+    noise = f" float32 vs float16 (float16 rounding only) differ by up to {floor:.3f}." if floor is not None else ""
+    return [*lines, "", f"Goal: {r['goal']}; met by: {met}.{noise}", ""]
 
 
 def main() -> None:
