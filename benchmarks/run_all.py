@@ -25,6 +25,7 @@ BENCHMARKS = (
     "extract_scaling",
     "train_step",
     "caption_metrics",
+    "storage",
     "remote_store",
     "probe",
     "busy_machine",
@@ -169,7 +170,33 @@ def summarise(results: dict[str, dict]) -> list[str]:
             f"load avg {r['load_average']['before'][0]} → {r['load_average']['after'][0]}",
             "",
         ]
+    if "storage" in results:
+        lines += storage_lines(results["storage"])
     return lines
+
+
+def storage_lines(r: dict) -> list[str]:
+    """Bytes per audio hour and demo scores per store dtype (benchmarks/storage.py)."""
+    demo = r["demo"]
+    tasks = list(demo["scores"]["float16"])
+    lines = [f"## storage (store bytes per dtype; demo {demo['steps']} steps{', --quick' if r['quick'] else ''})", ""]
+    head = "dtype | " + " | ".join(f"{e['encoder']} MB/audio h (x float16)" for e in r["encoders"])
+    lines += [f"| {head} | write+read s (mel) | {' | '.join(tasks)} | goal met |"]
+    lines += ["|---" * (2 + len(r["encoders"]) + len(tasks)) + "|---|"]
+    for dtype, v in r["verdict"]["per_dtype"].items():
+        sizes = " | ".join(
+            f"{e['dtypes'][dtype]['mb_per_audio_hour']:.1f} ({e['dtypes'][dtype]['ratio_to_float16']:.3f})"
+            for e in r["encoders"]
+        )
+        scores = " | ".join(f"{demo['scores'][dtype][t]:.3f}" for t in tasks)
+        lines.append(
+            f"| {dtype} | {sizes} | {cell(r['encoders'][0]['dtypes'][dtype]['write_read_s']['wall_s'])} | {scores} | "
+            f"{'yes' if v['goal_met'] else 'no'} (max diff {v['max_score_diff']:.3f}) |"
+        )
+    met = ", ".join(r["verdict"]["goal_met_by"]) or "none"
+    floor = r["verdict"].get("float32_vs_float16")
+    noise = f" float32 vs float16 (float16 rounding only) differ by up to {floor:.3f}." if floor is not None else ""
+    return [*lines, "", f"Goal: {r['goal']}; met by: {met}.{noise}", ""]
 
 
 def main() -> None:

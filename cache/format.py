@@ -6,7 +6,8 @@
       encoder.json                 EncoderInfo
       extract-profile.json         what each extraction run cost (cache/profile.py)
       <dataset>/<split>/part-<shard>.zarr/   one Zarr v3 group per source shard
-        frames    [n_frames, D]    float16 | float32
+        frames    [n_frames, D]    float16 | float32 | int8 (see cache/dtypes.py)
+        scales    [n_frames]       float32, int8 parts only: frame t = frames[t] * scales[t]
         offsets   [n_clips + 1]    int64; clip i = frames[offsets[i]:offsets[i+1]]
         keys      [n_clips]        str, the source sample key
         meta      [n_clips]        str, the sample's JSON exactly as read
@@ -39,7 +40,7 @@ STATUS_COMPLETE = "complete"
 STATUS_PARTIAL = "partial"
 STATUS_FAILED = "failed"
 ARRAYS = ("frames", "offsets", "keys", "meta", "n_samples")
-STORE_DTYPES = ("float16", "float32")
+SCALES = "scales"  # the extra array of an int8 part
 # Compute precision of the encoder's forward: fp32 (the reference setting) or fp16/bf16 autocast.
 ENCODER_PRECISIONS = ("fp32", "fp16", "bf16")
 REFERENCE_PRECISION = "fp32"
@@ -113,6 +114,11 @@ class PartAttrs:
         values = {k: v for k, v in data.items() if k in names}
         values["source"] = SourceInfo(**values["source"])
         return cls(**values)
+
+
+def part_arrays(int8: bool) -> tuple[str, ...]:
+    """The arrays a part holds: int8 parts add their per-frame scales."""
+    return (*ARRAYS, SCALES) if int8 else ARRAYS
 
 
 def features_root(root: Path) -> Path:

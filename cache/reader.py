@@ -27,19 +27,20 @@ from pathlib import Path
 import numpy as np
 import zarr
 
+from xares_llm.cache.dtypes import BITROUND_BITS, INT8, dequantise_int8, quiet_numcodecs
 from xares_llm.cache.errors import StoreFileError
 from xares_llm.cache.format import (
-    ARRAYS,
     ENCODER_FILE,
     FORMAT,
     PART_SUFFIX,
+    SCALES,
     STATUS_COMPLETE,
-    STORE_DTYPES,
     TMP_MARKER,
     EncoderInfo,
     PartAttrs,
     encoder_dir,
     features_root,
+    part_arrays,
     split_dir,
 )
 from xares_llm.cache.remote import LOCAL, LocalFiles, open_root
@@ -48,8 +49,10 @@ CHUNK_CACHE_BYTES = 256 << 20  # decoded frame chunks kept per process, over all
 ZARR_JSON = "zarr.json"
 ZARR_V2_FILES = (".zgroup", ".zarray", ".zattrs")
 WRITTEN_CODECS = frozenset({"bytes", "zstd", "crc32c", "vlen-utf8", "sharding_indexed"})  # what writer.py uses
+BITROUND_CODEC = "numcodecs.bitround"  # writer.py's filter on float16 frames of a bitround<N> store
 ARRAY_DTYPES = {
-    "frames": STORE_DTYPES,
+    "frames": ("float16", "float32", INT8),
+    SCALES: ("float32",),
     "offsets": ("int64",),
     "n_samples": ("int64",),
     "keys": ("string",),
@@ -62,7 +65,7 @@ READ_ERRORS = (ValueError, RuntimeError, OSError)  # zarr and codec errors (a cr
 @dataclass
 class Clip:
     key: str
-    frames: np.ndarray  # (T', D) in the store's dtype
+    frames: np.ndarray  # (T', D) float32 for float32 and int8 stores (dequantised), float16 for float16 and bitround
     meta: dict
     n_samples: int  # audio length at 16 kHz
 
@@ -129,6 +132,26 @@ def _codec_names(codecs: object) -> Iterator[str]:
                 yield from _codec_names(config[key])
 
 
+def _codecs_named(codecs: object, name: str) -> Iterator[dict]:
+    """Every codec dict called `name` in a v3 codec list, including those nested in the sharding codec."""
+    for codec in codecs if isinstance(codecs, list) else []:
+        if isinstance(codec, dict):
+            if codec.get("name") == name:
+                yield codec
+            config = codec.get("configuration") or {}
+            for key in ("codecs", "index_codecs"):
+                if isinstance(config, dict) and key in config:
+                    yield from _codecs_named(config[key], name)
+
+
+def frames_data_type(part: Path) -> object:
+    """The data type the frames array's zarr.json claims (checked by `_array_problem`)."""
+    try:
+        return _load_json(part / "frames" / ZARR_JSON).get("data_type")
+    except (OSError, ValueError):
+        return None
+
+
 def _array_problem(part: Path, name: str) -> str | None:
     """What makes array `name` of `part` something other than what writer.py writes, or None."""
     path = part / name / ZARR_JSON
@@ -142,9 +165,15 @@ def _array_problem(part: Path, name: str) -> str | None:
         return f"{ZARR_JSON} is not a Zarr v3 array"
     if meta.get("data_type") not in ARRAY_DTYPES[name]:
         return f"data type {meta.get('data_type')!r}, expected {' or '.join(ARRAY_DTYPES[name])}"
-    foreign = next((c for c in _codec_names(meta.get("codecs", [])) if c not in WRITTEN_CODECS), None)
+    rounded = name == "frames" and meta["data_type"] == "float16"  # only bitround<N> stores filter their frames
+    allowed = WRITTEN_CODECS | {BITROUND_CODEC} if rounded else WRITTEN_CODECS
+    foreign = next((c for c in _codec_names(meta.get("codecs", [])) if c not in allowed), None)
     if foreign is not None:
         return f"codec {foreign!r} is not one this format writes"
+    bitround = _codecs_named(meta.get("codecs", []), BITROUND_CODEC)
+    keepbits = [(c.get("configuration") or {}).get("keepbits") for c in bitround]
+    if any(not isinstance(k, int) or k not in BITROUND_BITS for k in keepbits):
+        return f"codec {BITROUND_CODEC!r} keepbits {keepbits[0]!r}, expected 1 to {BITROUND_BITS[-1]}"
     if meta.get("storage_transformers") or meta.get("chunk_key_encoding") != CHUNK_KEYS:
         return "chunk layout is not the one this format writes"
     return None
@@ -175,11 +204,23 @@ def part_metadata(path: Path) -> dict | None:
     if not isinstance(attrs, dict) or attrs.get("format") != FORMAT:
         found = attrs.get("format") if isinstance(attrs, dict) else None
         raise StoreFileError(path, f"part format {found!r}; this version reads {FORMAT}")
-    for name in ARRAYS:
+    int8 = frames_data_type(path) == INT8
+    for name in part_arrays(int8):
         problem = _array_problem(path, name)
         if problem:
-            raise StoreFileError(path, f"{name}: {problem}")
+            why = " (int8 frames need their scales)" if name == SCALES else ""
+            raise StoreFileError(path, f"{name}: {problem}{why}")
+    if not int8 and (path / SCALES).exists():
+        raise StoreFileError(path, f"{SCALES}: only int8 parts have one, these frames are not int8")
+    if int8 and (rows := _shape(path, SCALES)[:1]) != _shape(path, "frames")[:1]:
+        raise StoreFileError(path, f"{SCALES}: shape {rows}, one scale per frame {_shape(path, 'frames')[:1]} expected")
     return attrs
+
+
+def _shape(part: Path, name: str) -> list:
+    """The shape array `name`'s zarr.json claims (already checked to be a Zarr v3 array)."""
+    shape = _load_json(part / name / ZARR_JSON).get("shape")
+    return shape if isinstance(shape, list) else []
 
 
 def complete_parts(directory: Path) -> list[Path]:
@@ -208,6 +249,7 @@ def read_part_attrs(path: Path) -> PartAttrs | None:
 
 def open_part(path: Path) -> zarr.Group:
     """The part's group, opened as Zarr v3 only (its metadata was checked by `part_metadata`)."""
+    quiet_numcodecs()
     return zarr.open_group(path, mode="r", zarr_format=3)
 
 
@@ -293,6 +335,7 @@ class FeatureSplit:
             starts.append(starts[-1] + len(self._keys[-1]))
         self._starts = starts
         self._frames: dict[int, zarr.Array] = {}  # opened lazily, per process
+        self._scales: dict[int, zarr.Array] = {}  # int8 parts: their per-frame scales, likewise
         # a part rewritten at the same path is a new directory (atomic rename): its inode tells them apart
         self._cache_ids = [f"{path}@{path.stat().st_ino}" for path in self.parts]
 
@@ -336,7 +379,7 @@ class FeatureSplit:
         stop = end - begin if stop is None else min(stop, end - begin)
         array = self._frames_array(part)
         if stop <= start:
-            return np.zeros((0, array.shape[1]), dtype=array.dtype)
+            return np.zeros((0, array.shape[1]), dtype=np.float32 if array.dtype == INT8 else array.dtype)
         first, last = begin + start, begin + stop
         rows = array.chunks[0]
         pieces = [self._chunk(part, c) for c in range(first // rows, (last - 1) // rows + 1)]
@@ -359,8 +402,20 @@ class FeatureSplit:
             data = array[chunk * rows : (chunk + 1) * rows]
         except READ_ERRORS as e:
             raise StoreFileError(path, f"frames: cannot read ({e})") from e
+        if data.dtype == INT8:
+            data = dequantise_int8(data, self._scale_rows(part, chunk * rows, (chunk + 1) * rows))
         CHUNK_CACHE.put(key, data)
         return data
+
+    def _scale_rows(self, part: int, begin: int, end: int) -> np.ndarray:
+        """Scales [begin:end) of an int8 part: one chunk, aligned with the frames chunk (writer.py)."""
+        path = self.parts[part]
+        if part not in self._scales:
+            self._scales[part] = check_chunk_files(path, open_part(path), SCALES)
+        try:
+            return self._scales[part][begin:end]
+        except READ_ERRORS as e:
+            raise StoreFileError(path, f"{SCALES}: cannot read ({e})") from e
 
     def __getitem__(self, index: int) -> Clip:
         part, local = self._locate(index)
@@ -377,4 +432,4 @@ class FeatureSplit:
 
     def __getstate__(self) -> dict:
         # zarr handles are reopened in each DataLoader worker rather than pickled.
-        return {**self.__dict__, "_frames": {}}
+        return {**self.__dict__, "_frames": {}, "_scales": {}}

@@ -14,10 +14,19 @@ from pathlib import Path
 
 import numpy as np
 
+from xares_llm.cache.dtypes import INT8
 from xares_llm.cache.errors import StoreFileError
-from xares_llm.cache.format import ARRAYS, ENCODER_FILE, PART_SUFFIX, STATUS_COMPLETE, TMP_MARKER, encoder_dir
-from xares_llm.cache.reader import open_part, read_encoder_file, read_part_attrs, read_whole
-from xares_llm.cache.writer import read_part_record
+from xares_llm.cache.format import (
+    ENCODER_FILE,
+    PART_SUFFIX,
+    SCALES,
+    STATUS_COMPLETE,
+    TMP_MARKER,
+    encoder_dir,
+    part_arrays,
+)
+from xares_llm.cache.reader import frames_data_type, open_part, read_encoder_file, read_part_attrs, read_whole
+from xares_llm.cache.writer import count_nonfinite, read_part_record
 
 # (dataset, split) -> the part names that folder should hold (see `cache.format.part_name`)
 PartPlan = dict[tuple[str, str], list[str]]
@@ -84,7 +93,8 @@ def verify_part(path: Path) -> PartReport:
         return report
     group = open_part(path)
     arrays = {}
-    for name in ARRAYS:
+    int8 = frames_data_type(path) == INT8
+    for name in part_arrays(int8):
         try:
             arrays[name] = read_whole(path, group, name)
         except StoreFileError as e:  # a missing chunk file, a crc32c mismatch or an undecodable chunk
@@ -100,7 +110,9 @@ def verify_part(path: Path) -> PartReport:
         report.problems.append(f"clip counts disagree across arrays and attrs: {sorted(lengths)}")
     if attrs.n_frames != len(frames):
         report.problems.append(f"attrs say {attrs.n_frames} frames, the array holds {len(frames)}")
-    nonfinite = int((~np.isfinite(frames)).any(axis=1).sum()) if len(frames) else 0
+    if int8 and len(arrays[SCALES]) != len(frames):
+        report.problems.append(f"{len(arrays[SCALES])} scales for {len(frames)} int8 frames")
+    nonfinite = count_nonfinite(frames, arrays[SCALES] if int8 else None)
     if nonfinite:
         report.problems.append(f"{nonfinite} frames hold NaN or Inf (the encoder produced them)")
     return report

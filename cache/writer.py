@@ -15,6 +15,7 @@ import errno
 import os
 import shutil
 import socket
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -23,10 +24,12 @@ from pathlib import Path
 import numpy as np
 import zarr
 from zarr.codecs import Crc32cCodec, ZstdCodec
+from zarr.codecs.numcodecs import BitRound
 
 from xares_llm.cache.atomic import temp_path
+from xares_llm.cache.dtypes import INT8, array_dtype, bitround_bits, held_dtype, quantise_int8, quiet_numcodecs
 from xares_llm.cache.errors import CacheError, StoreFileError
-from xares_llm.cache.format import STATUS_COMPLETE, TMP_MARKER, PartAttrs, SourceInfo
+from xares_llm.cache.format import SCALES, STATUS_COMPLETE, TMP_MARKER, PartAttrs, SourceInfo
 from xares_llm.cache.locks import pid_alive
 from xares_llm.cache.reader import part_metadata
 
@@ -39,7 +42,7 @@ class PartBuffer:
     """Clips collected in order: a whole part for `write_part`, or one window for `PartWriter.extend`."""
 
     dim: int
-    dtype: str
+    dtype: str  # a store dtype (cache/dtypes.py); frames are held as its held_dtype, quantised on write
     device: str = ""  # where the encoder ran (recorded with the part)
     frames: list[np.ndarray] = field(default_factory=list)
     keys: list[str] = field(default_factory=list)
@@ -50,7 +53,7 @@ class PartBuffer:
     def add(self, key: str, frames: np.ndarray, meta_json: str, n_samples: int) -> None:
         if frames.ndim != 2 or frames.shape[1] != self.dim:
             raise ValueError(f"clip {key}: frames of shape {frames.shape}, expected (T', {self.dim})")
-        self.frames.append(frames.astype(self.dtype, copy=False))
+        self.frames.append(frames.astype(held_dtype(self.dtype), copy=False))
         self.keys.append(key)
         self.meta.append(meta_json)
         self.n_samples.append(int(n_samples))
@@ -74,6 +77,21 @@ def write_part(
     return writer.close(source, buffer.dropped, status, reason)
 
 
+def encoded_bytes(buffer: PartBuffer) -> dict[str, int]:
+    """Bytes each array of the part `buffer` makes takes on disk (``""``: the group's own files), by
+    writing it to a temporary folder: what xares_llm/plan.py scales up to a whole store."""
+    with tempfile.TemporaryDirectory(prefix="xares-size-") as tmp:
+        part = Path(tmp) / "part.zarr"
+        write_part(part, buffer, SourceInfo("size probe", 0, "", 0))
+        sizes: dict[str, int] = {}
+        for path in part.rglob("*"):
+            if path.is_file():
+                names = path.relative_to(part).parts
+                name = names[0] if len(names) > 1 else ""
+                sizes[name] = sizes.get(name, 0) + path.stat().st_size
+    return sizes
+
+
 def write_failure(path: Path, error: OSError) -> str:
     """One line: what could not be written, why, and what to do about it."""
     where = error.filename or path
@@ -93,8 +111,10 @@ class PartWriter:
     Frames are appended in whole sharding-codec shards (`CHUNKS_PER_SHARD` chunks, about 64 MB), held
     in one preallocated buffer until full, so every shard file is written once, exactly as a one-shot
     write of the whole part would write it, and memory stays bounded by one shard whatever the part's
-    length. Keys, meta and lengths (small) are written at `close`. Any OS error is a one-line
-    `CacheError` naming the part, and the temp is removed.
+    length. int8 frames are quantised as they are added, with their per-frame scales held and
+    written the same way; ``bitround<N>`` adds numcodecs' BitRound before zstd (cache/dtypes.py). Keys,
+    meta and lengths (small) are written at `close`. Any OS error is a one-line `CacheError` naming
+    the part, and the temp is removed.
     """
 
     def __init__(self, final_path: Path, dim: int, dtype: str, device: str = ""):
@@ -108,21 +128,38 @@ class PartWriter:
         self.tmp_path = temp_path(self.final_path)
         self._written = 0  # frames rows already in the array
         self._held = 0  # frames rows waiting in the shard buffer
+        self.stored_dtype = array_dtype(dtype)
+        bits = bitround_bits(dtype)
+        quiet_numcodecs()
         with self._writing():
             self.final_path.parent.mkdir(parents=True, exist_ok=True)
             self.group = zarr.open_group(self.tmp_path, mode="w")
-            rows = max(1, CHUNK_BYTES // (dim * np.dtype(dtype).itemsize))
+            rows = max(1, CHUNK_BYTES // (dim * self.stored_dtype.itemsize))
             self.shard_rows = rows * CHUNKS_PER_SHARD
             self.frames = self.group.create_array(
                 "frames",
                 shape=(0, dim),
-                dtype=dtype,
+                dtype=self.stored_dtype,
                 chunks=(rows, dim),
                 shards=(self.shard_rows, dim),
+                filters=[BitRound(keepbits=bits)] if bits is not None else None,
                 compressors=_codecs(),
                 config=ARRAY_CONFIG,
             )
+            # int8: one float32 scale per frame, chunked like frames so one frames chunk needs one scales chunk
+            self.scales = None
+            if dtype == INT8:
+                self.scales = self.group.create_array(
+                    SCALES,
+                    shape=(0,),
+                    dtype=np.float32,
+                    chunks=(rows,),
+                    shards=(self.shard_rows,),
+                    compressors=_codecs(),
+                    config=ARRAY_CONFIG,
+                )
         self._buffer: np.ndarray | None = None  # allocated on the first frames, touched only as filled
+        self._scale_buffer: np.ndarray | None = None
 
     @contextlib.contextmanager
     def _writing(self) -> Iterator[None]:
@@ -138,11 +175,14 @@ class PartWriter:
     def add(self, key: str, frames: np.ndarray, meta_json: str, n_samples: int) -> None:
         if frames.ndim != 2 or frames.shape[1] != self.dim:
             raise ValueError(f"clip {key}: frames of shape {frames.shape}, expected (T', {self.dim})")
-        frames = frames.astype(self.dtype, copy=False)
-        if len(frames):
+        frames = frames.astype(held_dtype(self.dtype), copy=False)
+        if len(frames):  # counted before quantising: an int8 frame with NaN or Inf gets a NaN scale
             self.nonfinite += int((~np.isfinite(frames)).any(axis=1).sum())
+        scales = None
+        if self.scales is not None:
+            frames, scales = quantise_int8(frames)
         with self._writing():
-            self._hold(frames)
+            self._hold(frames, scales)
         self.keys.append(key)
         self.meta.append(meta_json)
         self.n_samples.append(int(n_samples))
@@ -152,13 +192,18 @@ class PartWriter:
         for key, frames, meta, n in zip(buffer.keys, buffer.frames, buffer.meta, buffer.n_samples, strict=True):
             self.add(key, frames, meta, n)
 
-    def _hold(self, frames: np.ndarray) -> None:
-        """Copy `frames` into the shard buffer, writing each shard as it fills."""
+    def _hold(self, frames: np.ndarray, scales: np.ndarray | None) -> None:
+        """Copy `frames` (and their int8 scales) into the shard buffer, writing each shard as it fills."""
         while len(frames):
             if self._buffer is None:
-                self._buffer = np.empty((self.shard_rows, self.dim), self.dtype)
+                self._buffer = np.empty((self.shard_rows, self.dim), self.stored_dtype)
+                if scales is not None:
+                    self._scale_buffer = np.empty(self.shard_rows, np.float32)
             take = min(len(frames), self.shard_rows - self._held)
             self._buffer[self._held : self._held + take] = frames[:take]
+            if scales is not None:
+                self._scale_buffer[self._held : self._held + take] = scales[:take]
+                scales = scales[take:]
             self._held += take
             frames = frames[take:]
             if self._held == self.shard_rows:
@@ -170,6 +215,9 @@ class PartWriter:
         end = self._written + self._held
         self.frames.resize((end, self.dim))
         self.frames[self._written : end] = self._buffer[: self._held]
+        if self.scales is not None:
+            self.scales.resize((end,))
+            self.scales[self._written : end] = self._scale_buffer[: self._held]
         self._written, self._held = end, 0
 
     def close(
@@ -178,7 +226,7 @@ class PartWriter:
         """Write the index arrays and attrs, check the counts, and rename the part into place."""
         with self._writing():
             attrs = self._close(source, dropped, status, reason)
-        self._buffer = None
+        self._buffer = self._scale_buffer = None
         return attrs
 
     def _close(self, source: SourceInfo, dropped: list[dict], status: str, reason: str) -> PartAttrs:
@@ -220,9 +268,17 @@ class PartWriter:
 
     def abort(self) -> None:
         """Remove the temp: nothing of this part is kept."""
-        self._buffer = None
+        self._buffer = self._scale_buffer = None
         if self.tmp_path.exists():
             shutil.rmtree(self.tmp_path, ignore_errors=True)
+
+
+def count_nonfinite(frames: np.ndarray, scales: np.ndarray | None) -> int:
+    """Frames of a stored part holding NaN or Inf; an int8 frame is non-finite when its scale is
+    (cache/dtypes.py)."""
+    if scales is not None:
+        return int((~np.isfinite(scales)).sum())
+    return int((~np.isfinite(frames)).any(axis=1).sum()) if len(frames) else 0
 
 
 def _replace_dir(new: Path, final: Path) -> None:

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from xares_llm.cli.console import err, out
-from xares_llm.cli.options import AutoDeviceOpt, ThreadsOpt
+from xares_llm.cli.options import AutoDeviceOpt, StoreDtypeOpt, ThreadsOpt
 from xares_llm.cli.progress import make_progress, pipeline_hooks
 from xares_llm.cli.render import scores_table
 from xares_llm.demo_data import write_demo_shards
@@ -20,6 +20,7 @@ def demo(
     workdir: Annotated[Path, typer.Option("--workdir", help="Where data, cache and run go.")] = Path("xares-demo"),
     device: AutoDeviceOpt = None,
     threads: ThreadsOpt = None,
+    dtype: StoreDtypeOpt = "float16",
 ) -> None:
     """Write synthetic audio shards, extract them with `mel`, train a tiny LLM, evaluate, score.
 
@@ -28,6 +29,8 @@ def demo(
     Example:
 
       xares demo --workdir /tmp/xares-demo
+
+      xares demo --workdir /tmp/xares-demo --dtype int8     # the same demo from a compact store
     """
     from xares_llm.pipeline import run_pipeline
 
@@ -46,6 +49,7 @@ def demo(
             data_root,
             run_dir,
             device=device,
+            dtype=dtype,
             hooks=pipeline_hooks(progress, recipe.log_every),
             threads=threads,
         )

@@ -17,10 +17,12 @@ from xares_llm.cli.options import (
     EncoderArg,
     EncoderArgsOpt,
     EncoderPrecisionOpt,
+    StoreDtypeOpt,
     ThreadsOpt,
     write_cache,
 )
 from xares_llm.cli.progress import ExtractReporter, make_progress
+from xares_llm.cli.render import plan_notes, plan_table
 from xares_llm.config import add_config_dirs
 from xares_llm.constants import DEFAULT_BATCH_SECONDS
 from xares_llm.sources import default_data_root
@@ -40,7 +42,7 @@ def extract(
         float, typer.Option(help="Seconds of padded audio per encoder batch.")
     ] = DEFAULT_BATCH_SECONDS,
     device: AutoDeviceOpt = None,
-    dtype: Annotated[str, typer.Option(help="Stored feature dtype: float16 or float32.")] = "float16",
+    dtype: StoreDtypeOpt = "float16",
     encoder_precision: EncoderPrecisionOpt = "fp32",
     decode_workers: Annotated[
         int, typer.Option(help="Processes decoding audio ahead of the encoder (0 = one background thread).")
@@ -53,6 +55,15 @@ def extract(
     ] = False,
     threads: ThreadsOpt = None,
     config_dir: ConfigDirOpt = None,
+    plan: Annotated[
+        bool,
+        typer.Option(
+            "--plan", help="Print clips, audio hours, store size, time and free disk per task; extract nothing."
+        ),
+    ] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Extract even when the estimated store exceeds the free disk space.")
+    ] = False,
 ) -> None:
     """Run ENCODER once over every clip of the tasks and write Zarr feature stores.
 
@@ -67,6 +78,8 @@ def extract(
       xares extract whisper-base --tasks task1 --device cuda --data /data/xares_llm_data
 
       xares extract my_encoder.py:MyEncoder --encoder-args '{"layer": 6}' --tasks esc50 --split test
+
+      xares extract whisper-base --tasks task1 --dtype int8 --plan
     """
     from xares_llm.extract import extract as run_extract
     from xares_llm.extract import not_complete_error
@@ -79,6 +92,17 @@ def extract(
         raise typer.BadParameter(f"unknown split {bad[0]!r}; use train, test or train,test", param_hint="--split")
     cache_root = write_cache(cache, "extract")
     data_root = data or default_data_root(cache_root)
+    if plan:
+        from xares_llm.plan import plan_extract
+
+        estimate = plan_extract(
+            encoder, resolve_tasks(tasks), cache_root, data_root, splits=splits, encoder_args=encoder_args,
+            batch_seconds=batch_seconds, device=device, dtype=dtype, precision=encoder_precision, threads=threads,
+        )  # fmt: skip
+        out.print(plan_table(estimate))
+        for line in plan_notes(estimate):
+            out.print(line, highlight=False)
+        return
     with make_progress() as progress:
         report = run_extract(
             encoder,
@@ -96,6 +120,7 @@ def extract(
             max_dropped=max_dropped,
             threads=threads,
             keep_nonfinite=keep_nonfinite,
+            force=force,
         )
     out.print(f"encoder-id [bold]{report.encoder_id}[/bold]  store {report.store}")
     if encoder_precision != REFERENCE_PRECISION:

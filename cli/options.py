@@ -91,3 +91,11 @@ EncoderPrecisionOpt = Annotated[
         ),
     ),
 ]
+StoreDtypeOpt = Annotated[
+    str,
+    typer.Option(
+        "--dtype",
+        help="Stored feature dtype: float16, float32, int8 (one float32 scale per frame, about half of float16 "
+        "on disk) or bitround<N> (float16 keeping N of its 10 mantissa bits, e.g. bitround7); each is its own store.",
+    ),
+]

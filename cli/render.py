@@ -9,6 +9,7 @@ from rich.table import Table
 from xares_llm.baselines import baseline_mean
 
 if TYPE_CHECKING:
+    from xares_llm.plan import ExtractPlan
     from xares_llm.scoring import Scores
 
 SCORE_DECIMALS = 4  # mecat rounds FENSE and DATE to 4 decimals; the published baselines have 3
@@ -61,3 +62,51 @@ METRIC_WORDS = {
 
 def _fmt(value: float | None) -> str:
     return "" if value is None else f"{value:.3f}"
+
+
+def plan_table(plan: ExtractPlan) -> Table:
+    """`xares extract --plan`: one row per task split, then the total against the free disk."""
+    from xares_llm.plan import human_bytes
+
+    table = Table(title=f"Extraction plan: {plan.encoder_id} ({plan.dtype}, {plan.device})", title_justify="left")
+    for column in ("task", "split", "shards", "clips", "audio h", "hours from", "store", "time"):
+        table.add_column(column, justify="left" if column in ("task", "split", "hours from") else "right")
+    for row in plan.rows:
+        shards = f"{row.shards}" + (f" ({row.missing} not here)" if row.missing else "")
+        shards += f" ({row.up_to_date} done)" if row.up_to_date else ""
+        table.add_row(
+            row.task, row.split, shards, str(row.clips), f"{row.audio_hours:.3f}", row.method,
+            human_bytes(plan.store_bytes(row)), _duration(plan.seconds(row)),
+        )  # fmt: skip
+    table.add_section()
+    table.add_row(
+        "total", "", str(sum(r.shards for r in plan.rows)), str(sum(r.clips for r in plan.rows)),
+        f"{sum(r.audio_hours for r in plan.rows):.3f}", "", human_bytes(plan.total_bytes),
+        _duration(plan.total_seconds), style="bold",
+    )  # fmt: skip
+    return table
+
+
+def plan_notes(plan: ExtractPlan) -> list[str]:
+    """What the plan's numbers rest on, and whether the store fits."""
+    from xares_llm.plan import human_bytes
+
+    probe, fits = plan.probe, "fits"
+    notes = [
+        f"store: {probe.bytes_per_frame:.1f} bytes per frame ({plan.output_dim} dims, {plan.dtype}, measured on "
+        f"{probe.audio_seconds:.0f} s of sampled audio) x {plan.frame_rate_hz:g} frames/s; "
+        f"time: {probe.speed:.0f}x real time on {plan.device} (a timed probe batch)",
+        f"free at {plan.cache_root}: {human_bytes(plan.free_bytes)}; "
+        + (fits if plan.total_bytes <= plan.free_bytes else "[red]does not fit[/red]: extract refuses without --force"),
+    ]
+    missing = sum(r.missing for r in plan.rows)
+    if missing:
+        notes.append(f"{missing} shards are not downloaded yet: their clips are not counted")
+    notes += [f"[yellow]{p}[/yellow]" for r in plan.rows for p in r.problems]
+    return notes
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    return f"{seconds / 60:.0f} min" if seconds < 7200 else f"{seconds / 3600:.1f} h"

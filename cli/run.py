@@ -17,6 +17,7 @@ from xares_llm.cli.options import (
     EncoderArg,
     EncoderArgsOpt,
     EncoderPrecisionOpt,
+    StoreDtypeOpt,
     ThreadsOpt,
     write_cache,
 )
@@ -55,6 +56,7 @@ def run(
     run_dir: Annotated[Path | None, typer.Option("--run-dir", help="Run directory \\[default: runs/...].")] = None,
     encoder_args: EncoderArgsOpt = None,
     encoder_precision: EncoderPrecisionOpt = "fp32",
+    dtype: StoreDtypeOpt = "float16",
     set_: SetOpt = None,
     device: AutoDeviceOpt = None,
     sbert: SbertOpt = None,
@@ -111,6 +113,7 @@ def run(
                     or (lambda encoder_id, name=name, r=resolved: default_run_dir(encoder_id, Path(name).stem, r)),
                     encoder_args=encoder_args,
                     encoder_precision=encoder_precision,
+                    dtype=dtype,
                     device=device,
                     metric_options=metric_options(sbert, echecker, cache_root),
                     hooks=pipeline_hooks(progress, resolved.log_every),

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
 from benchmarks.common import drop_page_cache, interleaved, ratio, summary
+from benchmarks.run_all import summarise
+from benchmarks.storage import DTYPES
 
 
 def test_interleaved_rotates_the_order_and_excludes_warmup():
@@ -32,3 +37,11 @@ def test_drop_page_cache_visits_every_file(tmp_path):
     for name in ("x", "a/y", "a/b/z"):
         (tmp_path / name).write_bytes(b"0" * 4096)
     assert drop_page_cache(tmp_path) == 3
+
+
+def test_storage_results_render_one_row_per_dtype():
+    result = json.loads((Path(__file__).parent.parent / "benchmarks" / "results" / "storage.json").read_text())
+    lines = summarise({"storage": result})
+    rows = [line for line in lines if line.startswith("| ") and line.split(" | ")[0][2:] in DTYPES]
+    assert [row.split(" | ")[0][2:] for row in rows] == list(DTYPES)
+    assert any(line.startswith("Goal: a dtype at <= 0.3x") for line in lines)

@@ -12,6 +12,7 @@ import torch
 from typer.testing import CliRunner
 
 from xares_llm.cache import EncoderInfo, SourceInfo, read_encoder_info
+from xares_llm.cache.dtypes import STORE_DTYPES
 from xares_llm.cache.format import ENCODER_PRECISIONS
 from xares_llm.cli.main import app
 from xares_llm.decode import DecodedWindow
@@ -29,7 +30,8 @@ def test_default_is_fp32_and_each_precision_has_its_own_id():
     assert len({info.encoder_id for info in infos.values()}) == len(ENCODER_PRECISIONS) == 3
     assert [infos[p].encoder_precision for p in ENCODER_PRECISIONS] == ["fp32", "fp16", "bf16"]
     ids = candidate_ids("mel", None)  # what `xares train mel` looks for
-    assert ids[0] == default.encoder_id and {i.encoder_id for i in infos.values()} <= set(ids) and len(ids) == 6
+    assert ids[0] == default.encoder_id and {i.encoder_id for i in infos.values()} <= set(ids)
+    assert len(ids) == len(set(ids)) == len(ENCODER_PRECISIONS) * len(STORE_DTYPES)  # one per precision and dtype
 
 
 def test_invalid_precision_is_refused_with_the_allowed_values():

@@ -59,6 +59,7 @@ from xares_llm.cache import (
     split_dir,
 )
 from xares_llm.cache.atomic import atomic_write_text
+from xares_llm.cache.dtypes import held_dtype
 from xares_llm.cache.errors import CacheError
 from xares_llm.cache.format import (
     ENCODER_FILE,
@@ -87,6 +88,7 @@ from xares_llm.encoders.describe import prepare_encoder
 from xares_llm.encoders.encoding import AUTOCAST_DTYPES, encode_clips, padded_input_samples
 from xares_llm.encoders.loader import raised_at
 from xares_llm.errors import DataError, EncoderError, StoreError
+from xares_llm.plan import check_room, estimate
 from xares_llm.tasks import SPLITS, Split, TaskConfig
 from xares_llm.threads import use_threads
 
@@ -280,14 +282,14 @@ class Extractor:
         return buffer
 
     def _stored(self, frames: np.ndarray, key: str) -> np.ndarray:
-        """The frames in the store's dtype; a wrong shape breaks the encoder contract."""
+        """The frames as the part writer takes them (held_dtype); a wrong shape breaks the encoder contract."""
         if frames.ndim != 2 or frames.shape[1] != self.info.output_dim:
             raise EncoderError(
                 f"encoder {self.info.spec!r} returned frames of shape {tuple(frames.shape)} for clip {key}; "
                 f"its output_dim is {self.info.output_dim}, so (T', {self.info.output_dim}) was expected"
             )
         with np.errstate(over="ignore"):  # a value beyond float16 becomes inf, which encode() counts
-            return frames.astype(self.info.dtype, copy=False)
+            return frames.astype(held_dtype(self.info.dtype), copy=False)
 
     def _encode_batch(self, clips: list[np.ndarray]) -> list[np.ndarray | str]:
         """Encode a batch; on a RuntimeError (out-of-memory included), retry clip by clip so one bad
@@ -572,6 +574,7 @@ def extract(
     threads: int | None = None,
     window_seconds: float = DEFAULT_WINDOW_SECONDS,
     window_clips: int = DEFAULT_WINDOW_CLIPS,
+    force: bool = False,
 ) -> ExtractReport:
     """Extract every missing part of `tasks` x `splits` for `encoder` into the cache at `cache_root`.
 
@@ -581,6 +584,8 @@ def extract(
     partial or failed are listed in the report's `not_complete` (see the module docstring). A shard
     is decoded and encoded in windows of at most `window_seconds` of audio and `window_clips` clips.
     A run that extracted anything appends its cost to the store's profile (`xares_llm.cache.profile`).
+    Unless `force`, a run whose estimated store (`xares_llm.plan`) exceeds the free disk is refused
+    before it starts.
     """
     started = time.perf_counter()
     if not 0 <= max_dropped <= 1:
@@ -606,6 +611,10 @@ def extract(
             note_up_to_date(unit, record, report)
         else:
             todo.append(unit)
+    extractor = Extractor(loaded.module, info, device, batch_seconds)
+    if todo and not force:
+        check_room(estimate(extractor, todo, todo, cache_root, timed=False))
+        extractor.encode_s = 0.0  # the estimate's probe batch is not part of the run's profile
     if progress:
         progress.start(len(units))
         for unit in units:
@@ -615,7 +624,6 @@ def extract(
         report.wall_seconds = time.perf_counter() - started
         return report
     write_encoder_info(cache_root, info)
-    extractor = Extractor(loaded.module, info, device, batch_seconds)
     loop_started = time.perf_counter()
     stages = StageSeconds()
     held: list[PartLock] = []

@@ -50,6 +50,7 @@ def run_pipeline(
     run_dir: Path | Callable[[str], Path],
     encoder_args: str | dict | None = None,
     encoder_precision: str = REFERENCE_PRECISION,
+    dtype: str = "float16",
     device: str | None = None,
     metric_options: MetricOptions | None = None,
     hooks: Hooks | None = None,
@@ -57,7 +58,8 @@ def run_pipeline(
 ) -> PipelineResult:
     """Extract, train, evaluate and score. `run_dir` may be a function of the encoder-id, so the
     caller can name the run after it without loading the encoder a second time. The encoder computes
-    in `encoder_precision` (fp32, the reference, unless fp16/bf16 autocast is asked for)."""
+    in `encoder_precision` (fp32, the reference, unless fp16/bf16 autocast is asked for) and stores
+    frames as `dtype` (cache/dtypes.py)."""
     hooks = hooks or Hooks()
     mix = load_mixture(mixture) if isinstance(mixture, str) else mixture
     tasks = list(mix.tasks.values())
@@ -84,6 +86,7 @@ def run_pipeline(
         encoder_args=encoder_args,
         device=str(dev),
         precision=encoder_precision,
+        dtype=dtype,
         progress=hooks.extract if world.main else None,
         threads=threads,
     )

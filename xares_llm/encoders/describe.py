@@ -12,7 +12,8 @@ import torch
 
 from xares_llm import __version__
 from xares_llm.cache import EncoderInfo
-from xares_llm.cache.format import ENCODER_PRECISIONS, REFERENCE_PRECISION, STORE_DTYPES
+from xares_llm.cache.dtypes import DTYPE_CHOICES, STORE_DTYPES
+from xares_llm.cache.format import ENCODER_PRECISIONS, REFERENCE_PRECISION
 from xares_llm.constants import SAMPLE_RATE
 from xares_llm.devices import resolve_device
 from xares_llm.encoders.encoding import encode_clips
@@ -47,7 +48,7 @@ def prepare_encoder(
     `precision` is the encoder's compute precision (fp16/bf16 = autocast); it is part of the fingerprint.
     """
     if dtype not in STORE_DTYPES:
-        raise StoreError(f"--dtype must be one of {', '.join(STORE_DTYPES)}, got {dtype!r}")
+        raise StoreError(f"--dtype must be {DTYPE_CHOICES}, got {dtype!r}")
     torch_device = resolve_device(device)
     check_precision(precision, torch_device)
     device = str(torch_device)
