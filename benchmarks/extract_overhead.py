@@ -4,7 +4,8 @@ Everything extraction does beyond the encoder (loading it, reading tars, decodin
 batching, trimming, writing Zarr parts) shows up in the ratio; 1.0 would be a free pipeline, and a
 ratio below 1 is a measurement error (flagged in the JSON). Both modes run interleaved in one
 process, 5+ rounds after a warm-up, each extraction into a fresh store from shards dropped from the
-page cache; encoders at random init (timing only).
+page cache; encoders at random init (timing only). On `--device` (CUDA when present) both modes
+report audio hours per second beside the ratio.
 
     python -m benchmarks.extract_overhead [--clips 48] [--repeats 5] [--quick] [--out ...json]
 """
@@ -31,6 +32,7 @@ from benchmarks.common import (
 )
 from xares_llm.audio import decode_audio
 from xares_llm.constants import DEFAULT_BATCH_SECONDS
+from xares_llm.devices import resolve_device
 from xares_llm.encoders.describe import prepare_encoder
 from xares_llm.encoders.encoding import pad_batch, padded_input_samples
 from xares_llm.extract import extract, length_batches
@@ -51,9 +53,11 @@ def bench_task(n_shards: int) -> TaskConfig:
     )
 
 
-def bare_forward(spec: str, kwargs: dict, task: TaskConfig, data: Path, batch_seconds: float) -> tuple:
+def bare_forward(
+    spec: str, kwargs: dict, task: TaskConfig, data: Path, batch_seconds: float, device: torch.device
+) -> tuple:
     """Decode everything first (untimed); the returned call runs only padding + forward over the same batches."""
-    loaded, _ = prepare_encoder(spec, kwargs, "cpu", "float16")
+    loaded, _ = prepare_encoder(spec, kwargs, str(device), "float16")
     module = loaded.module
     padded = padded_input_samples(module, spec)  # the batches extraction forms (Whisper: by 30 s windows)
     batches = []
@@ -65,18 +69,22 @@ def bare_forward(spec: str, kwargs: dict, task: TaskConfig, data: Path, batch_se
         with torch.inference_mode():
             for batch in batches:
                 audio, mask = pad_batch(batch)
-                module(audio, mask)
+                module(audio.to(device), mask.to(device))
+        if device.type == "cuda":  # done when the GPU is, not when its kernels are queued
+            torch.cuda.synchronize(device)
 
     return run, audio_seconds([c for b in batches for c in b])
 
 
-def measure(name: str, spec: str, kwargs: dict, task: TaskConfig, root: Path, repeats: int) -> dict:
+def measure(
+    name: str, spec: str, kwargs: dict, task: TaskConfig, root: Path, repeats: int, device: torch.device
+) -> dict:
     """Bare forward and a full `extract` (fresh store, shards dropped from the page cache), interleaved."""
     data, cache = root / "data", root / f"cache-{name}"
-    forward, seconds = bare_forward(spec, kwargs, task, data, DEFAULT_BATCH_SECONDS)
+    forward, seconds = bare_forward(spec, kwargs, task, data, DEFAULT_BATCH_SECONDS, device)
 
     def full_extract() -> None:
-        extract(spec, [task], cache, data, splits=["train"], encoder_args=kwargs)
+        extract(spec, [task], cache, data, splits=["train"], encoder_args=kwargs, device=str(device))
 
     def before(mode: str) -> None:
         if mode == "extract":
@@ -92,6 +100,8 @@ def measure(name: str, spec: str, kwargs: dict, task: TaskConfig, root: Path, re
         "extract": {k: v for k, v in stats["extract"].items() if k != "walls"},
         # extraction does strictly more work than the bare forward on the same batches: below 1 is an error
         "ratio": ratio(stats["extract"]["wall_s"], stats["bare_forward"]["wall_s"], minimum=1.0),
+        "audio_hours_per_s": {m: round(seconds / 3600 / stats[m]["wall_s"]["median"], 5) for m in stats},
+        "device": str(device),
         "load_average": {"before": load_before, "after": load_average()},
     }
     print(row, flush=True)
@@ -103,8 +113,10 @@ def main() -> None:
     parser.add_argument("--clips", type=int, default=48, help="clips per shard (4 shards)")
     parser.add_argument("--repeats", type=int, default=5, help="timed rounds after one warm-up (at least 5)")
     parser.add_argument("--quick", action="store_true", help="1 clip per shard, Whisper-tiny-sized")
+    parser.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/extract_overhead.json"))
     args = parser.parse_args()
+    device = resolve_device(args.device)
     clips = 1 if args.quick else args.clips
     results = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -117,7 +129,7 @@ def main() -> None:
             f"{size}-sized": (size, {"model": str(save_random_whisper(size, tmp / "whisper"))}),
         }
         for name, (spec, kwargs) in encoders.items():
-            results.append(measure(name, spec, kwargs, task, tmp, args.repeats))
+            results.append(measure(name, spec, kwargs, task, tmp, args.repeats, device))
     write_result(
         args.out,
         {
