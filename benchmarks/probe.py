@@ -211,6 +211,7 @@ def synthetic_store(root: Path, n_clips: int, seconds: float) -> tuple[str, obje
         rate,
         SAMPLE_RATE,
         WHISPER_BASE["dtype"],
+        "fp32",
         {"max_input_seconds": 30.0},
         "bench",
     )

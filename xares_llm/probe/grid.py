@@ -70,6 +70,7 @@ class AdamW:
     def __init__(self, params, lr: float | torch.Tensor, weight_decay: float, betas=(0.9, 0.999), eps: float = 1e-8):
         self.params = [p for p in params if p.requires_grad]
         self.lr, self.weight_decay, self.betas, self.eps = lr, weight_decay, betas, eps
+        self.decay = 1 - lr * weight_decay  # decoupled decay, the same every step
         self.moments = [(torch.zeros_like(p), torch.zeros_like(p)) for p in self.params]
         self.steps = 0
 
@@ -81,12 +82,13 @@ class AdamW:
     def step(self) -> None:
         self.steps += 1
         beta1, beta2 = self.betas
-        first_correction, second_correction = 1 - beta1**self.steps, 1 - beta2**self.steps
+        step_size = self.lr / (1 - beta1**self.steps)
+        root_correction = (1 - beta2**self.steps) ** 0.5
         for p, (mean, square) in zip(self.params, self.moments, strict=True):
             if p.grad is None:
                 continue
-            p.mul_(1 - self.lr * self.weight_decay)
-            mean.mul_(beta1).add_(p.grad, alpha=1 - beta1)
+            p.mul_(self.decay)
+            mean.lerp_(p.grad, 1 - beta1)
             square.mul_(beta2).addcmul_(p.grad, p.grad, value=1 - beta2)
-            denominator = (square / second_correction).sqrt_().add_(self.eps)
-            p.sub_(self.lr * (mean / first_correction) / denominator)
+            denominator = square.sqrt().div_(root_correction).add_(self.eps)
+            p.sub_(mean.div(denominator).mul_(step_size))
