@@ -267,7 +267,9 @@ def main() -> None:
         tmp = Path(tmp)
         modes = extraction_modes(tmp, base_clips, 2.0, window)
         extraction = measure_extraction(tmp, modes, args.repeats)
-        loader = measure_train_loader(tmp, 15, 8 if args.quick else 40, 5 if args.quick else 30, args.repeats)
+        # the loader's numbers are memory, not timings to compare: --quick keeps 2 runs after the warm-up
+        loader_runs = 2 if args.quick else args.repeats
+        loader = measure_train_loader(tmp, 15, 8 if args.quick else 40, 5 if args.quick else 30, loader_runs)
     write_result(
         args.out,
         {
