@@ -6,7 +6,7 @@ its own load: `--load N` processes that spin in pure Python for as long as the b
 
     python -m benchmarks.busy_machine            # idle, then busy with 2 spinning processes
     python -m benchmarks.busy_machine --load 4
-    python -m benchmarks.busy_machine --quick    # `xares run mel` on the demo data with 150 steps instead
+    python -m benchmarks.busy_machine --quick    # `xares run mel` on the demo data with 80 steps instead
 
 Writes benchmarks/results/busy_machine.json. Goal: busy <= 2x idle, both under 2 minutes.
 """

@@ -15,7 +15,7 @@ On the demo, for each of several feature variants (`mel` with 80/40/20 bins, a t
     python -m benchmarks.probe [--quick] [--threads 1] [--out benchmarks/results/probe.json]
 
 The default run trains five LALMs (the demo recipe's 1200 steps each): about 16 minutes on two
-shared CPU cores. `--quick` (2 variants, a tenth of the demo, 150 LALM steps, no warm probe) checks
+shared CPU cores. `--quick` (2 variants, a tenth of the demo, 100 LALM steps, no warm probe) checks
 the harness in about 2; its LALM scores are undertrained, so its rank correlations mean little.
 """
 
@@ -290,14 +290,14 @@ def main() -> None:
     parser.add_argument(
         "--quick",
         action="store_true",
-        help="timing check: 2 variants, a tenth of the demo, 150 LALM steps, no warm probe",
+        help="timing check: 2 variants, a tenth of the demo, 100 LALM steps, no warm probe",
     )
     parser.add_argument("--threads", type=int, default=2, help="torch threads of every process")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/probe.json"))
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     size = DemoSize(30, 10) if args.quick else DemoSize()
-    steps = 150 if args.quick else None  # None: the demo recipe's own 1200 steps
+    steps = 100 if args.quick else None  # None: the demo recipe's own 1200 steps
     variants = [v for v in VARIANTS if not args.quick or v.name in QUICK_VARIANTS]
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
