@@ -15,7 +15,6 @@ import errno
 import os
 import shutil
 import socket
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -23,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 import zarr
+import zarr.storage
 from zarr.codecs import Crc32cCodec, ZstdCodec
 from zarr.codecs.numcodecs import BitRound
 
@@ -78,18 +78,78 @@ def write_part(
 
 
 def encoded_bytes(buffer: PartBuffer) -> dict[str, int]:
-    """Bytes each array of the part `buffer` makes takes on disk (``""``: the group's own files), by
-    writing it to a temporary folder: what xares_llm/plan.py scales up to a whole store."""
-    with tempfile.TemporaryDirectory(prefix="xares-size-") as tmp:
-        part = Path(tmp) / "part.zarr"
-        write_part(part, buffer, SourceInfo("size probe", 0, "", 0))
-        sizes: dict[str, int] = {}
-        for path in part.rglob("*"):
-            if path.is_file():
-                names = path.relative_to(part).parts
-                name = names[0] if len(names) > 1 else ""
-                sizes[name] = sizes.get(name, 0) + path.stat().st_size
+    """Bytes each array of the part `buffer` makes would take (``""``: the group's own metadata),
+    written to memory: what xares_llm/plan.py scales up to a whole store."""
+    store: dict = {}
+    group = zarr.open_group(zarr.storage.MemoryStore(store_dict=store), mode="w")
+    frames_array, scales_array, _ = create_frame_arrays(group, buffer.dim, buffer.dtype)
+    frames = np.concatenate(buffer.frames) if buffer.frames else np.zeros((0, buffer.dim), held_dtype(buffer.dtype))
+    if scales_array is not None:
+        frames, scales = quantise_int8(frames)
+        scales_array.resize(scales.shape)
+        scales_array[:] = scales
+    frames_array.resize(frames.shape)
+    frames_array[:] = frames
+    offsets = np.concatenate([[0], np.cumsum([len(f) for f in buffer.frames], dtype=np.int64)]).astype(np.int64)
+    write_index_arrays(group, offsets, buffer.n_samples, buffer.keys, buffer.meta)
+    sizes: dict[str, int] = {}
+    for key, value in store.items():
+        name = key.split("/")[0] if "/" in key else ""
+        sizes[name] = sizes.get(name, 0) + len(value.to_bytes())
     return sizes
+
+
+def create_frame_arrays(group: zarr.Group, dim: int, dtype: str) -> tuple[zarr.Array, zarr.Array | None, int]:
+    """Empty ``frames`` (and, for int8, ``scales``) arrays of a part; returns them and the rows per
+    codec shard. int8 scales are chunked like frames, so one frames chunk needs one scales chunk."""
+    stored = array_dtype(dtype)
+    bits = bitround_bits(dtype)
+    quiet_numcodecs()
+    rows = max(1, CHUNK_BYTES // (dim * stored.itemsize))
+    shard_rows = rows * CHUNKS_PER_SHARD
+    frames = group.create_array(
+        "frames",
+        shape=(0, dim),
+        dtype=stored,
+        chunks=(rows, dim),
+        shards=(shard_rows, dim),
+        filters=[BitRound(keepbits=bits)] if bits is not None else None,
+        compressors=_codecs(),
+        config=ARRAY_CONFIG,
+    )
+    scales = None
+    if dtype == INT8:
+        scales = group.create_array(
+            SCALES,
+            shape=(0,),
+            dtype=np.float32,
+            chunks=(rows,),
+            shards=(shard_rows,),
+            compressors=_codecs(),
+            config=ARRAY_CONFIG,
+        )
+    return frames, scales, shard_rows
+
+
+def write_index_arrays(
+    group: zarr.Group, offsets: np.ndarray, n_samples: list[int], keys: list[str], meta: list[str]
+) -> None:
+    """The small per-clip arrays of a part: offsets, n_samples, keys and meta."""
+    n_clips, per_clip = len(keys), max(1, len(keys))
+    group.create_array("offsets", data=offsets, chunks=(per_clip + 1,), compressors=_codecs(), config=ARRAY_CONFIG)
+    group.create_array(
+        "n_samples",
+        data=np.array(n_samples, dtype=np.int64),
+        chunks=(per_clip,),
+        compressors=_codecs(),
+        config=ARRAY_CONFIG,
+    )
+    for name, values in (("keys", keys), ("meta", meta)):
+        array = group.create_array(
+            name, shape=(n_clips,), dtype=str, chunks=(per_clip,), compressors=_codecs(), config=ARRAY_CONFIG
+        )
+        if n_clips:
+            array[:] = np.array(values, dtype=object)
 
 
 def write_failure(path: Path, error: OSError) -> str:
@@ -129,35 +189,10 @@ class PartWriter:
         self._written = 0  # frames rows already in the array
         self._held = 0  # frames rows waiting in the shard buffer
         self.stored_dtype = array_dtype(dtype)
-        bits = bitround_bits(dtype)
-        quiet_numcodecs()
         with self._writing():
             self.final_path.parent.mkdir(parents=True, exist_ok=True)
             self.group = zarr.open_group(self.tmp_path, mode="w")
-            rows = max(1, CHUNK_BYTES // (dim * self.stored_dtype.itemsize))
-            self.shard_rows = rows * CHUNKS_PER_SHARD
-            self.frames = self.group.create_array(
-                "frames",
-                shape=(0, dim),
-                dtype=self.stored_dtype,
-                chunks=(rows, dim),
-                shards=(self.shard_rows, dim),
-                filters=[BitRound(keepbits=bits)] if bits is not None else None,
-                compressors=_codecs(),
-                config=ARRAY_CONFIG,
-            )
-            # int8: one float32 scale per frame, chunked like frames so one frames chunk needs one scales chunk
-            self.scales = None
-            if dtype == INT8:
-                self.scales = self.group.create_array(
-                    SCALES,
-                    shape=(0,),
-                    dtype=np.float32,
-                    chunks=(rows,),
-                    shards=(self.shard_rows,),
-                    compressors=_codecs(),
-                    config=ARRAY_CONFIG,
-                )
+            self.frames, self.scales, self.shard_rows = create_frame_arrays(self.group, dim, dtype)
         self._buffer: np.ndarray | None = None  # allocated on the first frames, touched only as filled
         self._scale_buffer: np.ndarray | None = None
 
@@ -233,21 +268,7 @@ class PartWriter:
         self._flush()
         n_clips, group = len(self.keys), self.group
         offsets = np.array(self.offsets, dtype=np.int64)
-        per_clip = max(1, n_clips)
-        group.create_array("offsets", data=offsets, chunks=(per_clip + 1,), compressors=_codecs(), config=ARRAY_CONFIG)
-        group.create_array(
-            "n_samples",
-            data=np.array(self.n_samples, dtype=np.int64),
-            chunks=(per_clip,),
-            compressors=_codecs(),
-            config=ARRAY_CONFIG,
-        )
-        for name, values in (("keys", self.keys), ("meta", self.meta)):
-            array = group.create_array(
-                name, shape=(n_clips,), dtype=str, chunks=(per_clip,), compressors=_codecs(), config=ARRAY_CONFIG
-            )
-            if n_clips:
-                array[:] = np.array(values, dtype=object)
+        write_index_arrays(group, offsets, self.n_samples, self.keys, self.meta)
         attrs = PartAttrs(
             source=source,
             n_clips=n_clips,
