@@ -194,7 +194,8 @@ class AudioLLM(nn.Module):
         )
         row_tokens = (shifted != IGNORE_INDEX).sum(dim=1)
         row_loss = token_loss.sum(dim=1)
-        return TrainLoss(row_loss.sum() / row_tokens.sum(), row_loss.detach(), row_tokens, int(attention.sum()))
+        tokens = sum(len(e) for e in embeds)  # known on the host: no device sync in the training step
+        return TrainLoss(row_loss.sum() / row_tokens.sum(), row_loss.detach(), row_tokens, tokens)
 
     @torch.no_grad()
     def generate(self, batch: Batch, decoding: DecodingConfig) -> list[list[int]]:
