@@ -71,7 +71,7 @@ def main() -> None:
     try:
         quick_data = None
         if args.quick:
-            from xares_llm.demo_data import write_demo_shards
+            from xares_llm.audio.demo_data import write_demo_shards
 
             quick_data = base / "data"
             write_demo_shards(quick_data)

@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from xares_llm.audio.demo_data import tone, with_noise, write_tar
 from xares_llm.constants import SAMPLE_RATE
-from xares_llm.demo_data import tone, with_noise, write_tar
 
 # Whisper encoder sizes (d_model, layers, heads, mel bins) as in the released checkpoints.
 WHISPER_SIZES = {

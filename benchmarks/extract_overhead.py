@@ -30,13 +30,14 @@ from benchmarks.common import (
     write_clips_shards,
     write_result,
 )
-from xares_llm.audio import decode_audio
+from xares_llm.audio.decoding import decode_audio
 from xares_llm.constants import DEFAULT_BATCH_SECONDS
 from xares_llm.devices import resolve_device
 from xares_llm.encoders.describe import prepare_encoder
 from xares_llm.encoders.encoding import pad_batch, padded_input_samples
-from xares_llm.extract import extract, length_batches
-from xares_llm.tasks import TaskConfig
+from xares_llm.extract.encode import length_batches
+from xares_llm.extract.run import extract
+from xares_llm.tasks.schema import TaskConfig
 
 
 def bench_task(n_shards: int) -> TaskConfig:

@@ -57,8 +57,8 @@ def task_config(name: str, shards: list[str]) -> dict:
 
 def child_extract(spec: dict) -> None:
     """Run in the child process: one extraction, as `xares extract` runs it."""
-    from xares_llm.extract import extract
-    from xares_llm.tasks import TaskConfig
+    from xares_llm.extract.run import extract
+    from xares_llm.tasks.schema import TaskConfig
 
     task = TaskConfig.model_validate(spec["task"])
     extract("mel", [task], Path(spec["cache"]), Path(spec["data"]), splits=["train"], window_seconds=spec["window"])
@@ -176,17 +176,17 @@ def measure_extraction(tmp: Path, modes: dict[str, dict], repeats: int) -> dict:
 
 
 def child_loader(spec: dict) -> None:
-    """Run in the child process: the training DataLoader exactly as `xares_llm.train.train` builds it
+    """Run in the child process: the training DataLoader exactly as `xares_llm.lalm.train.train` builds it
     (stores, mixture sampler, batch builder, `num_workers` workers), drawn for `steps` steps."""
     import torch
 
     from xares_llm.config import add_config_dirs
-    from xares_llm.recipe import load_recipe
-    from xares_llm.sampler import BatchBuilder, MixtureSampler, TrainBatches, window_frames
-    from xares_llm.task_data import open_splits
-    from xares_llm.tasks import load_mixture, mixture_weights
-    from xares_llm.tokenizer import byte_tokenizer
-    from xares_llm.train import identity
+    from xares_llm.lalm.recipe import load_recipe
+    from xares_llm.lalm.sampler import BatchBuilder, MixtureSampler, TrainBatches, window_frames
+    from xares_llm.lalm.tokenizer import byte_tokenizer
+    from xares_llm.lalm.train import identity
+    from xares_llm.tasks.data import open_splits
+    from xares_llm.tasks.schema import load_mixture, mixture_weights
 
     add_config_dirs([Path(spec["config"])])
     mixture, recipe = load_mixture(spec["mixture"]), load_recipe(spec["recipe"])

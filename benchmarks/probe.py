@@ -135,8 +135,8 @@ def xares(args: list[str], threads: int) -> float:
 
 
 def bench_variant(variant: Variant, work: Path, data: Path, steps: int | None, threads: int, warm: bool) -> dict:
-    from xares_llm.extract import extract
-    from xares_llm.tasks import resolve_tasks
+    from xares_llm.extract.run import extract
+    from xares_llm.tasks.schema import resolve_tasks
 
     cache = work / "cache"
     report = extract(variant.spec, resolve_tasks("demo"), cache, data, encoder_args=variant.kwargs or None)
@@ -284,7 +284,7 @@ def track_a_estimate(costs: dict) -> dict:
 
 def main() -> None:
     from benchmarks.common import write_result
-    from xares_llm.demo_data import DemoSize, write_demo_shards
+    from xares_llm.audio.demo_data import DemoSize, write_demo_shards
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument(

@@ -27,12 +27,13 @@ REPEATS = 5
 
 def main() -> None:
     from benchmarks.common import drop_page_cache, interleaved, load_average, ratio, write_result
+    from xares_llm.audio.demo_data import DemoSize, write_demo_shards
     from xares_llm.cache import FeatureSplit
     from xares_llm.cache import reader as store_reader
     from xares_llm.cache import remote as store_remote
-    from xares_llm.demo_data import DemoSize, write_demo_shards
-    from xares_llm.extract import extract
-    from xares_llm.tasks import SPLITS, resolve_tasks
+    from xares_llm.cache.chunks import CHUNK_CACHE_BYTES, ChunkCache
+    from xares_llm.extract.run import extract
+    from xares_llm.tasks.schema import SPLITS, resolve_tasks
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="a tenth of the demo: about a minute on 2 CPU cores")
@@ -68,7 +69,7 @@ def main() -> None:
         }
 
         def before(mode: str) -> None:
-            store_reader.CHUNK_CACHE = store_reader.ChunkCache(store_reader.CHUNK_CACHE_BYTES)
+            store_reader.CHUNK_CACHE = ChunkCache(CHUNK_CACHE_BYTES)
             if mode in ("url_cold", "url_warm"):
                 store_remote._STORES.clear()  # a new process: nothing listed yet
             if mode == "url_cold":

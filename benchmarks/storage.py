@@ -23,13 +23,14 @@ import numpy as np
 
 from benchmarks.common import interleaved, load_average, save_random_whisper, write_clips_shards, write_result
 from benchmarks.extract_overhead import bench_task
+from xares_llm.audio.demo_data import DemoSize, write_demo_shards
 from xares_llm.cache import FeatureSplit, PartBuffer, SourceInfo, write_part
 from xares_llm.cache import reader as cache_reader
-from xares_llm.demo_data import DemoSize, write_demo_shards
-from xares_llm.extract import extract
+from xares_llm.cache.chunks import CHUNK_CACHE_BYTES, ChunkCache
+from xares_llm.extract.run import extract
+from xares_llm.lalm.recipe import load_recipe
 from xares_llm.pipeline import run_pipeline
-from xares_llm.recipe import load_recipe
-from xares_llm.tasks import TaskConfig
+from xares_llm.tasks.schema import TaskConfig
 
 DTYPES = ("float32", "float16", "int8", "bitround7", "bitround5", "bitround3", "bitround2")
 GOAL_RATIO, GOAL_SCORE = 0.3, 0.01
@@ -96,7 +97,7 @@ def write_read_times(clips: list[np.ndarray], root: Path, repeats: int) -> dict:
                 buffer.add(f"c{i}", frames, "{}", 1)
             base = root / dtype
             write_part(base / "features" / "e" / "d" / "train" / "part-x.zarr", buffer, SourceInfo("x", 0, "", 0))
-            cache_reader.CHUNK_CACHE = cache_reader.ChunkCache(cache_reader.CHUNK_CACHE_BYTES)
+            cache_reader.CHUNK_CACHE = ChunkCache(CHUNK_CACHE_BYTES)
             store = FeatureSplit(base, "e", "d", "train")
             for i in range(len(store)):
                 store.frames(i)

@@ -41,18 +41,18 @@ from benchmarks.common import (
     write_result,
 )
 from benchmarks.extract_overhead import bench_task
-from xares_llm.audio import decode_audio
-from xares_llm.checkpoints import build_model
+from xares_llm.audio.decoding import decode_audio
 from xares_llm.constants import SAMPLE_RATE
 from xares_llm.devices import resolve_device
 from xares_llm.encoders.describe import prepare_encoder
 from xares_llm.encoders.encoding import encode_clips
-from xares_llm.extract import extract
-from xares_llm.model import Batch
-from xares_llm.recipe import load_recipe
-from xares_llm.sampler import BatchBuilder, MixtureSampler, pad_frames, window_frames
-from xares_llm.task_data import open_splits
-from xares_llm.tokenizer import load_tokenizer
+from xares_llm.extract.run import extract
+from xares_llm.lalm.checkpoints import build_model
+from xares_llm.lalm.model import Batch
+from xares_llm.lalm.recipe import load_recipe
+from xares_llm.lalm.sampler import BatchBuilder, MixtureSampler, pad_frames, window_frames
+from xares_llm.lalm.tokenizer import load_tokenizer
+from xares_llm.tasks.data import open_splits
 
 QUICK_LAYERS = 2  # --quick: SmolLM2-135M's width with 2 of its 30 layers, so 5+ steps per mode fit in a minute
 QUICK_VOCABULARY = 512

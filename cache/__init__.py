@@ -5,8 +5,9 @@ Knows nothing about models or tasks: it stores frames, offsets, keys, meta and l
 
 from xares_llm.cache.format import FORMAT, EncoderInfo, PartAttrs, SourceInfo, part_name, split_dir
 from xares_llm.cache.locks import PartLock, remove_stale_locks
-from xares_llm.cache.reader import Clip, FeatureSplit, complete_parts, list_encoders, read_encoder_info, read_part_attrs
-from xares_llm.cache.writer import PartBuffer, read_part_record, remove_part_temps, remove_stale_temps, write_part
+from xares_llm.cache.metadata import complete_parts, list_encoders, read_encoder_info, read_part_attrs, read_part_record
+from xares_llm.cache.reader import Clip, FeatureSplit
+from xares_llm.cache.writer import PartBuffer, remove_part_temps, remove_stale_temps, write_part
 
 __all__ = [
     "FORMAT",

@@ -35,12 +35,12 @@ from xares_llm.cache.format import (
     features_root,
     member_parts,
 )
+from xares_llm.cache.root import is_url, local_cache_root
 
 if TYPE_CHECKING:
     from fsspec import AbstractFileSystem
 
 REMOTE_CACHE_ENV = "XARES_REMOTE_CACHE"
-URL_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*(::|://)")  # s3://..., file://..., filecache::s3://...
 STAMP_SUFFIX = ".remote.json"  # part-X.zarr.remote.json beside a mirrored part: the listing it was fetched from
 LAZY_PREFIX = "frames/c/"  # frame chunk files of a part: fetched on first read, not at open
 VERSION_KEYS = ("ETag", "etag", "mtime", "LastModified", "last_modified", "created", "blob_id")
@@ -48,26 +48,14 @@ COPY_BYTES = 1 << 20
 MIRROR_NAME_CHARS = 48
 
 
-def is_url(root: object) -> bool:
-    """True for an fsspec URL (``scheme://`` or a chained ``a::b://``); a local path is never one."""
-    return isinstance(root, str) and bool(URL_PATTERN.match(root))
-
-
-def cache_root_of(text: str | Path) -> Path | str:
-    """A cache root as typed: an fsspec URL stays a string, anything else is a local path (as before)."""
-    return text if is_url(text) else Path(text)
-
-
 def mirror_base() -> Path:
     """Where URL stores are mirrored: $XARES_REMOTE_CACHE, else ``remote/`` in the local cache.
 
-    The local cache is $XARES_CACHE (when it is a path) or ~/.cache/xares, as in xares_llm/sources.py.
+    The local cache is `xares_llm.cache.root.local_cache_root`.
     """
     if os.environ.get(REMOTE_CACHE_ENV):
         return Path(os.environ[REMOTE_CACHE_ENV]).expanduser()
-    local = os.environ.get("XARES_CACHE")
-    base = Path(local).expanduser() if local and not is_url(local) else Path.home() / ".cache" / "xares"
-    return base / "remote"
+    return local_cache_root() / "remote"
 
 
 class LocalFiles:

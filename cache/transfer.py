@@ -38,8 +38,8 @@ from xares_llm.cache.format import (
     features_root,
     member_parts,
 )
+from xares_llm.cache.metadata import read_encoder_file
 from xares_llm.cache.profile import PROFILE_FILE
-from xares_llm.cache.reader import read_encoder_file
 from xares_llm.cache.verify import verify_encoder_file, verify_store
 
 if TYPE_CHECKING:

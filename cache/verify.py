@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from xares_llm.cache.chunks import open_part, read_whole
 from xares_llm.cache.dtypes import INT8
 from xares_llm.cache.errors import StoreFileError
 from xares_llm.cache.format import (
@@ -25,8 +26,8 @@ from xares_llm.cache.format import (
     encoder_dir,
     part_arrays,
 )
-from xares_llm.cache.reader import frames_data_type, open_part, read_encoder_file, read_part_attrs, read_whole
-from xares_llm.cache.writer import count_nonfinite, read_part_record
+from xares_llm.cache.metadata import frames_data_type, read_encoder_file, read_part_attrs, read_part_record
+from xares_llm.cache.writer import count_nonfinite
 
 # (dataset, split) -> the part names that folder should hold (see `cache.format.part_name`)
 PartPlan = dict[tuple[str, str], list[str]]

@@ -28,10 +28,9 @@ from zarr.codecs.numcodecs import BitRound
 
 from xares_llm.cache.atomic import temp_path
 from xares_llm.cache.dtypes import INT8, array_dtype, bitround_bits, held_dtype, quantise_int8, quiet_numcodecs
-from xares_llm.cache.errors import CacheError, StoreFileError
+from xares_llm.cache.errors import CacheError
 from xares_llm.cache.format import SCALES, STATUS_COMPLETE, TMP_MARKER, PartAttrs, SourceInfo
 from xares_llm.cache.locks import pid_alive
-from xares_llm.cache.reader import part_metadata
 
 CHUNK_BYTES = 1 << 20  # target bytes per frames chunk
 CHUNKS_PER_SHARD = 64  # chunks packed into one file by the sharding codec
@@ -79,7 +78,7 @@ def write_part(
 
 def encoded_bytes(buffer: PartBuffer) -> dict[str, int]:
     """Bytes each array of the part `buffer` makes would take (``""``: the group's own metadata),
-    written to memory: what xares_llm/plan.py scales up to a whole store."""
+    written to memory: what xares_llm/extract/plan.py scales up to a whole store."""
     store: dict = {}
     group = zarr.open_group(zarr.storage.MemoryStore(store_dict=store), mode="w")
     frames_array, scales_array, _ = create_frame_arrays(group, buffer.dim, buffer.dtype)
@@ -315,15 +314,6 @@ def _replace_dir(new: Path, final: Path) -> None:
         old.rename(final)
         raise
     shutil.rmtree(old, ignore_errors=True)
-
-
-def read_part_record(path: Path) -> PartAttrs | None:
-    """The attrs of a finished part whatever its status (complete, partial, failed); None if there is none."""
-    try:
-        attrs = part_metadata(path)  # checked as JSON first: a foreign part is never opened by zarr
-        return PartAttrs.from_dict(attrs) if attrs and "status" in attrs else None
-    except (StoreFileError, ValueError, KeyError, TypeError):
-        return None
 
 
 def _owner_is_gone(owner: str) -> bool:

@@ -93,7 +93,7 @@ def planned_parts(store: Path, tasks: str | None, splits: list[str]) -> tuple[Pa
     """The parts each dataset/split folder should hold, from the task configs (packaged and `tasks`):
     every folder present, plus `splits` of `tasks`. Also the folders no task config describes."""
     from xares_llm.config import packaged_names
-    from xares_llm.tasks import SPLITS, load_task, resolve_tasks
+    from xares_llm.tasks.schema import SPLITS, load_task, resolve_tasks
 
     chosen = resolve_tasks(tasks) if tasks else []
     datasets = {t.dataset.name: t.dataset for t in map(load_task, packaged_names("tasks"))}
@@ -119,7 +119,7 @@ def verify(
 ) -> None:
     """Check encoder.json, every chunk's crc32c, every file's presence, every part's counts, and that no part
     the task configs list is missing; exit 1 on damage."""
-    from xares_llm.tasks import SPLITS
+    from xares_llm.tasks.schema import SPLITS
 
     splits = [s.strip() for s in split.split(",") if s.strip()]
     bad_split = next((s for s in splits if s not in SPLITS), None)

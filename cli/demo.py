@@ -8,12 +8,12 @@ from typing import Annotated
 
 import typer
 
+from xares_llm.audio.demo_data import write_demo_shards
 from xares_llm.cli.console import err, out
 from xares_llm.cli.options import AutoDeviceOpt, StoreDtypeOpt, ThreadsOpt
 from xares_llm.cli.progress import make_progress, pipeline_hooks
 from xares_llm.cli.render import scores_table
-from xares_llm.demo_data import write_demo_shards
-from xares_llm.recipe import load_recipe
+from xares_llm.lalm.recipe import load_recipe
 
 
 def demo(

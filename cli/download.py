@@ -7,11 +7,11 @@ from typing import Annotated
 import typer
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 
+from xares_llm.audio.download import DEFAULT_WORKERS, Shard, format_bytes, parse_splits, plan_download, run_download
+from xares_llm.audio.sources import default_data_root
 from xares_llm.cli.console import err, out
 from xares_llm.cli.options import CacheOpt, DataOpt, write_cache
-from xares_llm.download import DEFAULT_WORKERS, Shard, format_bytes, parse_splits, plan_download, run_download
-from xares_llm.sources import default_data_root
-from xares_llm.tasks import resolve_tasks
+from xares_llm.tasks.schema import resolve_tasks
 
 TasksArg = Annotated[
     str,

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from xares_llm.cache.remote import cache_root_of
+from xares_llm.cache.root import cache_root_of
 from xares_llm.cli.console import out
 from xares_llm.cli.options import AutoDeviceOpt, ConfigDirOpt, ThreadsOpt
 from xares_llm.cli.progress import EvalReporter, make_progress
@@ -46,10 +46,10 @@ def evaluate(
 
       xares eval RUN --tasks esc50,gtzan --batch-size 16 --device cuda
     """
-    from xares_llm.evaluate import evaluate as run_evaluate
+    from xares_llm.lalm.evaluate import evaluate as run_evaluate
 
     add_config_dirs(config_dir)
-    from xares_llm.scoring import score_run
+    from xares_llm.scoring.score import score_run
 
     names = [t.strip() for t in tasks.split(",")] if tasks else None
     cache_root = None if cache is None else cache_root_of(cache)

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from xares_llm.audio.sources import default_data_root
 from xares_llm.cache.format import REFERENCE_PRECISION
 from xares_llm.cli.console import err, out
 from xares_llm.cli.options import (
@@ -25,8 +26,7 @@ from xares_llm.cli.progress import ExtractReporter, make_progress
 from xares_llm.cli.render import plan_notes, plan_table
 from xares_llm.config import add_config_dirs
 from xares_llm.constants import DEFAULT_BATCH_SECONDS
-from xares_llm.sources import default_data_root
-from xares_llm.tasks import SPLITS, resolve_tasks
+from xares_llm.tasks.schema import SPLITS, resolve_tasks
 
 
 def extract(
@@ -81,8 +81,8 @@ def extract(
 
       xares extract whisper-base --tasks task1 --dtype int8 --plan
     """
-    from xares_llm.extract import extract as run_extract
-    from xares_llm.extract import not_complete_error
+    from xares_llm.extract.report import not_complete_error
+    from xares_llm.extract.run import extract as run_extract
 
     add_config_dirs(config_dir)
 
@@ -93,7 +93,7 @@ def extract(
     cache_root = write_cache(cache, "extract")
     data_root = data or default_data_root(cache_root)
     if plan:
-        from xares_llm.plan import plan_extract
+        from xares_llm.extract.plan import plan_extract
 
         estimate = plan_extract(
             encoder, resolve_tasks(tasks), cache_root, data_root, splits=splits, encoder_args=encoder_args,

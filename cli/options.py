@@ -5,10 +5,9 @@ from typing import Annotated
 
 import typer
 
-from xares_llm.cache.remote import cache_root_of, is_url
+from xares_llm.cache.root import cache_root_of, default_cache_root, is_url
 from xares_llm.encoders.registry import ENCODERS
 from xares_llm.errors import StoreError
-from xares_llm.sources import default_cache_root
 
 # A string, not a Path: `s3://b/x` as a Path would become `s3:/b/x`. `read_cache`/`write_cache` turn it
 # into a local Path exactly as typer did, or keep the URL.

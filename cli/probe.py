@@ -61,7 +61,7 @@ def probe(
     from xares_llm.probe.runner import ProbeOptions, parse_heads
     from xares_llm.probe.runner import probe as run_probe
     from xares_llm.stores import resolve_store
-    from xares_llm.tasks import resolve_tasks
+    from xares_llm.tasks.schema import resolve_tasks
 
     cache_root = read_cache(cache)
     chosen = parse_heads(heads)
@@ -80,8 +80,8 @@ def probe(
 
 def probe_table(results: ProbeResults) -> Table:
     """One row per task with each head's score, then track means beside the reference LALM's published ones."""
-    from xares_llm.baselines import BASELINES
     from xares_llm.probe.outputs import NOTE
+    from xares_llm.scoring.baselines import BASELINES
 
     heads = [h for h in results.heads if any(h in p.heads for p in results.tasks.values())]
     table = Table(title=f"Probe scores ({results.encoder_id}) - not LALM scores", title_justify="left")

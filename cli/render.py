@@ -6,11 +6,11 @@ from typing import TYPE_CHECKING
 
 from rich.table import Table
 
-from xares_llm.baselines import baseline_mean
+from xares_llm.scoring.baselines import baseline_mean
 
 if TYPE_CHECKING:
-    from xares_llm.plan import ExtractPlan
-    from xares_llm.scoring import Scores
+    from xares_llm.extract.plan import ExtractPlan
+    from xares_llm.scoring.score import Scores
 
 SCORE_DECIMALS = 4  # mecat rounds FENSE and DATE to 4 decimals; the published baselines have 3
 
@@ -66,7 +66,7 @@ def _fmt(value: float | None) -> str:
 
 def plan_table(plan: ExtractPlan) -> Table:
     """`xares extract --plan`: one row per task split, then the total against the free disk."""
-    from xares_llm.plan import human_bytes
+    from xares_llm.extract.plan import human_bytes
 
     table = Table(title=f"Extraction plan: {plan.encoder_id} ({plan.dtype}, {plan.device})", title_justify="left")
     for column in ("task", "split", "shards", "clips", "audio h", "hours from", "store", "time"):
@@ -89,7 +89,7 @@ def plan_table(plan: ExtractPlan) -> Table:
 
 def plan_notes(plan: ExtractPlan) -> list[str]:
     """What the plan's numbers rest on, and whether the store fits."""
-    from xares_llm.plan import human_bytes
+    from xares_llm.extract.plan import human_bytes
 
     probe, fits = plan.probe, "fits"
     notes = [

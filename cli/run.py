@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from xares_llm.baselines import BASELINES
+from xares_llm.audio.sources import default_data_root
 from xares_llm.cli.console import out
 from xares_llm.cli.options import (
     AutoDeviceOpt,
@@ -27,10 +27,10 @@ from xares_llm.cli.score import EcheckerOpt, SbertOpt, metric_options
 from xares_llm.cli.train import RecipeOpt, SetOpt, default_run_dir
 from xares_llm.config import add_config_dirs
 from xares_llm.errors import XaresError
-from xares_llm.recipe import Recipe, load_recipe, parse_overrides
-from xares_llm.reference import SINGLE_TASK_STEPS
-from xares_llm.sources import default_data_root
-from xares_llm.tasks import TRACK_MIXTURES, Mixture, resolve_tasks, single_task_mixture
+from xares_llm.lalm.recipe import Recipe, load_recipe, parse_overrides
+from xares_llm.scoring.baselines import BASELINES
+from xares_llm.scoring.reference import SINGLE_TASK_STEPS
+from xares_llm.tasks.schema import TRACK_MIXTURES, Mixture, resolve_tasks, single_task_mixture
 
 
 def run(
@@ -96,7 +96,7 @@ def run(
     plans = [(mixture, load_recipe(recipe, overrides))] if mixture else single_task_plans(tasks, recipe, overrides)
     if run_dir is not None and len(plans) > 1:
         raise typer.BadParameter("--run-dir names one run; --tasks with several tasks makes one run each")
-    from xares_llm.hub import require_recipe_models
+    from xares_llm.lalm.hub import require_recipe_models
 
     require_recipe_models(plans[0][1])  # seconds, not after an hour of extraction
     try:

@@ -11,7 +11,7 @@ from rich.table import Table
 
 from xares_llm.cli.console import out
 from xares_llm.errors import XaresError
-from xares_llm.runs import find_runs
+from xares_llm.lalm.runs import find_runs
 
 
 def list_runs(

@@ -7,12 +7,12 @@ from typing import Annotated
 
 import typer
 
+from xares_llm.cache.root import local_cache_root
 from xares_llm.cli.console import out
 from xares_llm.cli.options import CacheOpt, ConfigDirOpt
 from xares_llm.cli.render import scores_table
 from xares_llm.config import add_config_dirs
 from xares_llm.metrics import MetricOptions
-from xares_llm.sources import local_cache_root
 
 SbertOpt = Annotated[
     str | None,
@@ -54,7 +54,7 @@ def score(
 
       xares score RUN --sbert ./paraphrase-TinyBERT-L6-v2 --echecker none
     """
-    from xares_llm.scoring import score_run
+    from xares_llm.scoring.score import score_run
 
     add_config_dirs(config_dir)
 

@@ -9,11 +9,11 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from xares_llm.catalog import MixtureSummary, TaskSummary, mixture_summaries, task_summaries
 from xares_llm.cli.console import out
 from xares_llm.cli.options import ConfigDirOpt
 from xares_llm.config import add_config_dirs
 from xares_llm.metrics import metric_names
+from xares_llm.tasks.catalog import MixtureSummary, TaskSummary, mixture_summaries, task_summaries
 
 
 def list_tasks(
@@ -60,7 +60,7 @@ def new(
 
       xares tasks new birds --train 'data/birds/train/*.tar' --test 'data/birds/test/*.tar' --label-key species
     """
-    from xares_llm.scaffold import new_task, write_task
+    from xares_llm.tasks.scaffold import new_task, write_task
 
     task, train_survey, test_survey = new_task(name, train, test, label_key, metric, prompt)
     path = out_file or Path(f"{name}.yaml")

@@ -13,8 +13,8 @@ from xares_llm.cli.options import AutoDeviceOpt, CacheOpt, ConfigDirOpt, Encoder
 from xares_llm.cli.progress import TrainReporter, make_progress
 from xares_llm.config import add_config_dirs
 from xares_llm.errors import XaresError
-from xares_llm.recipe import Recipe, load_recipe, parse_overrides
-from xares_llm.tasks import load_mixture
+from xares_llm.lalm.recipe import Recipe, load_recipe, parse_overrides
+from xares_llm.tasks.schema import load_mixture
 
 RecipeOpt = Annotated[str, typer.Option("--recipe", help="Packaged recipe (reference, t4, demo) or a YAML path.")]
 SetOpt = Annotated[
@@ -76,8 +76,9 @@ def train(
 
       torchrun --nproc_per_node 4 -m xares_llm.cli.main train whisper-base --mixture task1
     """
-    from xares_llm.runs import read_recipe, read_run, read_run_mixture
-    from xares_llm.train_log import parse_log_kinds
+    from xares_llm.lalm.runs import read_recipe, read_run
+    from xares_llm.lalm.train_log import parse_log_kinds
+    from xares_llm.tasks.snapshots import read_run_mixture
 
     add_config_dirs(config_dir)
     log_kinds = parse_log_kinds(log)
@@ -93,12 +94,12 @@ def train(
             overrides["steps"] = steps
         resolved = load_recipe(recipe, overrides)
         mix = load_mixture(mixture)
-    from xares_llm.hub import require_recipe_models
+    from xares_llm.lalm.hub import require_recipe_models
 
     require_recipe_models(resolved)  # seconds, before any store or model is touched
     from xares_llm.distributed import current_world
-    from xares_llm.train import resolve_store
-    from xares_llm.train import train as run_train
+    from xares_llm.lalm.train import resolve_store
+    from xares_llm.lalm.train import train as run_train
 
     cache_root = read_cache(cache)
     encoder_id, spec = resolve_store(cache_root, encoder, encoder_args)

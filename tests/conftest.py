@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from xares_llm.demo_data import DemoSize, write_demo_shards
-from xares_llm.extract import ExtractReport, extract
-from xares_llm.tasks import resolve_tasks
+from xares_llm.audio.demo_data import DemoSize, write_demo_shards
+from xares_llm.extract.report import ExtractReport
+from xares_llm.extract.run import extract
+from xares_llm.tasks.schema import resolve_tasks
 
 SMALL_DEMO = DemoSize(train_clips_per_shard=40, test_clips_per_shard=8)
 

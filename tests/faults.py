@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from xares_llm.audio.demo_data import tone
 from xares_llm.constants import SAMPLE_RATE
-from xares_llm.demo_data import tone
-from xares_llm.tasks import TaskConfig
+from xares_llm.tasks.schema import TaskConfig
 
 LABELS = ("dog", "rain", "siren")
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from xares_llm.audio.demo_data import DemoSize, write_demo_shards
 from xares_llm.cache.locks import PartLock
-from xares_llm.demo_data import DemoSize, write_demo_shards
 
 
 def contend(paths: list[str], barrier, results) -> None:

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from xares_llm.audio import decode_audio
+from xares_llm.audio.decoding import decode_audio
 from xares_llm.constants import SAMPLE_RATE
 from xares_llm.errors import DataError
 

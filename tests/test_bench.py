@@ -9,10 +9,11 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from xares_llm.bench import PeakMemory, extraction_profile
 from xares_llm.cli.console import out
 from xares_llm.cli.main import app
 from xares_llm.encoders import load_encoder
+from xares_llm.extract.profile import extraction_profile
+from xares_llm.memory import PeakMemory
 
 
 def test_bench_mel_prints_the_table_and_writes_json(tmp_path, monkeypatch):

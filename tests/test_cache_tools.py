@@ -21,7 +21,7 @@ from xares_llm.cache.format import part_name
 from xares_llm.cache.transfer import member_parts, pull, push
 from xares_llm.cache.verify import store_parts, verify_store
 from xares_llm.cli.main import app
-from xares_llm.tasks import load_task
+from xares_llm.tasks.schema import load_task
 
 
 @pytest.fixture

@@ -18,12 +18,12 @@ from xares_llm.cache.verify import verify_part
 from xares_llm.cli.main import app
 from xares_llm.encoders.describe import candidate_ids, prepare_encoder
 from xares_llm.errors import StoreError
-from xares_llm.evaluate import evaluate
-from xares_llm.extract import extract
-from xares_llm.recipe import load_recipe
-from xares_llm.scoring import score_run
-from xares_llm.tasks import load_mixture, load_task
-from xares_llm.train import train
+from xares_llm.extract.run import extract
+from xares_llm.lalm.evaluate import evaluate
+from xares_llm.lalm.recipe import load_recipe
+from xares_llm.lalm.train import train
+from xares_llm.scoring.score import score_run
+from xares_llm.tasks.schema import load_mixture, load_task
 
 SOURCE = SourceInfo("x.tar", 1, "00", 0)
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from xares_llm.errors import ConfigError
-from xares_llm.recipe import load_recipe, parse_overrides
-from xares_llm.tasks import load_mixture, load_task, mixture_weights
+from xares_llm.lalm.recipe import load_recipe, parse_overrides
+from xares_llm.tasks.schema import load_mixture, load_task, mixture_weights
 
 
 def test_unknown_metric_names_the_choices(tmp_path):

@@ -7,8 +7,8 @@ import os
 import subprocess
 import sys
 
-from xares_llm.evaluate import evaluate
-from xares_llm.runs import checkpoints, read_run
+from xares_llm.lalm.evaluate import evaluate
+from xares_llm.lalm.runs import checkpoints, read_run
 
 
 def test_two_process_training(demo_store, tmp_path):
@@ -34,9 +34,9 @@ def test_two_process_training(demo_store, tmp_path):
 def test_two_process_evaluation_equals_one_process(demo_store, tmp_path):
     import shutil
 
-    from xares_llm.recipe import load_recipe
-    from xares_llm.tasks import load_mixture
-    from xares_llm.train import train
+    from xares_llm.lalm.recipe import load_recipe
+    from xares_llm.lalm.train import train
+    from xares_llm.tasks.schema import load_mixture
 
     run_dir = tmp_path / "run"
     recipe = load_recipe("demo", {"steps": 4, "eval_batch_size": 4})
@@ -58,7 +58,7 @@ def test_two_process_evaluation_equals_one_process(demo_store, tmp_path):
 
 def test_xares_run_under_torchrun_extracts_trains_and_evaluates(demo_store, tmp_path):
     from xares_llm.cache import FeatureSplit
-    from xares_llm.tasks import resolve_tasks
+    from xares_llm.tasks.schema import resolve_tasks
 
     cache, run_dir = tmp_path / "cache", tmp_path / "run"
     command = [

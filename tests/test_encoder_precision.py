@@ -15,12 +15,13 @@ from xares_llm.cache import EncoderInfo, SourceInfo, read_encoder_info
 from xares_llm.cache.dtypes import STORE_DTYPES
 from xares_llm.cache.format import ENCODER_PRECISIONS
 from xares_llm.cli.main import app
-from xares_llm.decode import DecodedWindow
 from xares_llm.encoders.describe import candidate_ids, prepare_encoder
 from xares_llm.errors import EncoderError, StoreError
-from xares_llm.extract import Extractor, extract
-from xares_llm.tasks import load_task
-from xares_llm.train import resolve_store
+from xares_llm.extract.decode import DecodedWindow
+from xares_llm.extract.encode import Extractor
+from xares_llm.extract.run import extract
+from xares_llm.lalm.train import resolve_store
+from xares_llm.tasks.schema import load_task
 
 
 def test_default_is_fp32_and_each_precision_has_its_own_id():

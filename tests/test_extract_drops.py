@@ -15,9 +15,9 @@ import numpy as np
 from faults import clips, flac, local_task, task_yaml, write_shard
 from typer.testing import CliRunner
 
+from xares_llm.audio.demo_data import tone
 from xares_llm.cache import FeatureSplit, part_name, read_part_record
 from xares_llm.cli.main import app
-from xares_llm.demo_data import tone
 
 FAULTY = Path(__file__).parent / "fixtures" / "encoders" / "faulty.py"
 SHARD = "faults/test/faults_0.tar"
@@ -130,12 +130,12 @@ def test_encoder_bug_stops_the_run_in_one_line(tmp_path):
 
 def test_a_test_clip_dropped_at_extraction_is_scored_as_an_empty_prediction(tmp_path):
     """Dropping clips must never raise a score: a labelled clip the encoder failed on counts as wrong."""
-    from xares_llm.evaluate import evaluate
-    from xares_llm.predictions import read_predictions
-    from xares_llm.recipe import load_recipe
-    from xares_llm.scoring import score_run
-    from xares_llm.tasks import single_task_mixture
-    from xares_llm.train import train
+    from xares_llm.lalm.evaluate import evaluate
+    from xares_llm.lalm.recipe import load_recipe
+    from xares_llm.lalm.train import train
+    from xares_llm.scoring.predictions import read_predictions
+    from xares_llm.scoring.score import score_run
+    from xares_llm.tasks.schema import single_task_mixture
 
     faulty_shard(tmp_path / "data", good=6)
     task = local_task("faults", [SHARD], [SHARD])

@@ -20,8 +20,8 @@ import zarr
 from conftest import SMALL_DEMO
 from zygote import Zygote, kill_all, marked_processes, wait_until
 
+from xares_llm.audio.demo_data import write_demo_shards
 from xares_llm.cache.verify import verify_store
-from xares_llm.demo_data import write_demo_shards
 
 N_PARTS = 16  # 4 demo tasks x 2 splits x 2 shards
 VOLATILE = {"created", "writer"}  # attrs that say when and by whom, not what

@@ -14,8 +14,8 @@ from xares_llm.cache.profile import PROFILE_FILE, read_profiles
 from xares_llm.cache.transfer import pull, push
 from xares_llm.cli.console import out
 from xares_llm.cli.main import app
-from xares_llm.extract import extract
-from xares_llm.tasks import resolve_tasks
+from xares_llm.extract.run import extract
+from xares_llm.tasks.schema import resolve_tasks
 
 
 def stored_audio_seconds(store) -> float:

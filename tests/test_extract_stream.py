@@ -20,15 +20,16 @@ import zarr
 from faults import clips, flac, local_task, tar_bytes, write_shard
 from torch import nn
 
+from xares_llm.audio.demo_data import tone
 from xares_llm.cache import EncoderInfo, SourceInfo, part_name, read_part_record
 from xares_llm.cache import writer as writer_module
 from xares_llm.cache.writer import ARRAY_CONFIG, CHUNKS_PER_SHARD, PartWriter, _codecs
-from xares_llm.decode import DecodedWindow
-from xares_llm.demo_data import tone
 from xares_llm.encoders.whisper import WhisperEncoder
 from xares_llm.errors import EncoderError
-from xares_llm.extract import Extractor, extract, length_batches
-from xares_llm.tasks import resolve_tasks
+from xares_llm.extract.decode import DecodedWindow
+from xares_llm.extract.encode import Extractor, length_batches
+from xares_llm.extract.run import extract
+from xares_llm.tasks.schema import resolve_tasks
 
 FAULTY = Path(__file__).parent / "fixtures" / "encoders" / "faulty.py"
 VOLATILE = {"created", "writer"}

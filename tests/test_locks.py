@@ -12,8 +12,8 @@ from lockers import contend, hold
 
 from xares_llm.cache import PartLock, part_name, read_part_attrs
 from xares_llm.cache.locks import OTHER_HOST_EXPIRY_S, process_start
-from xares_llm.extract import extract
-from xares_llm.tasks import load_task
+from xares_llm.extract.run import extract
+from xares_llm.tasks.schema import load_task
 
 DEAD = f"{socket.gethostname()}-999999999"  # a lock left by a killed run: no such process
 TRIALS = 40

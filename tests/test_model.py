@@ -7,10 +7,10 @@ import torch
 from transformers import LlamaConfig, LlamaForCausalLM
 
 from xares_llm.errors import ConfigError
-from xares_llm.model import IGNORE_INDEX, AudioLLM, Batch, LinearProjector, MLPProjector
-from xares_llm.recipe import ProjectorConfig, load_recipe
-from xares_llm.tokenizer import byte_tokenizer, load_tokenizer
-from xares_llm.train import build_model
+from xares_llm.lalm.model import IGNORE_INDEX, AudioLLM, Batch, LinearProjector, MLPProjector
+from xares_llm.lalm.recipe import ProjectorConfig, load_recipe
+from xares_llm.lalm.tokenizer import byte_tokenizer, load_tokenizer
+from xares_llm.lalm.train import build_model
 
 
 @pytest.fixture(scope="module")

@@ -12,12 +12,12 @@ from xares_llm.cache.format import split_dir
 from xares_llm.cli.console import out
 from xares_llm.cli.main import app
 from xares_llm.config import packaged_names
-from xares_llm.recipe import load_recipe
-from xares_llm.reference import PROMPTS, SINGLE_TASK_STEPS, differences
-from xares_llm.sampler import MixtureSampler
-from xares_llm.task_data import read_targets
-from xares_llm.tasks import filter_reason, load_task, targets
-from xares_llm.train import lr_lambda, parameter_groups
+from xares_llm.lalm.recipe import load_recipe
+from xares_llm.lalm.sampler import MixtureSampler
+from xares_llm.lalm.train import lr_lambda, parameter_groups
+from xares_llm.scoring.reference import PROMPTS, SINGLE_TASK_STEPS, differences
+from xares_llm.tasks.data import read_targets
+from xares_llm.tasks.schema import filter_reason, load_task, targets
 
 OFFICIAL = sorted(PROMPTS)
 
@@ -150,8 +150,8 @@ def test_schedule_warms_up_from_zero_and_decays_to_zero():
 
 
 def test_no_weight_decay_on_biases_and_norm_weights():
-    from xares_llm.checkpoints import build_model
-    from xares_llm.tokenizer import load_tokenizer
+    from xares_llm.lalm.checkpoints import build_model
+    from xares_llm.lalm.tokenizer import load_tokenizer
 
     model = build_model(load_recipe("demo"), 8, load_tokenizer("byte"))
     decay, no_decay = parameter_groups(model, 0.01)

@@ -11,9 +11,9 @@ from typer.testing import CliRunner
 from xares_llm.cache import FeatureSplit
 from xares_llm.cli.main import app
 from xares_llm.errors import StoreError
-from xares_llm.extract import extract
-from xares_llm.plan import FREE_ENV, plan_extract
-from xares_llm.tasks import load_mixture, resolve_tasks
+from xares_llm.extract.plan import FREE_ENV, plan_extract
+from xares_llm.extract.run import extract
+from xares_llm.tasks.schema import load_mixture, resolve_tasks
 
 
 def store_bytes(root) -> int:

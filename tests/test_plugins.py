@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from xares_llm.registry import Registry
-from xares_llm.tasks import load_task
+from xares_llm.tasks.schema import load_task
 
 PLUGIN_MODULE = '''
 import math

@@ -11,18 +11,18 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
+from xares_llm.audio.demo_data import shard_relative_path, write_shard
 from xares_llm.cache import EncoderInfo, FeatureSplit, PartBuffer, SourceInfo, write_part
 from xares_llm.cache.format import ENCODER_FILE, encoder_dir, part_name, split_dir
 from xares_llm.cli.console import out
 from xares_llm.cli.main import app
-from xares_llm.demo_data import shard_relative_path, write_shard
-from xares_llm.extract import extract
+from xares_llm.extract.run import extract
 from xares_llm.metrics import MetricOptions
 from xares_llm.metrics.dummies import write_tiny_sbert
 from xares_llm.probe.embeddings import cache_folder, pooled_split, store_key
 from xares_llm.probe.runner import ProbeOptions, probe
-from xares_llm.scoring import score_run
-from xares_llm.tasks import load_task, resolve_tasks
+from xares_llm.scoring.score import score_run
+from xares_llm.tasks.schema import load_task, resolve_tasks
 
 CPU = {"device": "cpu", "seed": 0}
 

@@ -18,16 +18,16 @@ from typer.testing import CliRunner
 from xares_llm.cache import FeatureSplit, list_encoders, read_encoder_info
 from xares_llm.cache import reader as store_reader
 from xares_llm.cache import remote as store_remote
+from xares_llm.cache.chunks import CHUNK_CACHE_BYTES, ChunkCache
 from xares_llm.cache.errors import CacheError, StoreFileError
-from xares_llm.cache.reader import CHUNK_CACHE_BYTES, ChunkCache
 from xares_llm.cache.remote import remote_store
 from xares_llm.cli.main import app
+from xares_llm.lalm.recipe import load_recipe
+from xares_llm.lalm.runs import read_run
+from xares_llm.lalm.train import train
 from xares_llm.probe.embeddings import cache_folder
-from xares_llm.recipe import load_recipe
-from xares_llm.runs import read_run
-from xares_llm.scoring import SCORES_JSON
-from xares_llm.tasks import load_mixture
-from xares_llm.train import train
+from xares_llm.scoring.score import SCORES_JSON
+from xares_llm.tasks.schema import load_mixture
 
 DATASET, SPLIT = "demo_pitch", "train"
 STEPS = 4

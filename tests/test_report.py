@@ -11,13 +11,13 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from xares_llm.baselines import BASELINES
 from xares_llm.cli.console import out
 from xares_llm.cli.main import app
 from xares_llm.cli.render import scores_table
-from xares_llm.predictions import predictions_path, write_predictions
-from xares_llm.runs import LOG_FILE
-from xares_llm.scoring import score_run
+from xares_llm.lalm.runs import LOG_FILE
+from xares_llm.scoring.baselines import BASELINES
+from xares_llm.scoring.predictions import predictions_path, write_predictions
+from xares_llm.scoring.score import score_run
 
 NOTES = ["do", "re", "mi", "fa", "sol", "la", "si", "do2"]
 EVENTS = ["beep", "noise", "chirp", "click", "hum"]

@@ -7,9 +7,9 @@ import json
 import numpy as np
 from typer.testing import CliRunner
 
+from xares_llm.audio.demo_data import tone, write_tar
 from xares_llm.cli.main import app
-from xares_llm.demo_data import tone, write_tar
-from xares_llm.tasks import load_task
+from xares_llm.tasks.schema import load_task
 
 CLASSES = {"dog": 300.0, "rain": 900.0, "siren": 1500.0}
 

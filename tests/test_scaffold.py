@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from xares_llm.audio.demo_data import tone, write_tar
 from xares_llm.cli.main import app
-from xares_llm.demo_data import tone, write_tar
-from xares_llm.scaffold import guess_metric
-from xares_llm.tasks import load_task, resolve_tasks
+from xares_llm.tasks.scaffold import guess_metric
+from xares_llm.tasks.schema import load_task, resolve_tasks
 
 
 def write_shards(root, label_of, clips: int = 12) -> None:

@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 from xares_llm.cli.console import out
 from xares_llm.cli.main import app
 from xares_llm.metrics.dummies import write_tiny_sbert
-from xares_llm.predictions import predictions_path, write_predictions
+from xares_llm.scoring.predictions import predictions_path, write_predictions
 
 CAPTIONS = ["a dog barks in the distance", "rain falls on a tin roof", "a man speaks while cars pass by"]
 

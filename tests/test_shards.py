@@ -17,10 +17,11 @@ import zarr
 from faults import clips, local_task, member_offsets, part_keys, tar_bytes, task_yaml, write_shard
 from typer.testing import CliRunner
 
+from xares_llm.audio.shards import ShardDamage, read_samples
 from xares_llm.cache import FeatureSplit, part_name, read_part_record
 from xares_llm.cli.main import app
-from xares_llm.extract import extract, is_up_to_date, plan_units
-from xares_llm.shards import ShardDamage, read_samples
+from xares_llm.extract.run import extract
+from xares_llm.extract.units import is_up_to_date, plan_units
 
 
 def test_grouping_matches_webdataset(tmp_path):

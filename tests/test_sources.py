@@ -23,11 +23,11 @@ from huggingface_hub import constants as hf_constants  # noqa: E402
 from huggingface_hub.utils import _http as hf_http  # noqa: E402
 from typer.testing import CliRunner  # noqa: E402
 
+from xares_llm.audio.download import format_bytes, parse_splits, plan_download, run_download  # noqa: E402
+from xares_llm.audio.sources import fetch_shard, shard_paths  # noqa: E402
 from xares_llm.cli.main import app  # noqa: E402
-from xares_llm.download import format_bytes, parse_splits, plan_download, run_download  # noqa: E402
 from xares_llm.errors import ConfigError, DataError  # noqa: E402
-from xares_llm.sources import fetch_shard, shard_paths  # noqa: E402
-from xares_llm.tasks import TaskConfig  # noqa: E402
+from xares_llm.tasks.schema import TaskConfig  # noqa: E402
 
 REPO = "test-org/fake-audio"
 COMMIT = "0123456789abcdef0123456789abcdef01234567"

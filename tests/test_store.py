@@ -13,16 +13,16 @@ import pytest
 import torch
 import zarr
 
-from xares_llm.audio import decode_audio
+from xares_llm.audio.decoding import decode_audio
+from xares_llm.audio.demo_data import tone, write_tar
 from xares_llm.cache import FeatureSplit, PartBuffer, SourceInfo, read_part_attrs, write_part
 from xares_llm.cache.errors import CacheError
 from xares_llm.cache.format import part_name
-from xares_llm.demo_data import tone, write_tar
 from xares_llm.encoders import load_encoder
 from xares_llm.encoders.describe import prepare_encoder
 from xares_llm.encoders.encoding import encode_clips
-from xares_llm.extract import extract
-from xares_llm.tasks import load_task, resolve_tasks
+from xares_llm.extract.run import extract
+from xares_llm.tasks.schema import load_task, resolve_tasks
 
 
 def tar_samples(path) -> dict[str, dict[str, bytes]]:
@@ -247,8 +247,9 @@ def test_a_deleted_or_flipped_index_array_fails_at_open(damaged_copy, array):
 
 def test_one_chunk_cache_bounds_every_open_split(demo_store, monkeypatch):
     from xares_llm.cache import reader
+    from xares_llm.cache.chunks import ChunkCache
 
-    cache = reader.ChunkCache(limit_bytes=64 << 10)
+    cache = ChunkCache(limit_bytes=64 << 10)
     monkeypatch.setattr(reader, "CHUNK_CACHE", cache)
     splits = [FeatureSplit(demo_store.cache_root, demo_store.report.encoder_id, d, "train")
               for d in ("demo_pitch", "demo_count", "demo_events")]  # fmt: skip

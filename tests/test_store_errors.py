@@ -12,9 +12,9 @@ import zarr.storage._local as zarr_local
 from lockers import write_demo_together
 from typer.testing import CliRunner
 
+from xares_llm.audio.shards import read_samples
 from xares_llm.cache.atomic import atomic_write_text
 from xares_llm.cli.main import app
-from xares_llm.shards import read_samples
 
 
 def extract_args(tmp_path: Path, cache: Path, data: Path) -> list[str]:

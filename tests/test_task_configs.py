@@ -8,12 +8,12 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from xares_llm.catalog import dataset_folder, mixture_summaries, task_summaries
 from xares_llm.cli import console
 from xares_llm.cli.main import app
 from xares_llm.config import packaged_names
 from xares_llm.errors import ConfigError
-from xares_llm.tasks import load_mixture, load_task, mixture_weights, resolve_tasks
+from xares_llm.tasks.catalog import dataset_folder, mixture_summaries, task_summaries
+from xares_llm.tasks.schema import load_mixture, load_task, mixture_weights, resolve_tasks
 
 MAIN = "mispeech/xares_llm_data"
 MECAT = "mispeech/MECAT-Caption"

@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from xares_llm.audio.demo_data import tone, write_tar
 from xares_llm.cli.main import app
-from xares_llm.demo_data import tone, write_tar
 from xares_llm.metrics.dummies import write_tiny_sbert
-from xares_llm.tasks import load_mixture, load_task
+from xares_llm.tasks.schema import load_mixture, load_task
 
 pytestmark = pytest.mark.slow
 

@@ -14,13 +14,13 @@ from typer.testing import CliRunner
 
 from xares_llm.cli.main import app
 from xares_llm.errors import StoreError, XaresError
-from xares_llm.evaluate import evaluate
-from xares_llm.predictions import read_predictions
-from xares_llm.recipe import load_recipe
-from xares_llm.runs import WEIGHTS_FILE, checkpoints, read_run
-from xares_llm.scoring import SCORES_JSON, score_run
-from xares_llm.tasks import load_mixture
-from xares_llm.train import resolve_store, train
+from xares_llm.lalm.evaluate import evaluate
+from xares_llm.lalm.recipe import load_recipe
+from xares_llm.lalm.runs import WEIGHTS_FILE, checkpoints, read_run
+from xares_llm.lalm.train import resolve_store, train
+from xares_llm.scoring.predictions import read_predictions
+from xares_llm.scoring.score import SCORES_JSON, score_run
+from xares_llm.tasks.schema import load_mixture
 
 STEPS = 24
 
@@ -197,8 +197,8 @@ def test_eval_refuses_a_run_whose_last_loss_is_not_finite(trained_run, tmp_path)
 
 
 def test_a_failed_checkpoint_write_is_one_error_and_leaves_no_temp_dir(trained_run, tmp_path):
-    from xares_llm.checkpoints import build_model, save_checkpoint
-    from xares_llm.tokenizer import load_tokenizer
+    from xares_llm.lalm.checkpoints import build_model, save_checkpoint
+    from xares_llm.lalm.tokenizer import load_tokenizer
 
     model = build_model(recipe(), 64, load_tokenizer("byte"))
     (tmp_path / "checkpoints").mkdir()
@@ -227,7 +227,7 @@ def test_run_records_its_inputs_and_eval_needs_no_cache_flag(trained_run, demo_s
 def test_runs_lists_the_run_and_checkpoints_follow_the_umask(trained_run):
     import stat
 
-    from xares_llm.checkpoints import current_umask
+    from xares_llm.lalm.checkpoints import current_umask
 
     result = CliRunner().invoke(app, ["runs", str(trained_run.parent)])
     assert result.exit_code == 0, result.output

@@ -7,8 +7,8 @@ import math
 import pytest
 
 from xares_llm.errors import XaresError
-from xares_llm.runs import LOG_FILE, read_log
-from xares_llm.train_log import TENSORBOARD_DIR, StepRecord, open_train_log, parse_log_kinds
+from xares_llm.lalm.runs import LOG_FILE, read_log
+from xares_llm.lalm.train_log import TENSORBOARD_DIR, StepRecord, open_train_log, parse_log_kinds
 
 
 def records() -> list[StepRecord]:

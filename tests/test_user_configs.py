@@ -9,11 +9,11 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
+from xares_llm.audio.demo_data import tone, write_tar
 from xares_llm.cli.main import app
 from xares_llm.config import CONFIG_PATH_ENV
-from xares_llm.demo_data import tone, write_tar
 from xares_llm.errors import ConfigError
-from xares_llm.tasks import load_mixture, resolve_tasks
+from xares_llm.tasks.schema import load_mixture, resolve_tasks
 
 NOTES = {"low": 220.0, "mid": 440.0, "high": 880.0}
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 SERVER = r"""
 import json, os, sys
-import xares_llm.extract  # torch, zarr, ...: imported once, before any fork
+import xares_llm.extract.run  # torch, zarr, ...: imported once, before any fork
 from xares_llm.cli.main import app
 
 while line := sys.stdin.readline():

@@ -6,29 +6,23 @@ audio seconds per second (x real time). Peak memory is the process's resident se
 high-water mark, reset before each point) and torch's max allocated memory on CUDA. The encoder's
 frame rate and output dim come from its actual output.
 
-`extraction_profile` describes a real `xares extract` run the same way, for the feature store.
+The extraction profile (`xares_llm.extract.profile`) describes a real `xares extract` run in the same units.
 """
 
 from __future__ import annotations
 
 import platform
 import statistics
-import threading
 import time
 from collections.abc import Callable
-from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
 import numpy as np
 
 from xares_llm.cache.format import ENCODER_PRECISIONS as PRECISIONS
 from xares_llm.constants import SAMPLE_RATE
 from xares_llm.errors import XaresError
-
-STATUS_FILE = Path("/proc/self/status")
-CLEAR_REFS = Path("/proc/self/clear_refs")  # writing "5" resets the process's VmHWM (Linux >= 4.0)
-SAMPLE_INTERVAL_S = 0.002  # RSS sampling period where the high-water mark cannot be reset
+from xares_llm.memory import PeakMemory
 
 
 @dataclass
@@ -56,66 +50,6 @@ def parse_list(text: str, kind: type, name: str) -> list:
     if not values or any(v <= 0 for v in values):
         raise XaresError(f"{name}: {text!r} is not a comma list of positive numbers")
     return values
-
-
-def _read_status_kb(field: str) -> float | None:
-    try:
-        for line in STATUS_FILE.read_text().splitlines():
-            if line.startswith(field + ":"):
-                return float(line.split()[1])
-    except OSError:
-        return None
-    return None
-
-
-class PeakMemory(AbstractContextManager):
-    """Peak memory in MB over the `with` block: CUDA max allocated, else the process's peak RSS."""
-
-    def __init__(self, device) -> None:
-        self.device = device
-        self.peak_mb = 0.0
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._hwm = False
-
-    def __enter__(self) -> PeakMemory:
-        if self.device.type == "cuda":
-            import torch
-
-            torch.cuda.synchronize(self.device)
-            torch.cuda.reset_peak_memory_stats(self.device)
-            return self
-        try:
-            CLEAR_REFS.write_text("5")
-            self._hwm = _read_status_kb("VmHWM") is not None
-        except OSError:
-            self._hwm = False
-        if not self._hwm:
-            self._thread = threading.Thread(target=self._sample, daemon=True)
-            self._thread.start()
-        return self
-
-    def _sample(self) -> None:
-        while not self._stop.is_set():
-            rss = _read_status_kb("VmRSS")
-            if rss is None:  # no /proc: the lifetime peak is all we can know
-                import resource
-
-                rss = float(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
-            self.peak_mb = max(self.peak_mb, rss / 1024)
-            self._stop.wait(SAMPLE_INTERVAL_S)
-
-    def __exit__(self, *exc) -> None:
-        if self.device.type == "cuda":
-            import torch
-
-            torch.cuda.synchronize(self.device)
-            self.peak_mb = torch.cuda.max_memory_allocated(self.device) / 2**20
-        elif self._hwm:
-            self.peak_mb = (_read_status_kb("VmHWM") or 0.0) / 1024
-        else:
-            self._stop.set()
-            self._thread.join()
 
 
 def synthetic_clips(duration_s: float, batch_size: int, seed: int = 0) -> list[np.ndarray]:
@@ -204,42 +138,4 @@ def bench_encoder(
         "platform": platform.platform(),
         "warmup": warmup,
         "points": [asdict(p) for p in points],
-    }
-
-
-def extraction_profile(
-    wall_s: float,
-    audio_seconds: float,
-    clips: int,
-    device: str,
-    precision: str,
-    decode_s: float,
-    encode_s: float,
-    write_s: float,
-    peak_memory_mb: float | None = None,
-    decode_wait_s: float = 0.0,
-) -> dict:
-    """What a real extraction cost, in the units `xares bench` reports, for the store's profile file.
-
-    decode/encode/write seconds are each stage's busy time; they overlap in the pipelined extractor,
-    so their sum may exceed the wall time. decode is summed over the decoders; decode_wait is what
-    the encoder loop spent waiting for them.
-    """
-    wall = max(wall_s, 1e-9)
-    return {
-        "wall_s": round(wall_s, 3),
-        "clips": clips,
-        "audio_hours": round(audio_seconds / 3600, 6),
-        "audio_hours_per_s": round(audio_seconds / 3600 / wall, 6),
-        "x_realtime": round(audio_seconds / wall, 3),
-        "clips_per_s": round(clips / wall, 3),
-        "device": device,
-        "precision": precision,
-        "peak_memory_mb": None if peak_memory_mb is None else round(peak_memory_mb, 1),
-        "seconds": {
-            "decode": round(decode_s, 3),
-            "decode_wait": round(decode_wait_s, 3),
-            "encode": round(encode_s, 3),
-            "write": round(write_s, 3),
-        },
     }

@@ -3,7 +3,7 @@
 Training: each step's batch of `batch_size` examples is split across the ranks (so the recipe's
 batch, and what it means for the score, stays the same); DDP averages the gradients; rank 0 alone
 writes logs, checkpoints and run.json. Evaluation: ranks decode whole batches in turn and rank 0
-merges the predictions (`xares_llm.evaluate`).
+merges the predictions (`xares_llm.lalm.evaluate`).
 """
 
 from __future__ import annotations

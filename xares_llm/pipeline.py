@@ -15,13 +15,14 @@ import torch
 from xares_llm.cache.format import REFERENCE_PRECISION
 from xares_llm.devices import resolve_device
 from xares_llm.distributed import barrier, current_world, init_process_group
-from xares_llm.evaluate import EvalProgress, evaluate
-from xares_llm.extract import ExtractProgress, ExtractReport, extract, not_complete_error
+from xares_llm.extract.report import ExtractProgress, ExtractReport, not_complete_error
+from xares_llm.extract.run import extract
+from xares_llm.lalm.evaluate import EvalProgress, evaluate
+from xares_llm.lalm.recipe import Recipe
+from xares_llm.lalm.train import TrainProgress, TrainResult, train
 from xares_llm.metrics import MetricOptions
-from xares_llm.recipe import Recipe
-from xares_llm.scoring import Scores, score_run
-from xares_llm.tasks import Mixture, Split, load_mixture
-from xares_llm.train import TrainProgress, TrainResult, train
+from xares_llm.scoring.score import Scores, score_run
+from xares_llm.tasks.schema import Mixture, Split, load_mixture
 
 
 @dataclass

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from xares_llm.cache import list_encoders
-from xares_llm.cache.remote import is_url
+from xares_llm.cache.root import is_url
 from xares_llm.errors import EncoderError, StoreError
 
 

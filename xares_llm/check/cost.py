@@ -3,25 +3,16 @@ wall time and the peak memory of the forward."""
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
-import ctypes.util
-import gc
-import os
-import sys
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import torch
 
 from xares_llm.check.context import LONG_CLIP_SECONDS, Context
 from xares_llm.encoders.encoding import encode_clips
+from xares_llm.memory import PeakMemory
 
 FRAME_RATE_RTOL = 0.02  # declared frame_rate_hz may differ from the measured rate by 2 %
 GPU_MEMORY_LIMIT_BYTES = 24 * 1024**3  # the challenge rule: the encoder alone, batch 1, fits a 24 GB card
-RSS_INTERVAL_S = 0.001  # how often the CPU peak is sampled during the forward
 
 
 def run_long_clip(ctx: Context) -> None:
@@ -41,13 +32,13 @@ def run_long_clip(ctx: Context) -> None:
         )
         within = peak <= GPU_MEMORY_LIMIT_BYTES
     else:
-        with rss_peak_growth() as growth:
+        with PeakMemory(ctx.device, release_heap=True) as meter:
             start = time.perf_counter()
             frames = encode_clips(ctx.encoder, [clip], ctx.device)[0]
             seconds = time.perf_counter() - start
         memory = (
-            f"~{_mib(growth[0])} MiB at peak above the memory in use before the forward "
-            "(weights excluded; RSS sampled every 1 ms; CPU, informational)"
+            f"~{_mib(meter.growth_mb * 2**20)} MiB at peak above the memory in use before the forward "
+            "(weights excluded; process peak RSS; CPU, informational)"
         )
         within = True
     ctx.state.long_frames, ctx.state.long_seconds, ctx.state.memory = frames.shape[0], seconds, (memory, within)
@@ -110,60 +101,3 @@ def _gib(n_bytes: int) -> str:
 def _mib(n_bytes: int) -> str:
     mib = n_bytes / 1024**2
     return f"{mib:.0f}" if mib >= 10 else f"{mib:.1f}"
-
-
-def _rss_bytes() -> int | None:
-    """Resident set size of this process from /proc (Linux); None elsewhere."""
-    try:
-        with open("/proc/self/statm") as f:
-            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-    except (OSError, ValueError, IndexError):
-        return None
-
-
-def _release_free_heap() -> None:
-    """Hand freed heap pages back to the OS (glibc's malloc_trim), so the forward's own need shows as growth.
-
-    Without it the memory an earlier, larger call freed stays resident and is reused: the growth reads ~0.
-    """
-    gc.collect()
-    with contextlib.suppress(OSError, AttributeError):  # no C library found, or not glibc
-        ctypes.CDLL(ctypes.util.find_library("c")).malloc_trim(0)
-
-
-@contextmanager
-def rss_peak_growth(interval_s: float = RSS_INTERVAL_S) -> Iterator[list[int]]:
-    """Yield a one-item list that holds, after the block, the peak resident-size growth in bytes.
-
-    Torch's CPU allocations are invisible to tracemalloc and torch keeps no CPU allocator statistics,
-    so we sample the RSS from a thread (torch ops release the GIL). Off Linux we fall back to the
-    growth of ru_maxrss, which misses peaks below an earlier maximum.
-    """
-    growth = [0]
-    _release_free_heap()
-    start = _rss_bytes()
-    if start is None:
-        import resource  # Unix only; needed only off Linux
-
-        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        yield growth
-        unit = 1 if sys.platform == "darwin" else 1024  # ru_maxrss is in bytes on macOS, KiB elsewhere
-        growth[0] = max(0, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) * unit
-        return
-    peak = [start]
-    done = threading.Event()
-
-    def sample() -> None:
-        while not done.is_set():
-            peak[0] = max(peak[0], _rss_bytes() or 0)
-            done.wait(interval_s)
-
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
-    try:
-        yield growth
-    finally:
-        done.set()
-        sampler.join()
-        peak[0] = max(peak[0], _rss_bytes() or 0)
-        growth[0] = peak[0] - start

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+
+import numpy as np
 
 from xares_llm.errors import XaresError
 
@@ -54,3 +57,19 @@ def expand_pairs(predictions: list[str], references: list[list[str]]) -> tuple[l
     """One (prediction, reference) pair per reference, as the reference system expands list labels."""
     pairs = [(prediction, ref) for prediction, refs in zip(predictions, references, strict=True) for ref in refs]
     return [p for p, _ in pairs], [r for _, r in pairs]
+
+
+# A metric as a function of clip multiplicities: (resamples, clips) weights -> one score per resample.
+Scorer = Callable[[np.ndarray], np.ndarray]
+
+
+@dataclass
+class SampleStats:
+    """One task's per-clip records and its metric as a function of clip multiplicities."""
+
+    metric: str
+    records: list[dict]
+    scorer: Scorer
+
+    def full_score(self) -> float:
+        return float(self.scorer(np.ones((1, len(self.records)), dtype=np.float32))[0])

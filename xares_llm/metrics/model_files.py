@@ -60,7 +60,7 @@ def sha256_file(path: Path) -> str:
 def default_metrics_dir(cache_dir: Path | None) -> Path:
     """``<cache>/metrics``; the cache root defaults to $XARES_CACHE, else ~/.cache/xares."""
     if cache_dir is None:
-        from xares_llm.sources import local_cache_root
+        from xares_llm.cache.root import local_cache_root
 
         cache_dir = local_cache_root()
     return Path(cache_dir).expanduser() / METRICS_SUBDIR

@@ -13,9 +13,9 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from xares_llm.predictions import predictions_path, write_counts, write_predictions
-from xares_llm.runs import write_task_snapshots
-from xares_llm.tasks import TaskConfig
+from xares_llm.scoring.predictions import predictions_path, write_counts, write_predictions
+from xares_llm.tasks.schema import TaskConfig
+from xares_llm.tasks.snapshots import write_task_snapshots
 
 PROBE_SCORES = "probe_scores.json"
 KIND = "xares-probe/1"

@@ -23,8 +23,8 @@ from xares_llm.probe.ctc import train_ctc
 from xares_llm.probe.embeddings import POOLINGS, pooled_split
 from xares_llm.probe.outputs import HeadScore, ProbeResults, TaskProbe, write_head_predictions, write_results
 from xares_llm.provenance import software_versions
-from xares_llm.task_data import TaskSplit, open_splits
-from xares_llm.tasks import Split, TaskConfig
+from xares_llm.tasks.data import TaskSplit, open_splits
+from xares_llm.tasks.schema import Split, TaskConfig
 
 HEADS = ("linear", "mlp", "knn", "ctc")
 FAMILIES = {

@@ -1,7 +1,7 @@
 """95 % bootstrap intervals of task scores, of track means, and of paired differences between runs.
 
 A resample draws the test clips with replacement (n of n); it is handed to the metric as clip
-multiplicities (see `xares_llm.per_sample`), so corpus-level metrics are recomputed on it. The draws
+multiplicities (see `xares_llm.scoring.per_sample`), so corpus-level metrics are recomputed on it. The draws
 are seeded per task (the report's seed and the task name), so equal seeds give equal intervals, and
 two runs compared on one task see the same resamples: that pairing is what makes the interval of a
 difference narrower than the two intervals side by side. A mean over tasks takes the mean of the
@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from xares_llm.per_sample import SampleStats
+from xares_llm.metrics.base import SampleStats
 
 RESAMPLES = 1000
 LEVEL = 0.95

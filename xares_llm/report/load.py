@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from xares_llm.errors import XaresError
-from xares_llm.predictions import PREDICTIONS_DIR, read_predictions
-from xares_llm.runs import LOG_FILE, read_log, read_run
-from xares_llm.scoring import SCORES_JSON
+from xares_llm.lalm.runs import LOG_FILE, read_log, read_run
+from xares_llm.scoring.predictions import PREDICTIONS_DIR, read_predictions
+from xares_llm.scoring.score import SCORES_JSON
 
 PROBE_SCORES = "probe_scores.json"
 

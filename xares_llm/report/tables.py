@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from xares_llm.baselines import BASELINES, CHALLENGE_PUBLIC, DOMAINS, baseline_mean, task_domain
 from xares_llm.metrics import MetricError, MetricOptions
-from xares_llm.per_sample import SampleStats, sample_stats
+from xares_llm.metrics.base import SampleStats
 from xares_llm.report.bootstrap import RESAMPLES, Estimate, bootstrap, mean_estimate, paired_difference
 from xares_llm.report.load import ResultDir
+from xares_llm.scoring.baselines import BASELINES, CHALLENGE_PUBLIC, DOMAINS, baseline_mean, task_domain
+from xares_llm.scoring.per_sample import sample_stats
 
 TRACK_ORDER = ("A", "B", "demo")
 

@@ -1,0 +1,1 @@
+"""Stage one: plan, decode, encode and write every clip's frames into feature-store parts."""

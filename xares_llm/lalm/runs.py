@@ -1,0 +1,130 @@
+"""The run directory: what a training run was started with, its checkpoints and its status.
+
+::
+
+    <run>/run.json                 RunInfo: encoder, mixture, status ("running" | "finished"), steps
+    <run>/recipe.yaml              the resolved recipe (resuming and evaluation read this)
+    <run>/tasks/<name>.yaml        every task config the run uses, as resolved when it started
+    <run>/mixture.yaml             the mixture it trains on
+    <run>/tokenizer/               the tokenizer, so evaluation needs no hub
+    <run>/log.jsonl                one line per step: step, loss, lr, grad_norm
+    <run>/checkpoints/step-NNNNNNN/  trainable.safetensors + state.pt (optimiser, scheduler, RNG)
+    <run>/predictions/<task>.jsonl, scores.json, scores.tsv   written by `xares eval`
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import yaml
+
+from xares_llm import __version__
+from xares_llm.cache.atomic import atomic_write_text
+from xares_llm.config import validate
+from xares_llm.errors import XaresError
+from xares_llm.lalm.recipe import Recipe
+
+RUN_FILE = "run.json"
+RECIPE_FILE = "recipe.yaml"
+TOKENIZER_DIR = "tokenizer"
+LOG_FILE = "log.jsonl"
+CHECKPOINTS_DIR = "checkpoints"
+WEIGHTS_FILE = "trainable.safetensors"
+STATE_FILE = "state.pt"
+
+
+@dataclass
+class RunInfo:
+    encoder_id: str
+    encoder_spec: str
+    mixture: str
+    train_tasks: dict[str, float]  # task -> normalised weight
+    eval_tasks: list[str]
+    input_dim: int
+    frame_rate_hz: float
+    steps: int
+    status: str = "running"
+    steps_done: int = 0
+    cache_root: str | None = None  # the feature cache it trained from (eval and score default to it)
+    store_dtype: str | None = None
+    encoder_precision: str | None = None  # compute precision of the encoder at extraction
+    device: str | None = None  # where it trained
+    precision: str | None = None  # training compute precision: fp32, float16 or bfloat16 autocast
+    train_targets: dict[str, dict] = field(default_factory=dict)  # task -> TargetCounts of its train split
+    created: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
+    xares_version: str = __version__
+
+    @property
+    def finished(self) -> bool:
+        return self.status == "finished"
+
+
+def read_run(run_dir: Path) -> RunInfo | None:
+    path = Path(run_dir) / RUN_FILE
+    if not path.is_file():
+        return None
+    data = json.loads(path.read_text())
+    names = {f.name for f in dataclasses.fields(RunInfo)}
+    return RunInfo(**{k: v for k, v in data.items() if k in names})
+
+
+def write_run(run_dir: Path, info: RunInfo) -> None:
+    path = Path(run_dir) / RUN_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(path, json.dumps(dataclasses.asdict(info), indent=2))
+
+
+def find_runs(root: Path) -> list[tuple[Path, RunInfo]]:
+    """Every run dir at or below `root` (one with a run.json), by path."""
+    root = Path(root)
+    found = [(path.parent, read_run(path.parent)) for path in sorted(root.rglob(RUN_FILE))]
+    return [(run_dir, info) for run_dir, info in found if info is not None]
+
+
+def read_log(path: Path) -> list[dict]:
+    """The log's entries; a last line cut short by a kill is ignored."""
+    entries = []
+    for line in Path(path).read_text().splitlines():
+        try:
+            entries.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return entries
+
+
+def read_recipe(run_dir: Path) -> Recipe:
+    path = Path(run_dir) / RECIPE_FILE
+    return validate(Recipe, yaml.safe_load(path.read_text()), path)
+
+
+def require_run(run_dir: Path) -> RunInfo:
+    info = read_run(run_dir)
+    if info is None:
+        raise XaresError(f"{run_dir} is not a training run (no {RUN_FILE}); start one with `xares train`")
+    return info
+
+
+def checkpoint_dir(run_dir: Path, step: int) -> Path:
+    return Path(run_dir) / CHECKPOINTS_DIR / f"step-{step:07d}"
+
+
+def checkpoints(run_dir: Path) -> list[tuple[int, Path]]:
+    """Complete checkpoints (both files present), oldest first."""
+    base = Path(run_dir) / CHECKPOINTS_DIR
+    if not base.is_dir():
+        return []
+    found = []
+    for path in base.iterdir():
+        if path.name.startswith("step-") and (path / WEIGHTS_FILE).is_file() and (path / STATE_FILE).is_file():
+            found.append((int(path.name.removeprefix("step-")), path))
+    return sorted(found)
+
+
+def prune_checkpoints(run_dir: Path, keep: int) -> None:
+    for _, path in checkpoints(run_dir)[:-keep]:
+        shutil.rmtree(path, ignore_errors=True)

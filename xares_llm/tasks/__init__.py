@@ -1,0 +1,1 @@
+"""Tasks and mixtures: the config schema, targets and the reference's filter, the catalog, the scaffold."""
