@@ -9,14 +9,15 @@ audio shrinks. Counts and durations are from the public descriptions of each dat
 
 from __future__ import annotations
 
-import json
+import argparse
 import zlib
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from benchmarks.full_scale import Manifest
 from xares_llm.audio.demo_data import tone, write_tar
 from xares_llm.constants import SAMPLE_RATE
 from xares_llm.tasks.schema import TaskConfig, load_mixture
@@ -148,25 +149,6 @@ def write_job(job: ShardJob) -> int:
     return targets
 
 
-@dataclass(frozen=True)
-class Manifest:
-    """What the replica holds: per task and split, shards and clips; with the settings that made it."""
-
-    scale: float
-    seconds_scale: float
-    counts: dict  # task -> split -> {"shards": n, "clips": n, "targets": n}
-
-    def total(self, field: str, split: str | None = None) -> int:
-        return sum(c[field] for t in self.counts.values() for s, c in t.items() if split in (None, s))
-
-    def save(self, path: Path) -> None:
-        path.write_text(json.dumps(asdict(self), indent=1))
-
-    @classmethod
-    def load(cls, path: Path) -> Manifest:
-        return cls(**json.loads(path.read_text()))
-
-
 def build_replica(
     data_root: Path,
     scale: float = 1.0,
@@ -190,3 +172,18 @@ def build_replica(
     manifest = Manifest(scale, seconds_scale, counts)
     manifest.save(Path(data_root) / "replica.json")
     return manifest
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("data_root", type=Path)
+    parser.add_argument("--scale", type=float, default=1.0)
+    parser.add_argument("--seconds-scale", type=float, default=1.0)
+    parser.add_argument("--workers", type=int, default=1)
+    args = parser.parse_args()
+    manifest = build_replica(args.data_root, args.scale, args.seconds_scale, args.workers)
+    print(f"{manifest.total('shards')} shards, {manifest.total('clips')} clips, {manifest.total('targets')} targets")
+
+
+if __name__ == "__main__":
+    main()

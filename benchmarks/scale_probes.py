@@ -23,7 +23,7 @@ from xares_llm.tasks.schema import load_mixture, mixture_weights
 BATCH_SIZE = 4  # the reference recipe's batch
 
 
-def open_stores(cache: str, encoder_id: str, mixture_name: str) -> tuple[dict, list]:
+def open_stores(cache: str, encoder_id: str, mixture_name: str) -> dict:
     """Time and memory of each step of the training set-up, in the order `xares train` does them."""
     mixture = load_mixture(mixture_name)
     tasks = [mixture.tasks[name] for name in mixture.weights]
@@ -47,7 +47,7 @@ def open_stores(cache: str, encoder_id: str, mixture_name: str) -> tuple[dict, l
     out["sampler_s"] = time.perf_counter() - start
     out["rss_after_sampler_mb"] = rss_mb()
     out["metadata_mb"] = out["rss_after_targets_mb"] - out["rss_start_mb"]
-    return out, splits
+    return out
 
 
 def main() -> None:
@@ -57,7 +57,7 @@ def main() -> None:
     parser.add_argument("encoder_id")
     parser.add_argument("--mixture", default="task1")
     args = parser.parse_args()
-    out, _ = open_stores(args.cache, args.encoder_id, args.mixture)
+    out = open_stores(args.cache, args.encoder_id, args.mixture)
     print(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in out.items()}))
 
 

@@ -21,6 +21,7 @@ wander by about 10 %, so its store reads are also timed alone (`read_over_llm_on
 from __future__ import annotations
 
 import argparse
+import contextlib
 import statistics
 import tempfile
 import time
@@ -43,7 +44,7 @@ from benchmarks.common import (
 from benchmarks.extract_overhead import bench_task
 from xares_llm.audio.decoding import decode_audio
 from xares_llm.constants import SAMPLE_RATE
-from xares_llm.devices import resolve_device
+from xares_llm.devices import autocast_dtype, resolve_device
 from xares_llm.encoders.describe import prepare_encoder
 from xares_llm.encoders.encoding import encode_clips
 from xares_llm.extract.run import extract
@@ -58,23 +59,41 @@ QUICK_LAYERS = 2  # --quick: SmolLM2-135M's width with 2 of its 30 layers, so 5+
 QUICK_VOCABULARY = 512
 
 
-def optimiser_step(model, optimizer, batch: Batch, device: torch.device) -> None:
-    model(batch.to(device)).loss.backward()
+def optimiser_step(model, optimizer, batch: Batch, device: torch.device, scaler=None, amp_dtype=None) -> None:
+    """One step as xares_llm/lalm/train.py takes it: autocast forward, scaled backward (fp16), clip, step."""
+    with torch.autocast(device.type, dtype=amp_dtype) if amp_dtype else contextlib.nullcontext():
+        loss = model(batch.to(device)).loss
+    scaler = scaler or torch.amp.GradScaler("cuda", enabled=False)
+    scaler.scale(loss).backward()
+    scaler.unscale_(optimizer)
     torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], 1.0)
-    optimizer.step()
+    scaler.step(optimizer)
+    scaler.update()
     optimizer.zero_grad(set_to_none=True)
     if device.type == "cuda":  # the step is done when the GPU is, not when its kernels are queued
         torch.cuda.synchronize(device)
 
 
 def bench_encoder(
-    name: str, spec: str, kwargs: dict, steps: int, root: Path, task, audio_bytes: dict, llm: dict, device: torch.device
+    name: str,
+    spec: str,
+    kwargs: dict,
+    steps: int,
+    root: Path,
+    task,
+    audio_bytes: dict,
+    llm: dict,
+    device: torch.device,
+    recipe_name: str = "reference",
 ) -> dict:
-    cache = root / f"cache-{name}"
-    report = extract(spec, [task], cache, root / "data", splits=["train"], encoder_args=kwargs)
+    """Per-step wall and CPU of the three modes under one packaged recipe (its precision on CUDA)."""
+    cache = root / f"cache-{name}-{recipe_name}"
+    report = extract(spec, [task], cache, root / "data", splits=["train"], encoder_args=kwargs, device=str(device))
     loaded, info = prepare_encoder(spec, kwargs, str(device), "float16")
     encoder = loaded.module
-    recipe = load_recipe("reference", {"llm": {"config": llm, "tokenizer": "byte"}})
+    recipe = load_recipe(recipe_name, {"llm": {"config": llm, "tokenizer": "byte"}})
+    amp_dtype = autocast_dtype(recipe.precision, device)
+    scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16)
     tokenizer = load_tokenizer("byte")
     data = open_splits(cache, report.encoder_id, [task], "train")
     sampler = MixtureSampler(data, [1.0], window_frames(recipe.window_seconds, info.frame_rate_hz), 4, 0)
@@ -121,13 +140,15 @@ def bench_encoder(
                     reads.append(time.perf_counter() - start)
             else:
                 batch = online_batch(examples)
-            optimiser_step(model, optimizer, batch, device)
+            optimiser_step(model, optimizer, batch, device, scaler, amp_dtype)
             if step:
                 walls[mode].append(time.perf_counter() - start)
                 cpus[mode].append(time.process_time() - cpu)
     wall = {m: summary(walls[m]) for m in modes}
     row = {
         "encoder": name,
+        "recipe": recipe_name,
+        "precision": str(amp_dtype).removeprefix("torch.") if amp_dtype else "fp32",
         "mean_frames_per_example": round(float(np.mean(frames)), 1),
         "wall_s": wall,
         "cpu_s": {m: summary(cpus[m]) for m in modes},
