@@ -13,6 +13,7 @@ import argparse
 import zlib
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -108,6 +109,7 @@ def shard_jobs(data_root: Path, scale: float, seconds_scale: float, tasks: list[
     return jobs
 
 
+@cache
 def class_names(n: int) -> list[str]:
     return [f"{WORDS[(7 * i) % len(WORDS)]} {WORDS[(13 * i + 5) % len(WORDS)]}" for i in range(n)]
 

@@ -1,0 +1,76 @@
+"""A feature store at the benchmark's full clip counts, written straight through the part writer.
+
+The count-bound costs (opening a store, the (clip, target) pairs, the sampler, verify, score and
+report at full test counts) depend on how many clips, parts and labels there are, not on the audio.
+Decoding and encoding 1.14 M clips on two shared cores takes hours; writing their parts directly
+takes minutes. Every part is the one `xares extract` would write for that shard (the same path,
+writer and metadata); its clips carry the replica's labels (benchmarks/replica.py) and a few frames
+each (their count follows the clip's drawn duration times `seconds_scale`).
+
+    python -m benchmarks.full_counts CACHE --like STORE/encoder.json [--scale 1] [--tasks a,b]
+
+`--like` names the encoder.json of a real store (e.g. a `mel` store of the quick rehearsal): its id,
+width and frame rate are reused, so stage two reads the written store as that encoder's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import time
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks.replica import ShardJob, label_value, shard_jobs
+from xares_llm.cache.format import SourceInfo, part_name, split_dir
+from xares_llm.cache.writer import PartWriter
+from xares_llm.constants import SAMPLE_RATE
+from xares_llm.tasks.schema import load_task
+
+
+def write_part(cache: Path, info: dict, job: ShardJob) -> None:
+    """The part `xares extract` would write for the job's shard, with the replica's labels and durations."""
+    rng = np.random.default_rng([zlib.crc32(job.task.encode()), ("train", "test").index(job.split), job.index])
+    dataset = load_task(job.task).dataset.name
+    directory = split_dir(cache, info["encoder_id"], dataset, job.split)
+    writer = PartWriter(directory / part_name(job.path), info["output_dim"], info["dtype"])
+    ramp = (np.arange(info["output_dim"], dtype=np.float32) / info["output_dim"])[None, :]  # bytes are not the point
+    for i in range(job.clips):
+        duration = float(rng.uniform(*job.seconds))
+        frames = np.repeat(ramp, max(1, round(duration * job.seconds_scale * info["frame_rate_hz"])), axis=0)
+        meta = json.dumps({job.label_key: label_value(job.labels, rng), "duration_s": round(duration, 3)})
+        writer.add(f"{job.task}_{job.split}_{job.index:04d}_{i:06d}", frames, meta, int(duration * SAMPLE_RATE))
+    writer.close(SourceInfo(job.path, 0, "0" * 64, 0), [])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("cache", type=Path)
+    parser.add_argument("--like", type=Path, required=True, help="encoder.json of a real store")
+    parser.add_argument("--scale", type=float, default=1.0)
+    parser.add_argument("--seconds-scale", type=float, default=0.02)
+    parser.add_argument("--tasks", help="comma list [default: every official task]")
+    parser.add_argument("--splits", default="train,test")
+    args = parser.parse_args()
+    info = json.loads(args.like.read_text())
+    store = args.cache / "features" / info["encoder_id"]
+    store.mkdir(parents=True, exist_ok=True)
+    shutil.copy(args.like, store / "encoder.json")
+    tasks = args.tasks.split(",") if args.tasks else None
+    counts: dict = {}
+    start = time.perf_counter()
+    for job in shard_jobs(Path(), args.scale, args.seconds_scale, tasks):
+        if job.split in args.splits.split(","):
+            write_part(args.cache, info, job)
+            entry = counts.setdefault(job.task, {}).setdefault(job.split, {"parts": 0, "clips": 0})
+            entry["parts"] += 1
+            entry["clips"] += job.clips
+    seconds = round(time.perf_counter() - start, 1)
+    print(json.dumps({"encoder_id": info["encoder_id"], "seconds": seconds, "counts": counts}))
+
+
+if __name__ == "__main__":
+    main()
