@@ -7,10 +7,14 @@ takes minutes. Every part is the one `xares extract` would write for that shard 
 writer and metadata); its clips carry the replica's labels (benchmarks/replica.py) and a few frames
 each (their count follows the clip's drawn duration times `seconds_scale`).
 
-    python -m benchmarks.full_counts CACHE --like STORE/encoder.json [--scale 1] [--tasks a,b]
+    python -m benchmarks.full_counts store CACHE --like STORE/encoder.json [--scale 1] [--tasks a,b]
+    python -m benchmarks.full_counts widen QUICK_WORK/runs/a1 DIR/a1
 
 `--like` names the encoder.json of a real store (e.g. a `mel` store of the quick rehearsal): its id,
 width and frame rate are reused, so stage two reads the written store as that encoder's.
+
+`widen` copies a run with its predictions repeated (new keys) up to each task's full test count, so
+`xares score` and `xares report` see full-size inputs (benchmarks/measure_counts.py runs them).
 """
 
 from __future__ import annotations
@@ -24,11 +28,13 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.replica import ShardJob, label_value, shard_jobs
+from benchmarks.replica import SHAPES, ShardJob, label_value, shard_jobs
 from xares_llm.cache.format import SourceInfo, part_name, split_dir
 from xares_llm.cache.writer import PartWriter
 from xares_llm.constants import SAMPLE_RATE
 from xares_llm.tasks.schema import load_task
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def write_part(cache: Path, info: dict, job: ShardJob) -> None:
@@ -46,15 +52,37 @@ def write_part(cache: Path, info: dict, job: ShardJob) -> None:
     writer.close(SourceInfo(job.path, 0, "0" * 64, 0), [])
 
 
+def widen_run(source: Path, target: Path) -> int:
+    """A copy of run `source` whose predictions are repeated up to each task's full test count."""
+    shutil.copytree(source, target, ignore=shutil.ignore_patterns("checkpoints", "per_sample", "scores.*"))
+    pairs = 0
+    for path in sorted((target / "predictions").glob("*.jsonl")):
+        rows = [json.loads(line) for line in path.read_text().splitlines()]
+        full = SHAPES[path.stem].test
+        widened = [rows[i % len(rows)] | {"key": f"{rows[i % len(rows)]['key']}-{i}"} for i in range(full)]
+        pairs += sum(len(r["references"]) for r in widened)
+        path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in widened))
+    return pairs
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("cache", type=Path)
-    parser.add_argument("--like", type=Path, required=True, help="encoder.json of a real store")
-    parser.add_argument("--scale", type=float, default=1.0)
-    parser.add_argument("--seconds-scale", type=float, default=0.02)
-    parser.add_argument("--tasks", help="comma list [default: every official task]")
-    parser.add_argument("--splits", default="train,test")
+    sub = parser.add_subparsers(dest="what", required=True)
+    write = sub.add_parser("store")
+    write.add_argument("cache", type=Path)
+    write.add_argument("--like", type=Path, required=True, help="encoder.json of a real store")
+    write.add_argument("--scale", type=float, default=1.0)
+    write.add_argument("--seconds-scale", type=float, default=0.02)
+    write.add_argument("--tasks", help="comma list [default: every official task]")
+    write.add_argument("--splits", default="train,test")
+    widen = sub.add_parser("widen", help="a run whose predictions are repeated up to the full test counts")
+    widen.add_argument("source", type=Path)
+    widen.add_argument("target", type=Path)
     args = parser.parse_args()
+    if args.what == "widen":
+        shutil.rmtree(args.target, ignore_errors=True)
+        print(json.dumps({"pairs": widen_run(args.source, args.target)}))
+        return
     info = json.loads(args.like.read_text())
     store = args.cache / "features" / info["encoder_id"]
     store.mkdir(parents=True, exist_ok=True)

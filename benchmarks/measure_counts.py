@@ -1,0 +1,96 @@
+"""The count-bound stages against a store at the full counts (benchmarks/full_counts.py), timed.
+
+Each stage is a process of its own, measured as benchmarks/full_scale.py measures a stage: store
+open and training set-up (benchmarks/scale_probes.py), cache ls, verify beside `cat` of the same
+files, a short `xares train` (its step time beside the quick rehearsal's on a 20x smaller store),
+and `xares score` / `xares report` of the quick rehearsal's runs with their predictions repeated up
+to the full test counts (the metric code sees full-size inputs; the predictions are the quick
+run's). The JSON is rewritten after every stage, so a run cut short keeps what it measured.
+
+    python -m benchmarks.measure_counts CACHE --runs QUICK_WORK/runs --work DIR [--probe]
+
+Imports nothing heavy, like full_scale (a small parent keeps each child's peak RSS its own).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from dataclasses import asdict
+from pathlib import Path
+
+from benchmarks.full_scale import CLI, ROOT, budgets, folder_bytes, run_stage, table
+
+
+def measure(args: argparse.Namespace) -> None:
+    """The count-bound stages at full counts, each in its own process; JSON and tables as full_scale writes."""
+    (encoder_id,) = [p.name for p in (args.cache / "features").iterdir()]
+    store, work, sbert = args.cache / "features" / encoder_id, args.work, str(args.runs.parent / "sbert")
+    logs = work / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    files = [p for p in store.rglob("*") if p.is_file()]
+    counts = {"files": len(files), "bytes": folder_bytes(store)}
+    probe = [sys.executable, "-m", "benchmarks.scale_probes", "open", str(args.cache), encoder_id]
+    stages = [
+        ("open_track_a", [*probe, "--mixture", "task1"], {}),
+        ("open_track_b", [*probe, "--mixture", "task2"], {}),
+        ("cache_ls", [*CLI, "cache", "ls", "--cache", args.cache], {}),
+        ("cat_store", ["bash", "-c", f"find {store} -type f -print0 | xargs -0 cat > /dev/null"], counts),
+        ("cache_verify", [*CLI, "cache", "verify", encoder_id, "--cache", args.cache], counts),
+    ]
+    train = [*CLI, "train", encoder_id, "--mixture", "task1", "--recipe", "demo", "--steps", args.steps]
+    stages.append(("train_a1", [*train, "--run-dir", work / "train-a", "--cache", args.cache, "--device", "cpu"], {}))
+    for run in ("a1", "a2", "b1", "b2"):
+        target = work / "runs" / run
+        widen = [sys.executable, "-m", "benchmarks.full_counts", "widen", args.runs / run, target]
+        stages.append((f"widen_{run}", widen, {}))
+        if run.endswith("1"):
+            score = [*CLI, "score", target, "--sbert", sbert, "--echecker", "none"]
+            stages.append((f"score_{run}", score, {}))
+    for track in ("a", "b"):
+        runs = [work / "runs" / f"{track}1", work / "runs" / f"{track}2"]
+        report = [*CLI, "report", *runs, "--out", work / f"report-{track}", "--resamples", "1000"]
+        stages.append((f"report_{track}", [*report, "--sbert", sbert, "--echecker", "none"], {"runs": 2}))
+    if args.probe:
+        probe = [*CLI, "probe", encoder_id, "--tasks", "task1", "--cache", args.cache, "--out", work / "probe-a"]
+        stages.append(("probe_track_a", [*probe, "--device", "cpu"], {}))
+    results, args.planned = [], len(stages)
+    for name, command, count in stages:
+        if name.startswith("score_"):  # the widened run's (clip, reference) pairs
+            count = {"pairs": results[-1]["measured"].get("pairs")}
+        results.append(asdict(run_stage(name, command, count, logs, env)))
+        write_measured(args, results)
+
+
+def write_measured(args: argparse.Namespace, stages: list[dict]) -> None:
+    """Written after every stage, so a run cut short keeps what it measured (marked partial)."""
+    result = {"complete": len(stages) == args.planned, "stages": stages, "budgets": budgets(stages, full=True)}
+    full, small = args.work / "train-a" / "log.jsonl", args.runs / "a1" / "log.jsonl"
+    if full.is_file() and small.is_file():  # the training step on the full store beside the 20x smaller one
+        speeds = {name: median_tokens_per_s(path) for name, path in (("full", full), ("quick", small))}
+        result["train_tokens_per_s"] = speeds | {"quick_over_full": round(speeds["quick"] / speeds["full"], 3)}
+    result["table"] = table(result)
+    args.out.write_text(json.dumps(result, indent=2))
+
+
+def median_tokens_per_s(log: Path) -> float:
+    values = sorted(json.loads(line)["tokens_per_s"] for line in log.read_text().splitlines())
+    return values[len(values) // 2]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("cache", type=Path)
+    parser.add_argument("--runs", type=Path, required=True, help="the quick rehearsal's runs/ (a1 a2 b1 b2)")
+    parser.add_argument("--work", type=Path, required=True)
+    parser.add_argument("--steps", type=int, default=100)
+    parser.add_argument("--probe", action="store_true", help="also `xares probe` on the Track A store")
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "full_counts.json")
+    measure(parser.parse_args())
+
+
+if __name__ == "__main__":
+    main()
