@@ -54,6 +54,8 @@ def measure(args: argparse.Namespace) -> None:
         runs = [work / "runs" / f"{track}1", work / "runs" / f"{track}2"]
         report = [*CLI, "report", *runs, "--out", work / f"report-{track}", "--resamples", "1000"]
         stages.append((f"report_{track}", [*report, "--sbert", sbert, "--echecker", "none"], {"runs": 2}))
+    if args.long_clip_hours:
+        stages += long_clip_stages(work, args.long_clip_hours, env)
     if args.probe:
         probe = [*CLI, "probe", encoder_id, "--tasks", "task1", "--cache", args.cache, "--out", work / "probe-a"]
         stages.append(("probe_track_a", [*probe, "--device", "cpu"], {}))
@@ -76,6 +78,36 @@ def write_measured(args: argparse.Namespace, stages: list[dict]) -> None:
     args.out.write_text(json.dumps(result, indent=2))
 
 
+LONG_CLIP_TASK = """name: longclip
+track: user
+dataset: {name: longclip, train: ["LongClip/train/long_000000.tar"], test: ["LongClip/train/long_000000.tar"]}
+labels: {train: label, test: label}
+prompt: "What is it?"
+metric: {name: accuracy}
+"""
+
+
+def long_clip_stages(work: Path, hours: float, env: dict) -> list[tuple[str, list, dict]]:
+    """One shard holding one clip of `hours`, then `xares extract mel` of it (its peak RSS is the point)."""
+    config = work / "long-config" / "tasks"
+    config.mkdir(parents=True, exist_ok=True)
+    (config / "longclip.yaml").write_text(LONG_CLIP_TASK)
+    seconds = hours * 3600
+    code = (
+        "import sys, numpy as np; from pathlib import Path; from xares_llm.audio.demo_data import tone, write_tar; "
+        "audio = tone(440.0, float(sys.argv[2]), np.random.default_rng(0)); "
+        "write_tar(Path(sys.argv[1]), [('long', audio, {'label': 'tone'})])"
+    )
+    shard = work / "long-data" / "LongClip" / "train" / "long_000000.tar"
+    extract = [*CLI, "extract", "mel", "--tasks", "longclip", "--config-dir", work / "long-config", "--split", "train"]
+    extract += ["--data", work / "long-data", "--cache", work / "long-cache", "--device", "cpu"]
+    decoded_mb = seconds * 16000 * 4 / 2**20
+    return [
+        ("long_clip_shard", [sys.executable, "-c", code, shard, seconds], {"seconds": seconds}),
+        ("long_clip_extract", extract, {"seconds": seconds, "decoded_float32_mb": round(decoded_mb)}),
+    ]
+
+
 def median_tokens_per_s(log: Path) -> float:
     values = sorted(json.loads(line)["tokens_per_s"] for line in log.read_text().splitlines())
     return values[len(values) // 2]
@@ -88,6 +120,7 @@ def main() -> None:
     parser.add_argument("--work", type=Path, required=True)
     parser.add_argument("--steps", type=int, default=100)
     parser.add_argument("--probe", action="store_true", help="also `xares probe` on the Track A store")
+    parser.add_argument("--long-clip-hours", type=float, default=0.0, help="also extract one clip this long")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "full_counts.json")
     measure(parser.parse_args())
 
