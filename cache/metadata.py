@@ -198,14 +198,21 @@ def _shape(part: Path, name: str) -> list:
 
 def complete_parts(directory: Path) -> list[Path]:
     """Complete part groups in `directory`, sorted by name (the source shard order)."""
+    return [path for path, _ in complete_part_attrs(directory)]
+
+
+def complete_part_attrs(directory: Path) -> list[tuple[Path, PartAttrs]]:
+    """Complete part groups in `directory` with their attrs, sorted by name: one read of each part's
+    metadata serves both (checking it costs milliseconds a part, and a store has a thousand)."""
     if not directory.is_dir():
         return []
     parts = []
     for path in sorted(directory.iterdir()):
         if not path.name.endswith(PART_SUFFIX) or TMP_MARKER in path.name:
             continue
-        if read_part_attrs(path) is not None:
-            parts.append(path)
+        attrs = read_part_attrs(path)
+        if attrs is not None:
+            parts.append((path, attrs))
     return parts
 
 

@@ -30,7 +30,7 @@ from xares_llm.cache.dtypes import INT8, dequantise_int8
 from xares_llm.cache.errors import StoreFileError
 from xares_llm.cache.format import SCALES, split_dir
 from xares_llm.cache.index_read import chunk_grid_files, read_index_array
-from xares_llm.cache.metadata import complete_parts
+from xares_llm.cache.metadata import complete_part_attrs
 from xares_llm.cache.remote import open_root
 
 INDEX_ARRAYS = ("offsets", "keys", "meta", "n_samples")
@@ -51,7 +51,9 @@ class FeatureSplit:
         root, self._files = open_root(root)  # a URL's mirror; pickled with the split, so workers share it
         self.directory = split_dir(root, encoder_id, dataset, split)
         self._files.sync_split(self.directory)
-        self.parts = complete_parts(self.directory)
+        found = complete_part_attrs(self.directory)
+        self.parts = [path for path, _ in found]
+        self.part_attrs = [attrs for _, attrs in found]  # as read at open: counts, source, dropped clips
         self._offsets: list[np.ndarray] = []
         self._keys: list[np.ndarray] = []
         self._meta: list[np.ndarray] = []

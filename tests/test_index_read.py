@@ -76,3 +76,30 @@ def test_another_layout_is_left_to_zarr(tmp_path):
     meta_file.write_text(json.dumps(meta))
     assert read_index_array(path, "offsets") is None
     assert read_index_array(path, "keys") is not None
+
+
+def test_targets_count_the_dropped_clips_the_store_read_at_open(tmp_path):
+    from xares_llm.cache.metadata import read_part_attrs
+    from xares_llm.tasks.data import read_targets
+    from xares_llm.tasks.schema import TaskConfig
+
+    buffer = PartBuffer(dim=4, dtype="float16")
+    buffer.add("kept", np.ones((2, 4)), json.dumps({"label": "dog"}), 3200)
+    buffer.dropped.append({"key": "lost", "reason": "no_audio", "meta": json.dumps({"label": "cat"})})
+    path = tmp_path / "features" / "enc" / "ds" / "train" / "part-0.zarr"
+    write_part(path, buffer, SourceInfo("0.tar", 1, "00", 0))
+    store = FeatureSplit(tmp_path, "enc", "ds", "train")
+    assert store.part_attrs == [read_part_attrs(path)]
+    task = TaskConfig.model_validate(
+        {
+            "name": "t",
+            "track": "user",
+            "dataset": {"name": "ds", "train": ["0.tar"], "test": ["0.tar"]},
+            "labels": {"train": "label", "test": "label"},
+            "prompt": "p",
+            "metric": {"name": "accuracy"},
+        }
+    )
+    split = read_targets(task, store, "train")
+    assert split.targets == ["dog"] and split.counts.dropped == 1
+    assert [(d.key, d.targets) for d in split.dropped] == [("lost", ["cat"])]

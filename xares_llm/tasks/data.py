@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from xares_llm.cache import FeatureSplit, read_part_attrs
+from xares_llm.cache import FeatureSplit
 from xares_llm.errors import StoreError
 from xares_llm.tasks.schema import Split, TaskConfig
 
@@ -101,8 +101,8 @@ def read_targets(task: TaskConfig, store: FeatureSplit, split: Split) -> TaskSpl
         keys = task.labels.keys(split)
         raise StoreError(f"task {task.name}: no clip in {store.directory} has a target under keys {keys}")
     dropped = []
-    for part in store.parts:
-        for entry in read_part_attrs(part).dropped:
+    for attrs in store.part_attrs:  # read once, when the store opened
+        for entry in attrs.dropped:
             counts.dropped += 1
             found = task.split_targets(json.loads(entry["meta"]), split) if "meta" in entry else None
             if found is not None and found.texts:
