@@ -113,6 +113,12 @@ class FeatureSplit:
         part, local = self._locate(index)
         return json.loads(self._meta[part][local])
 
+    def iter_meta(self) -> Iterator[dict]:
+        """Every clip's meta in clip order, part by part (no per-clip lookup: a store has a million)."""
+        for metas in self._meta:
+            for text in metas:
+                yield json.loads(text)
+
     def key(self, index: int) -> str:
         part, local = self._locate(index)
         return str(self._keys[part][local])

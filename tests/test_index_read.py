@@ -103,3 +103,10 @@ def test_targets_count_the_dropped_clips_the_store_read_at_open(tmp_path):
     split = read_targets(task, store, "train")
     assert split.targets == ["dog"] and split.counts.dropped == 1
     assert [(d.key, d.targets) for d in split.dropped] == [("lost", ["cat"])]
+
+
+def test_iter_meta_is_every_clip_in_order(tmp_path):
+    for i, n in enumerate((3, 0, 11, 1)):
+        part(tmp_path, n, name=f"part-{i}.zarr")
+    store = FeatureSplit(tmp_path, "enc", "ds", "train")
+    assert list(store.iter_meta()) == [store.meta(i) for i in range(len(store))] and len(store) == 15

@@ -88,8 +88,8 @@ def read_targets(task: TaskConfig, store: FeatureSplit, split: Split) -> TaskSpl
     """Every (clip, target) pair of `task` in `store`, with the counts of what was left out."""
     counts = TargetCounts(clips=len(store))
     clip_index, texts = [], []
-    for index in range(len(store)):
-        found = task.split_targets(store.meta(index), split)
+    for index, meta in enumerate(store.iter_meta()):
+        found = task.split_targets(meta, split)
         counts.filtered += found.filtered
         counts.unusable += found.unusable
         if not found.texts:
