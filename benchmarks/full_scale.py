@@ -39,23 +39,26 @@ ROOT = Path(__file__).resolve().parent.parent
 CLI = [sys.executable, "-m", "xares_llm.cli.main"]
 QUICK_SCALE = 0.05
 TRACKS = {"A": "task1", "B": "task2"}
-# Budgets at full counts on a 2-core machine: (what, stage, measured value, limit, unit). A value is
-# a key of the stage's own JSON line (a probe), or "wall_s" / "peak_rss_mb" of its process.
+# Budgets at full counts on a 2-core machine: (what, stage, time or memory keys, limit, unit). A key
+# is one of the stage's own JSON line (a probe) or of its process record (cpu_s, peak_rss_mb). Times
+# are judged on CPU seconds: the work here is single-threaded, so on an idle machine its wall time is
+# its CPU time, while on this shared one wall runs 3-6x longer; the table shows the wall beside it.
 BUDGETS = [
-    ("open the Track A train store", "open_track_a", ("open_s",), 3.0, "s"),
+    ("open the Track A train store", "open_track_a", ("open_cpu_s",), 3.0, "s"),
     ("Track A store metadata in memory", "open_track_a", ("metadata_mb",), 500.0, "MB"),
-    ("targets + sampler set-up, Track A", "open_track_a", ("targets_s", "sampler_s"), 5.0, "s"),
-    ("score Track A test sets", "score_a1", ("wall_s",), 60.0, "s"),
-    ("score Track B test sets (incl. sentence model)", "score_b1", ("wall_s",), 60.0, "s"),
+    ("targets + sampler set-up, Track A", "open_track_a", ("targets_cpu_s", "sampler_cpu_s"), 5.0, "s"),
+    ("score Track A test sets", "score_a1", ("cpu_s",), 60.0, "s"),
+    ("score Track B test sets (incl. sentence model)", "score_b1", ("cpu_s",), 60.0, "s"),
     ("FENSE + DATE memory", "score_b1", ("peak_rss_mb",), 2048.0, "MB"),
-    ("report of two Track A runs", "report_a", ("wall_s",), 300.0, "s"),
+    ("report of two Track A runs", "report_a", ("cpu_s",), 300.0, "s"),
     ("report of two Track A runs, memory", "report_a", ("peak_rss_mb",), 4096.0, "MB"),
-    ("report of two Track B runs", "report_b", ("wall_s",), 300.0, "s"),
+    ("report of two Track B runs", "report_b", ("cpu_s",), 300.0, "s"),
     ("report of two Track B runs, memory", "report_b", ("peak_rss_mb",), 4096.0, "MB"),
     # 3x one 2-hour clip's decoded float32 (439 MB) plus the process's own peak on short shards with
     # the same encoder (about 414 MB: Python, torch, the mel forward)
     ("extract one 2-hour clip, memory", "long_clip_extract", ("peak_rss_mb",), 3 * 439.5 + 414, "MB"),
 ]
+WALL_KEYS = {"open_cpu_s": "open_s", "targets_cpu_s": "targets_s", "sampler_cpu_s": "sampler_s", "cpu_s": "wall_s"}
 
 
 def load_average() -> list[float]:
@@ -135,7 +138,7 @@ def run_stage(name: str, command: list[str], count: dict, log_dir: Path, env: di
 
 
 def budgets(stages: list[dict], full: bool) -> list[dict]:
-    """Each budget with its measured value; `met` is judged only at full counts."""
+    """Each budget with its measured value (and the wall beside a time); `met` is judged only at full counts."""
     by_name = {s["name"]: s for s in stages}
     rows = []
     for what, stage, keys, limit, unit in BUDGETS:
@@ -143,17 +146,10 @@ def budgets(stages: list[dict], full: bool) -> list[dict]:
             continue
         s = by_name[stage]
         value = sum(s["measured"].get(k, s.get(k, 0.0)) for k in keys)
-        met = s["rc"] == 0 and value <= limit
-        rows.append(
-            {
-                "what": what,
-                "stage": stage,
-                "value": round(value, 3),
-                "limit": limit,
-                "unit": unit,
-                "met": met if full else None,
-            }
-        )
+        row = {"what": what, "stage": stage, "value": round(value, 3), "limit": limit, "unit": unit}
+        if unit == "s":
+            row["wall_s"] = round(sum(s["measured"].get(WALL_KEYS[k], s.get(WALL_KEYS[k], 0.0)) for k in keys), 3)
+        rows.append(row | {"met": (s["rc"] == 0 and value <= limit) if full else None})
     return rows
 
 
@@ -285,10 +281,15 @@ def table(result: dict) -> list[str]:
         load = f"{s['load_before'][0]} → {s['load_after'][0]}"
         cost = f"{s['wall_s']:.1f} | {s['cpu_s']:.1f} | {s['peak_rss_mb']:.0f}"
         lines.append(f"| {s['name']}{status} | {count} | {cost} | {load} |")
-    lines += ["", "| budget (full counts, 2 cores) | stage | measured | limit | met |", "|---|---|---:|---:|---|"]
+    lines += [
+        "",
+        "| budget (full counts, 2 cores) | stage | measured (CPU; wall) | limit | met |",
+        "|---|---|---:|---:|---|",
+    ]
     for b in result["budgets"]:
         met = {True: "yes", False: "**no**", None: "(not full counts)"}[b["met"]]
         value, limit = f"{b['value']:g} {b['unit']}", f"{b['limit']:g} {b['unit']}"
+        value += f" ({b['wall_s']:g} s wall)" if "wall_s" in b else ""
         lines.append(f"| {b['what']} | {b['stage']} | {value} | {limit} | {met} |")
     return lines
 

@@ -28,23 +28,23 @@ def open_stores(cache: str, encoder_id: str, mixture_name: str) -> dict:
     mixture = load_mixture(mixture_name)
     tasks = [mixture.tasks[name] for name in mixture.weights]
     out: dict = {"rss_start_mb": rss_mb()}
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     stores = [FeatureSplit(cache, encoder_id, t.dataset.name, "train") for t in tasks]
-    out["open_s"] = time.perf_counter() - start
+    out["open_s"], out["open_cpu_s"] = time.perf_counter() - start, time.process_time() - cpu
     out["rss_after_open_mb"] = rss_mb()
     out["clips"] = sum(len(s) for s in stores)
     out["parts"] = sum(len(s.parts) for s in stores)
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     splits = [read_targets(t, s, "train") for t, s in zip(tasks, stores, strict=True)]
-    out["targets_s"] = time.perf_counter() - start
+    out["targets_s"], out["targets_cpu_s"] = time.perf_counter() - start, time.process_time() - cpu
     out["targets"] = sum(len(s.targets) for s in splits)
     out["rss_after_targets_mb"] = rss_mb()
     weights = mixture_weights(mixture)
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     frame_rate = read_encoder_info(cache, encoder_id).frame_rate_hz
     sampler = MixtureSampler(splits, [weights[t.name] for t in tasks], window_frames(30.0, frame_rate), BATCH_SIZE, 0)
     sampler.examples(0)
-    out["sampler_s"] = time.perf_counter() - start
+    out["sampler_s"], out["sampler_cpu_s"] = time.perf_counter() - start, time.process_time() - cpu
     out["rss_after_sampler_mb"] = rss_mb()
     out["metadata_mb"] = out["rss_after_targets_mb"] - out["rss_start_mb"]
     return out
