@@ -47,9 +47,8 @@ def measure(args: argparse.Namespace) -> None:
         target = work / "runs" / run
         widen = [sys.executable, "-m", "benchmarks.full_counts", "widen", args.runs / run, target]
         stages.append((f"widen_{run}", widen, {}))
-        if run.endswith("1"):
-            score = [*CLI, "score", target, "--sbert", sbert, "--echecker", "none"]
-            stages.append((f"score_{run}", score, {}))
+        score = [*CLI, "score", target, "--sbert", sbert, "--echecker", "none"]  # report reads scores.json
+        stages.append((f"score_{run}", score, {}))
     for track in ("a", "b"):
         runs = [work / "runs" / f"{track}1", work / "runs" / f"{track}2"]
         report = [*CLI, "report", *runs, "--out", work / f"report-{track}", "--resamples", "1000"]
@@ -59,17 +58,24 @@ def measure(args: argparse.Namespace) -> None:
     if args.probe:
         probe = [*CLI, "probe", encoder_id, "--tasks", "task1", "--cache", args.cache, "--out", work / "probe-a"]
         stages.append(("probe_track_a", [*probe, "--device", "cpu"], {}))
-    results, args.planned = [], len(stages)
+    if args.only:
+        stages = [s for s in stages if s[0] in args.only]
+    # a rerun of some stages replaces them in the results already written
+    earlier = json.loads(args.out.read_text())["stages"] if args.only and args.out.is_file() else []
+    results = []
     for name, command, count in stages:
         if name.startswith("score_"):  # the widened run's (clip, reference) pairs
             count = {"pairs": results[-1]["measured"].get("pairs")}
         results.append(asdict(run_stage(name, command, count, logs, env)))
-        write_measured(args, results)
+        done = {r["name"] for r in results}
+        write_measured(args, [r for r in earlier if r["name"] not in done] + results, [s[0] for s in stages])
 
 
-def write_measured(args: argparse.Namespace, stages: list[dict]) -> None:
+def write_measured(args: argparse.Namespace, stages: list[dict], planned: list[str]) -> None:
     """Written after every stage, so a run cut short keeps what it measured (marked partial)."""
-    result = {"complete": len(stages) == args.planned, "stages": stages, "budgets": budgets(stages, full=True)}
+    done = {s["name"] for s in stages}
+    result = {"not_yet_run": [n for n in planned if n not in done], "stages": stages}
+    result["budgets"] = budgets(stages, full=True)
     full, small = args.work / "train-a" / "log.jsonl", args.runs / "a1" / "log.jsonl"
     if full.is_file() and small.is_file():  # the training step on the full store beside the 20x smaller one
         speeds = {name: median_tokens_per_s(path) for name, path in (("full", full), ("quick", small))}
@@ -121,6 +127,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=100)
     parser.add_argument("--probe", action="store_true", help="also `xares probe` on the Track A store")
     parser.add_argument("--long-clip-hours", type=float, default=0.0, help="also extract one clip this long")
+    parser.add_argument("--only", nargs="*", help="run only these stages, replacing them in an existing --out")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "full_counts.json")
     measure(parser.parse_args())
 
