@@ -140,7 +140,7 @@ def step_ratios(work: Path, encoder: Path, device: torch.device, size: dict, voc
     kwargs, llm = {"model": str(encoder)}, llm_config(size, vocabulary)
     return {
         recipe: bench_encoder(
-            "whisper-base-sized", "whisper-base", kwargs, size["steps"], work, task, audio, llm, device, recipe
+            encoder.name, "whisper-base", kwargs, size["steps"], work, task, audio, llm, device, recipe
         )
         for recipe in ("reference", "t4")
     }
