@@ -65,6 +65,22 @@ def widen_run(source: Path, target: Path) -> int:
     return pairs
 
 
+def write_noise(cache: Path, info: dict, megabytes: int, parts: int) -> int:
+    """Parts of 30 s clips of random frames (incompressible): a store whose reading is bound by its bytes."""
+    rng = np.random.default_rng(0)
+    frames_per_clip = int(30 * info["frame_rate_hz"])
+    clip_bytes = frames_per_clip * info["output_dim"] * 2
+    clips = max(1, megabytes * 2**20 // clip_bytes // parts)
+    for index in range(parts):
+        path = split_dir(cache, info["encoder_id"], "noise", "train") / f"part-noise-{index:04d}.zarr"
+        writer = PartWriter(path, info["output_dim"], info["dtype"])
+        for i in range(clips):
+            frames = rng.standard_normal((frames_per_clip, info["output_dim"]), dtype=np.float32)
+            writer.add(f"noise_{index:04d}_{i:05d}", frames, "{}", 30 * SAMPLE_RATE)
+        writer.close(SourceInfo(f"noise-{index:04d}.tar", 0, "0" * 64, 0), [])
+    return clips * parts
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="what", required=True)
@@ -75,10 +91,21 @@ def main() -> None:
     write.add_argument("--seconds-scale", type=float, default=0.02)
     write.add_argument("--tasks", help="comma list [default: every official task]")
     write.add_argument("--splits", default="train,test")
+    noise = sub.add_parser("noise", help="a store of random frames, for reading speed bound by bytes")
+    noise.add_argument("cache", type=Path)
+    noise.add_argument("--like", type=Path, required=True)
+    noise.add_argument("--mb", type=int, default=512)
+    noise.add_argument("--parts", type=int, default=8)
     widen = sub.add_parser("widen", help="a run whose predictions are repeated up to the full test counts")
     widen.add_argument("source", type=Path)
     widen.add_argument("target", type=Path)
     args = parser.parse_args()
+    if args.what == "noise":
+        info = json.loads(args.like.read_text())
+        (args.cache / "features" / info["encoder_id"]).mkdir(parents=True, exist_ok=True)
+        shutil.copy(args.like, args.cache / "features" / info["encoder_id"] / "encoder.json")
+        print(json.dumps({"clips": write_noise(args.cache, info, args.mb, args.parts)}))
+        return
     if args.what == "widen":
         shutil.rmtree(args.target, ignore_errors=True)
         print(json.dumps({"pairs": widen_run(args.source, args.target)}))

@@ -41,6 +41,14 @@ def measure(args: argparse.Namespace) -> None:
         ("cat_store", ["bash", "-c", f"find {store} -type f -print0 | xargs -0 cat > /dev/null"], counts),
         ("cache_verify", [*CLI, "cache", "verify", encoder_id, "--cache", args.cache], counts),
     ]
+    noise = work / "noise-cache"
+    noise_store = noise / "features" / encoder_id
+    like = store / "encoder.json"
+    stages += [
+        ("noise_store", [sys.executable, "-m", "benchmarks.full_counts", "noise", noise, "--like", like], {}),
+        ("noise_cat", ["bash", "-c", f"find {noise_store} -type f -print0 | xargs -0 cat > /dev/null"], {}),
+        ("noise_verify", [*CLI, "cache", "verify", encoder_id, "--cache", noise], {}),
+    ]
     train = [*CLI, "train", encoder_id, "--mixture", "task1", "--recipe", "demo", "--steps", args.steps]
     stages.append(("train_a1", [*train, "--run-dir", work / "train-a", "--cache", args.cache, "--device", "cpu"], {}))
     for run in ("a1", "a2", "b1", "b2"):
@@ -66,6 +74,8 @@ def measure(args: argparse.Namespace) -> None:
     for name, command, count in stages:
         if name.startswith("score_"):  # the widened run's (clip, reference) pairs
             count = {"pairs": results[-1]["measured"].get("pairs")}
+        if name in ("noise_cat", "noise_verify"):  # the bytes read, known once the store is written
+            count = {"bytes": folder_bytes(noise_store)}
         results.append(asdict(run_stage(name, command, count, logs, env)))
         done = {r["name"] for r in results}
         write_measured(args, [r for r in earlier if r["name"] not in done] + results, [s[0] for s in stages])
