@@ -73,7 +73,7 @@ def measure(args: argparse.Namespace) -> None:
     results = []
     for name, command, count in stages:
         if name.startswith("score_"):  # the widened run's (clip, reference) pairs
-            count = {"pairs": results[-1]["measured"].get("pairs")}
+            count = {"pairs": reference_pairs(work / "runs" / name.removeprefix("score_"))}
         if name in ("noise_cat", "noise_verify"):  # the bytes read, known once the store is written
             count = {"bytes": folder_bytes(noise_store)}
         results.append(asdict(run_stage(name, command, count, logs, env)))
@@ -83,6 +83,8 @@ def measure(args: argparse.Namespace) -> None:
 
 def write_measured(args: argparse.Namespace, stages: list[dict], planned: list[str]) -> None:
     """Written after every stage, so a run cut short keeps what it measured (marked partial)."""
+    for s in stages:  # a probe reports its own counts
+        s["count"] = s["count"] or {k: s["measured"][k] for k in ("clips", "parts", "targets") if k in s["measured"]}
     done = {s["name"] for s in stages}
     result = {"not_yet_run": [n for n in planned if n not in done], "stages": stages}
     result["budgets"] = budgets(stages, full=True)
@@ -123,6 +125,15 @@ def long_clip_stages(work: Path, hours: float, env: dict) -> list[tuple[str, lis
         ("long_clip_shard", [sys.executable, "-c", code, shard, seconds], {"seconds": seconds}),
         ("long_clip_extract", extract, {"seconds": seconds, "decoded_float32_mb": round(decoded_mb)}),
     ]
+
+
+def reference_pairs(run: Path) -> int:
+    """(clip, reference) pairs in a run's predictions files."""
+    return sum(
+        len(json.loads(line)["references"])
+        for path in (run / "predictions").glob("*.jsonl")
+        for line in path.read_text().splitlines()
+    )
 
 
 def median_tokens_per_s(log: Path) -> float:
