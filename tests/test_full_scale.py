@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -94,3 +95,23 @@ def test_budgets_are_judged_only_at_full_counts():
     assert row["met"] is None
     lines = table({"stages": [stage], "budgets": budgets([stage], full=True)})
     assert any("score Track A" in line and "**no**" in line for line in lines)
+
+
+def test_full_count_parts_and_widened_runs(tmp_path):
+    from benchmarks.full_counts import widen_run, write_part
+    from benchmarks.replica import shard_jobs
+    from xares_llm.cache.reader import FeatureSplit
+
+    info = {"encoder_id": "mel-x", "output_dim": 8, "frame_rate_hz": 25.0, "dtype": "float16"}
+    (job,) = [j for j in shard_jobs(Path(), 0.001, 0.02, ["esc50"]) if j.split == "test"]
+    write_part(tmp_path / "cache", info, job)
+    store = FeatureSplit(tmp_path / "cache", "mel-x", "esc50", "test")
+    assert len(store) == job.clips and store.part_attrs[0].source.name == job.path
+    assert {m[job.label_key] for m in store.iter_meta()} <= set(class_names(50))
+    run = tmp_path / "run"
+    (run / "predictions").mkdir(parents=True)
+    rows = [{"key": f"k{i}", "prediction": "a", "references": ["a", "b"]} for i in range(3)]
+    (run / "predictions" / "clotho.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert widen_run(run, tmp_path / "wide") == 2 * SHAPES["clotho"].test
+    widened = [json.loads(line) for line in (tmp_path / "wide" / "predictions" / "clotho.jsonl").open()]
+    assert len(widened) == SHAPES["clotho"].test and len({r["key"] for r in widened}) == len(widened)
