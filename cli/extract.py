@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from xares_llm.audio.decoding import REFERENCE_RESAMPLER
 from xares_llm.audio.sources import default_data_root
 from xares_llm.cache.format import REFERENCE_PRECISION
 from xares_llm.cli.console import err, out
@@ -18,6 +19,7 @@ from xares_llm.cli.options import (
     EncoderArg,
     EncoderArgsOpt,
     EncoderPrecisionOpt,
+    ResamplerOpt,
     StoreDtypeOpt,
     ThreadsOpt,
     write_cache,
@@ -44,6 +46,7 @@ def extract(
     device: AutoDeviceOpt = None,
     dtype: StoreDtypeOpt = "float16",
     encoder_precision: EncoderPrecisionOpt = "fp32",
+    resampler: ResamplerOpt = "sinc",
     decode_workers: Annotated[
         int, typer.Option(help="Processes decoding audio ahead of the encoder (0 = one background thread).")
     ] = 0,
@@ -98,6 +101,7 @@ def extract(
         estimate = plan_extract(
             encoder, resolve_tasks(tasks), cache_root, data_root, splits=splits, encoder_args=encoder_args,
             batch_seconds=batch_seconds, device=device, dtype=dtype, precision=encoder_precision, threads=threads,
+            resampler=resampler,
         )  # fmt: skip
         out.print(plan_table(estimate))
         for line in plan_notes(estimate):
@@ -115,6 +119,7 @@ def extract(
             device=device,
             dtype=dtype,
             precision=encoder_precision,
+            resampler=resampler,
             decode_workers=decode_workers,
             progress=ExtractReporter(progress),
             max_dropped=max_dropped,
@@ -125,6 +130,8 @@ def extract(
     out.print(f"encoder-id [bold]{report.encoder_id}[/bold]  store {report.store}")
     if encoder_precision != REFERENCE_PRECISION:
         err.print(f"[yellow]encoder computed with {encoder_precision} autocast: not the reference setting (fp32)")
+    if resampler != REFERENCE_RESAMPLER:
+        err.print(f"[yellow]clips resampled with {resampler}: not the reference setting ({REFERENCE_RESAMPLER})")
     if report.up_to_date:
         out.print(f"{report.up_to_date} parts up to date")
     if report.elsewhere:

@@ -90,6 +90,16 @@ EncoderPrecisionOpt = Annotated[
         ),
     ),
 ]
+ResamplerOpt = Annotated[
+    str,
+    typer.Option(
+        "--resampler",
+        help=(
+            "How clips reach 16 kHz: sinc (torchaudio's sinc_interp_hann, the reference setting) or soxr "
+            "(soxr HQ; other features, so its own encoder-id and store)."
+        ),
+    ),
+]
 StoreDtypeOpt = Annotated[
     str,
     typer.Option(

@@ -181,6 +181,8 @@ def test_only_the_reference_settings_are_comparable():
     assert reference_run() == []
     assert reference_run(recipe=load_recipe("t4")) == ["recipe precision: fp16 (reference: fp32)"]
     assert reference_run(encoder_precision="fp16") == ["encoder precision: fp16 (reference: fp32)"]
+    assert reference_run(encoder_resampler="soxr") == ["resampler: soxr (reference: sinc)"]
+    assert reference_run(encoder_resampler=None)[0].startswith("resampler: not recorded")
     assert reference_run(steps_done=10) == ["unfinished: 10 of 100000 steps trained"]
     changed = reference_run(prompts={**PROMPTS, "esc50": "Classify the environmental sound. "})
     assert len(changed) == 1 and changed[0].startswith("task esc50: prompt")

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import torch
 
+from xares_llm.audio.decoding import REFERENCE_RESAMPLER
 from xares_llm.cache.format import REFERENCE_PRECISION
 from xares_llm.devices import resolve_device
 from xares_llm.distributed import barrier, current_world, init_process_group
@@ -51,6 +52,7 @@ def run_pipeline(
     run_dir: Path | Callable[[str], Path],
     encoder_args: str | dict | None = None,
     encoder_precision: str = REFERENCE_PRECISION,
+    resampler: str = REFERENCE_RESAMPLER,
     dtype: str = "float16",
     device: str | None = None,
     metric_options: MetricOptions | None = None,
@@ -59,8 +61,8 @@ def run_pipeline(
 ) -> PipelineResult:
     """Extract, train, evaluate and score. `run_dir` may be a function of the encoder-id, so the
     caller can name the run after it without loading the encoder a second time. The encoder computes
-    in `encoder_precision` (fp32, the reference, unless fp16/bf16 autocast is asked for) and stores
-    frames as `dtype` (cache/dtypes.py)."""
+    in `encoder_precision` (fp32, the reference, unless fp16/bf16 autocast is asked for) on clips
+    resampled by `resampler` (sinc, the reference's, or soxr) and stores frames as `dtype` (cache/dtypes.py)."""
     hooks = hooks or Hooks()
     mix = load_mixture(mixture) if isinstance(mixture, str) else mixture
     tasks = list(mix.tasks.values())
@@ -87,6 +89,7 @@ def run_pipeline(
         encoder_args=encoder_args,
         device=str(dev),
         precision=encoder_precision,
+        resampler=resampler,
         dtype=dtype,
         progress=hooks.extract if world.main else None,
         threads=threads,

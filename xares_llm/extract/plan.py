@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from xares_llm.audio.decoding import AUDIO_EXTENSIONS, decode_audio
+from xares_llm.audio.decoding import AUDIO_EXTENSIONS, REFERENCE_RESAMPLER, decode_audio
 from xares_llm.audio.demo_data import ensure_demo_shards
 from xares_llm.audio.shards import KEY_PATTERN
 from xares_llm.cache import PartBuffer, SourceInfo
@@ -267,12 +267,14 @@ def plan_extract(
     device: str | None = None,
     dtype: str = "float16",
     precision: str = REFERENCE_PRECISION,
+    resampler: str = REFERENCE_RESAMPLER,
     threads: int | None = None,
 ) -> ExtractPlan:
     """The plan of `xares extract ... --plan`: the same encoder, units and writer an extraction would use."""
     ensure_demo_shards(tasks, data_root)
     setup = set_up(
-        encoder, tasks, cache_root, data_root, splits, encoder_args, batch_seconds, device, dtype, precision, threads
-    )
+        encoder, tasks, cache_root, data_root, splits, encoder_args, batch_seconds, device, dtype, precision, threads,
+        resampler,
+    )  # fmt: skip
     todo = [u for u in setup.units if not is_up_to_date(u)]
     return estimate(setup.extractor, setup.units, todo, cache_root)

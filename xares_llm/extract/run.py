@@ -33,6 +33,7 @@ from pathlib import Path
 
 import torch
 
+from xares_llm.audio.decoding import REFERENCE_RESAMPLER
 from xares_llm.audio.demo_data import ensure_demo_shards
 from xares_llm.cache import PartLock, remove_stale_locks, remove_stale_temps
 from xares_llm.cache.format import REFERENCE_PRECISION, encoder_dir
@@ -65,6 +66,7 @@ def extract(
     device: str | None = None,  # None: cuda when available
     dtype: str = "float16",
     precision: str = REFERENCE_PRECISION,
+    resampler: str = REFERENCE_RESAMPLER,
     decode_workers: int = 0,
     progress: ExtractProgress | None = None,
     max_dropped: float = DEFAULT_MAX_DROPPED,
@@ -78,7 +80,8 @@ def extract(
 
     Shards are fetched and decoded ahead of the encoder: in one background thread, or in
     `decode_workers` processes (for a fast GPU encoder that one core cannot keep fed). The encoder
-    computes in `precision`: fp32 (the reference) or fp16/bf16 autocast, on any device. Parts left
+    computes in `precision`: fp32 (the reference) or fp16/bf16 autocast, on any device; clips reach
+    16 kHz through `resampler` (sinc, the reference's, or soxr). Parts left
     partial or failed are listed in the report's `not_complete` (see the module docstring). A shard
     is decoded and encoded in windows of at most `window_seconds` of audio and `window_clips` clips.
     A run that extracted anything appends its cost to the store's profile (`xares_llm.cache.profile`).
@@ -95,8 +98,9 @@ def extract(
     )
     ensure_demo_shards(tasks, data_root)
     setup = set_up(
-        encoder, tasks, cache_root, data_root, splits, encoder_args, batch_seconds, device, dtype, precision, threads
-    )
+        encoder, tasks, cache_root, data_root, splits, encoder_args, batch_seconds, device, dtype, precision, threads,
+        resampler,
+    )  # fmt: skip
     extractor, info, units = setup.extractor, setup.extractor.info, setup.units
     report = ExtractReport(encoder_id=info.encoder_id, store=encoder_dir(cache_root, info.encoder_id))
     with store_errors(report.store):

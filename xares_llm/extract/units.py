@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+from xares_llm.audio.decoding import REFERENCE_RESAMPLER
 from xares_llm.cache import PartAttrs, PartLock, part_name, read_part_record, remove_part_temps, split_dir
 from xares_llm.cache.format import STATUS_COMPLETE, STATUS_PARTIAL
 from xares_llm.extract.decode import WorkUnit, source_info
@@ -17,7 +18,12 @@ SplitChoice = list[Split] | dict[str, list[Split]]
 
 
 def plan_units(
-    tasks: list[TaskConfig], splits: SplitChoice, cache_root: Path, data_root: Path, encoder_id: str
+    tasks: list[TaskConfig],
+    splits: SplitChoice,
+    cache_root: Path,
+    data_root: Path,
+    encoder_id: str,
+    resampler: str = REFERENCE_RESAMPLER,
 ) -> list[WorkUnit]:
     """One unit per distinct (dataset, split, shard).
 
@@ -31,7 +37,7 @@ def plan_units(
             for shard in task.dataset.shards(split):
                 units.setdefault(
                     (task.dataset.name, split, shard),
-                    WorkUnit(task, split, shard, data_root, directory / part_name(shard)),
+                    WorkUnit(task, split, shard, data_root, directory / part_name(shard), resampler),
                 )
     return list(units.values())
 

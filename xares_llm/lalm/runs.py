@@ -53,6 +53,7 @@ class RunInfo:
     cache_root: str | None = None  # the feature cache it trained from (eval and score default to it)
     store_dtype: str | None = None
     encoder_precision: str | None = None  # compute precision of the encoder at extraction
+    encoder_resampler: str | None = None  # how its clips reached 16 kHz (encoder.json `resampler`)
     device: str | None = None  # where it trained
     precision: str | None = None  # training compute precision: fp32, float16 or bfloat16 autocast
     train_targets: dict[str, dict] = field(default_factory=dict)  # task -> TargetCounts of its train split

@@ -139,6 +139,7 @@ def start_or_resume(
         cache_root=cache_root if is_url(cache_root) else str(Path(cache_root).resolve()),
         store_dtype=encoder_info.dtype,
         encoder_precision=encoder_info.encoder_precision,
+        encoder_resampler=encoder_info.resampler,
     )
     tokenizer = load_tokenizer(
         recipe.llm.tokenizer or recipe.llm.name, recipe.llm.revision

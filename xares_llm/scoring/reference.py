@@ -7,6 +7,7 @@ docs/reference-parity.md explains each value and every place where we deliberate
 
 from __future__ import annotations
 
+from xares_llm.audio.decoding import REFERENCE_RESAMPLER
 from xares_llm.cache.format import REFERENCE_PRECISION
 from xares_llm.lalm.recipe import Recipe, load_recipe
 
@@ -101,6 +102,7 @@ def differences(
     filter_targets: dict[str, bool],
     encoder_precision: str | None,
     steps_done: int,
+    encoder_resampler: str | None = REFERENCE_RESAMPLER,
 ) -> list[str]:
     """Every setting of a run that makes its scores incomparable with the reference; [] = comparable."""
     lines = recipe_differences(recipe)
@@ -120,6 +122,9 @@ def differences(
             lines.append(f"task {task}: target filter off (reference: on)")
     if encoder_precision is not None and encoder_precision != REFERENCE_PRECISION:
         lines.append(f"encoder precision: {encoder_precision} (reference: {REFERENCE_PRECISION})")
+    if encoder_resampler != REFERENCE_RESAMPLER:
+        shown = encoder_resampler or "not recorded (stores made before it was used soxr)"
+        lines.append(f"resampler: {shown} (reference: {REFERENCE_RESAMPLER})")
     return lines
 
 

@@ -127,6 +127,7 @@ def describe_run(run_dir: Path, results: dict[str, TaskScore]) -> tuple[dict, li
         "recipe": recipe.model_dump(mode="json"),
         "extraction": {
             "precision": info.encoder_precision,
+            "resampler": info.encoder_resampler,
             "store_dtype": info.store_dtype,
             "devices": extraction_devices(info.cache_root, info.encoder_id, list(tasks.values())),
         },
@@ -146,6 +147,7 @@ def describe_run(run_dir: Path, results: dict[str, TaskScore]) -> tuple[dict, li
         {name: task.filter_targets for name, task in tasks.items()},
         info.encoder_precision,
         info.steps_done,
+        info.encoder_resampler,
     )
     return provenance, found
 
