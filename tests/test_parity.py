@@ -83,9 +83,12 @@ def test_label_values_have_one_behaviour_each():
     assert targets({"label": ["a", "", 3]}, keys).texts == ["a", "", "3"]  # "" inside a list: an empty target
     found = targets({"label": ["a", {"x": 1}, ["b"]]}, keys)
     assert found.texts == ["a"] and found.unusable == 2
-    assert targets({"label": "", "text": "fallback"}, keys).texts == ["fallback"]  # empty: the next key
+    assert targets({"label": "", "text": "fallback"}, keys).texts == [""]  # "" is a target: the search stops
+    assert targets({"label": None, "text": "fallback"}, keys).texts == ["fallback"]  # null: the next key
+    assert targets({"label": [], "text": "fallback"}, keys).texts == ["fallback"]  # []: the next key
     assert targets({"label": {"x": 1}, "caption": "c"}, keys).texts == ["c"]  # a mapping: the next key
-    assert targets({"label": ""}, keys).texts == []
+    assert targets({"label": ""}, keys).texts == [""]
+    assert load_task("esc50").split_targets({"label": ""}, "test").texts == [""]  # the filter keeps it
     assert targets({}, keys).texts == []
 
 
@@ -116,9 +119,9 @@ def test_targets_and_counts_of_a_split(tmp_path):
     labels = ["dog", "--", "", "hahahahahaha", "cat"]
     store = write_split(tmp_path, "enc", "esc50", [5], lambda p, c: json.dumps({"label": labels[c]}))
     split = read_targets(load_task("esc50"), store, "train")
-    assert split.targets == ["dog", "cat"]
+    assert split.targets == ["dog", "", "cat"]
     assert split.counts.to_dict() == {
-        "clips": 5, "targets": 2, "filtered": 2, "unusable": 0, "unlabelled": 3, "dropped": 0, "dropped_scored": 0
+        "clips": 5, "targets": 3, "filtered": 2, "unusable": 0, "unlabelled": 2, "dropped": 0, "dropped_scored": 0
     }  # fmt: skip
 
 

@@ -201,17 +201,19 @@ def targets(meta: dict, keys: list[str]) -> SampleTargets:
     """The targets of one sample: the first key with a value wins, then the fallbacks.
 
     Label values, one behaviour each, as the reference system reads them (docs/tasks.md):
-    - a non-empty string is one target; a number or bool becomes its string (``7`` -> ``"7"``);
+    - a string is one target, the empty string included (the reference's `[""]` is a non-empty list,
+      so it ends its key search and its filter keeps it); a number or bool becomes its string
+      (``7`` -> ``"7"``);
     - a non-empty list gives one target per element; an empty string inside it is an empty
       target (the reference scores it so); a mapping or list inside it is unusable and counted;
-    - None, an empty string, an empty list or a mapping: no value, the next key is tried.
+    - None, an empty list or a mapping: no value, the next key is tried.
     """
     for key in [*keys, *FALLBACK_LABEL_KEYS]:
         value = meta.get(key)
         if isinstance(value, list) and value:
             texts = [as_text(v) for v in value if is_scalar(v)]
             return SampleTargets(texts, unusable=len(value) - len(texts))
-        if is_scalar(value) and value != "":
+        if is_scalar(value):
             return SampleTargets([as_text(value)])
     return SampleTargets([])
 
