@@ -42,6 +42,11 @@ def scores_table(scores: Scores, baselines: dict[str, dict[str, float]] | None =
     notes = [f"every score: higher is better, 1 is perfect. {words}".rstrip(". ")]
     if unofficial:
         notes.append("* scored with substitute models or without the error checker (see scores.json)")
+    from xares_llm.scoring.score import left_out_text
+
+    left_out = [f"{s.task} {left_out_text(s.n_left_out)}" for s in scores.tasks.values() if s.n_left_out]
+    if left_out:
+        notes.append(f"test samples in no denominator (as the reference): {'; '.join(left_out)}")
     if scores.differences:
         more = f" (and {len(scores.differences) - 1} more in scores.json)" if len(scores.differences) > 1 else ""
         notes.append(f"not comparable with the reference system: {scores.differences[0]}{more}")

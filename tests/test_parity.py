@@ -121,7 +121,8 @@ def test_targets_and_counts_of_a_split(tmp_path):
     split = read_targets(load_task("esc50"), store, "train")
     assert split.targets == ["dog", "", "cat"]
     assert split.counts.to_dict() == {
-        "clips": 5, "targets": 3, "filtered": 2, "unusable": 0, "unlabelled": 2, "dropped": 0, "dropped_scored": 0
+        "clips": 5, "targets": 3, "filtered": 2, "unusable": 0, "unlabelled": 2, "dropped": 0, "dropped_scored": 0,
+        "left_out": {},
     }  # fmt: skip
 
 

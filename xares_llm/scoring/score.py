@@ -39,6 +39,9 @@ class TaskScore:
     prompt: str = ""
     n_references: int = 0  # (clip, reference) targets scored
     n_dropped: int = 0  # test samples extraction could not use (those with known labels score as empty)
+    # of those, the ones in no denominator, by reason (undecodable and empty audio, as the reference;
+    # samples without audio, json or target cannot be scored); see xares_llm/tasks/data.py NOT_CLIPS
+    n_left_out: dict[str, int] = field(default_factory=dict)
     n_unlabelled: int = 0  # test clips in the store without a target (no label, or all filtered)
     test_targets: dict = field(default_factory=dict)  # what evaluation left out (TargetCounts)
 
@@ -91,6 +94,7 @@ def score_run(run_dir: Path, options: MetricOptions | None = None) -> Scores:
             prompt=task.prompt,
             n_references=sum(len(r["references"]) for r in rows),
             n_dropped=counts.get("dropped", 0),
+            n_left_out=counts.get("left_out", {}),
             n_unlabelled=counts.get("unlabelled", 0),
             test_targets=counts,
         )
@@ -179,8 +183,16 @@ def summarise(results: dict[str, TaskScore]) -> Scores:
 
 
 def write_tsv(path: Path, scores: Scores) -> None:
-    lines = ["task\ttrack\tmetric\tscore\tn_samples"]
-    lines += [f"{s.task}\t{s.track}\t{s.metric}\t{s.score:.6f}\t{s.n_samples}" for s in scores.tasks.values()]
-    lines += [f"mean\t{track}\t\t{value:.6f}\t" for track, value in scores.tracks.items()]
-    lines.append(f"overall\t\t\t{scores.overall:.6f}\t")
+    lines = ["task\ttrack\tmetric\tscore\tn_samples\tleft_out"]
+    lines += [
+        f"{s.task}\t{s.track}\t{s.metric}\t{s.score:.6f}\t{s.n_samples}\t{left_out_text(s.n_left_out)}"
+        for s in scores.tasks.values()
+    ]
+    lines += [f"mean\t{track}\t\t{value:.6f}\t\t" for track, value in scores.tracks.items()]
+    lines.append(f"overall\t\t\t{scores.overall:.6f}\t\t")
     path.write_text("\n".join(lines) + "\n")
+
+
+def left_out_text(left_out: dict[str, int]) -> str:
+    """``2 undecodable, 1 empty audio``: the test samples in no denominator, by reason."""
+    return ", ".join(f"{n} {reason}" for reason, n in sorted(left_out.items()))

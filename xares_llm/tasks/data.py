@@ -17,6 +17,12 @@ from xares_llm.cache import FeatureSplit, read_part_attrs
 from xares_llm.errors import StoreError
 from xares_llm.tasks.schema import Split, TaskConfig
 
+# Drop reasons (xares_llm/extract/decode.py `DropReason`) of samples that are not test clips: the
+# reference's decoder warns and moves on, and it filters empty audio, so they are not in its
+# denominator. Every other dropped sample with a known target (encoder failure, non-finite frames)
+# is scored as a wrong answer: the reference has no such case, and a drop must never raise a score.
+NOT_CLIPS = ("undecodable", "empty audio")
+
 
 @dataclass
 class TargetCounts:
@@ -29,8 +35,9 @@ class TargetCounts:
     unlabelled: int = 0  # clips left without any target
     dropped: int = 0  # source samples extraction could not use (the parts' `dropped` attrs)
     dropped_scored: int = 0  # of those, clips whose labels are known: scored as empty predictions
+    left_out: dict[str, int] = field(default_factory=dict)  # the others, by reason: in no denominator
 
-    def to_dict(self) -> dict[str, int]:
+    def to_dict(self) -> dict:
         return asdict(self)
 
 
@@ -104,8 +111,11 @@ def read_targets(task: TaskConfig, store: FeatureSplit, split: Split) -> TaskSpl
     for part in store.parts:
         for entry in read_part_attrs(part).dropped:
             counts.dropped += 1
+            reason = entry["reason"]
             found = task.split_targets(json.loads(entry["meta"]), split) if "meta" in entry else None
-            if found is not None and found.texts:
-                dropped.append(DroppedClip(entry["key"], found.texts, entry["reason"]))
+            if found is not None and found.texts and reason not in NOT_CLIPS:
+                dropped.append(DroppedClip(entry["key"], found.texts, reason))
+            else:
+                counts.left_out[reason] = counts.left_out.get(reason, 0) + 1
     counts.dropped_scored = len(dropped)
     return TaskSplit(task, store, np.array(clip_index, dtype=np.int64), texts, counts, dropped)
