@@ -219,6 +219,32 @@ def test_mask_none_encoders_keep_only_real_frames():
         assert frames.equal(encode_clips(NoMaskEncoder(), [clip])[0])
 
 
+class WindowedNoMask(torch.nn.Module):
+    """25 ms windows every 10 ms (T' = (n - 400) // 160 + 1, not proportional to n), no mask; each frame
+    sums its window, so a frame over padding differs from a frame over audio."""
+
+    output_dim = 1
+
+    def forward(self, audio, audio_attention_mask=None):
+        return audio.unfold(1, 400, 160).sum(dim=2, keepdim=True), None
+
+
+def test_mask_none_frames_depend_on_the_clip_only():
+    from xares_llm.encoders.encoding import encode_clips
+
+    rng = np.random.default_rng(0)
+    clip = rng.uniform(0.5, 1, 16_720).astype(np.float32)  # alone: (16720 - 400) // 160 + 1 = 103 frames
+    alone = encode_clips(WindowedNoMask(), [clip])[0]
+    assert len(alone) == 103
+    others = [rng.uniform(0.5, 1, n).astype(np.float32) for n in (16_000, 17_000, 32_000, 16_720)]
+    for batch in ([clip, others[0]], [others[1], clip], [others[2], clip, others[0]], [clip, others[3], others[1]]):
+        encoded = encode_clips(WindowedNoMask(), batch)
+        for frames, member in zip(encoded, batch, strict=True):
+            assert frames.shape == ((len(member) - 400) // 160 + 1, 1)  # 103 for the clip, never 104 or 105
+        mine = next(f for f, m in zip(encoded, batch, strict=True) if m is clip)
+        np.testing.assert_allclose(mine, alone, rtol=1e-6)
+
+
 def test_training_windows_are_frame_crops(tmp_path):
     """A clip longer than the window gives windows of exactly window_frames at varying starts."""
     import json

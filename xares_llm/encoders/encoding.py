@@ -7,7 +7,7 @@ extraction, `xares check`, the benchmarks and the online-encoder baseline all ag
 from __future__ import annotations
 
 import contextlib
-import math
+import weakref
 from collections.abc import Sequence
 from typing import Protocol, runtime_checkable
 
@@ -37,19 +37,8 @@ class ContractEncoder(Protocol):
         ...
 
 
-def valid_frame_counts(
-    n_frames: int, feature_mask: torch.Tensor | None, n_samples: Sequence[int], padded_samples: int
-) -> list[int]:
-    """Frames of each clip that belong to real audio.
-
-    With a feature mask: its per-row sum. With ``mask=None`` (the contract: "every frame is real"),
-    padding frames still exist in a padded batch, so we keep ``ceil(n_samples / padded * T')``:
-    the fraction of the padded input that is real, in frames. The reference system feeds those
-    padding frames to the LLM; we do not.
-    """
-    if feature_mask is not None:
-        return [int(v) for v in feature_mask.bool().sum(dim=1).tolist()]
-    return [min(n_frames, math.ceil(n / padded_samples * n_frames)) for n in n_samples]
+# Encoders seen returning ``mask=None``: later calls batch them by exact length from the start.
+_MASKLESS: weakref.WeakSet = weakref.WeakSet()
 
 
 def padded_input_samples(encoder: object, spec: str) -> int | None:
@@ -110,6 +99,12 @@ def encode_clips(
     are concatenated in order. On CUDA the padded batch is built in pinned memory and copied with
     ``non_blocking=True``: the copy overlaps the host work queued behind it, and the stream orders it
     before the encoder's kernels.
+
+    An encoder that returns ``mask=None`` says every frame is real, yet a padded batch has padding
+    frames that no rule can tell apart exactly (a clip's frame count is not proportional to its
+    length). Such an encoder is run on groups of windows of one exact length, which have no padding,
+    so each clip gets the frames it gets alone, whatever the batch. The reference system feeds the
+    padding frames to the LLM instead (docs/reference-parity.md).
     """
     device = torch.device(device)
     max_seconds = getattr(encoder, "max_input_seconds", None)
@@ -120,22 +115,48 @@ def encode_clips(
         for window in windows(clip, max_samples):
             pieces.append(window)
             owner.append(index)
+    one_length = len({len(p) for p in pieces}) == 1
+    frames = None if encoder in _MASKLESS and not one_length else forward(encoder, pieces, device, autocast_dtype)
+    if frames is None:
+        with contextlib.suppress(TypeError):  # an encoder that takes no weak reference is probed each call
+            _MASKLESS.add(encoder)
+        frames = [np.empty(0)] * len(pieces)
+        for length in dict.fromkeys(len(p) for p in pieces):
+            group = [i for i, p in enumerate(pieces) if len(p) == length]
+            found = forward(encoder, [pieces[i] for i in group], device, autocast_dtype, maskless_ok=True)
+            for i, piece_frames in zip(group, found, strict=True):
+                frames[i] = piece_frames
+    per_clip: list[list[np.ndarray]] = [[] for _ in clips]
+    for index, piece_frames in zip(owner, frames, strict=True):
+        per_clip[index].append(piece_frames)
+    return [
+        torch.from_numpy(np.concatenate(parts) if len(parts) > 1 else np.ascontiguousarray(parts[0]))
+        for parts in per_clip
+    ]
+
+
+def forward(
+    encoder: ContractEncoder,
+    pieces: Sequence[np.ndarray],
+    device: torch.device,
+    autocast_dtype: torch.dtype | None,
+    maskless_ok: bool = False,
+) -> list[np.ndarray] | None:
+    """Each piece's real frames from one padded batch; None when the encoder returned ``mask=None`` for
+    pieces of several lengths (their padding frames are unknown) unless `maskless_ok`."""
     cuda = device.type == "cuda"
     audio, mask = pad_batch(pieces, pin_memory=cuda)
     with autocast_context(device, autocast_dtype):
         output = encoder(audio.to(device, non_blocking=cuda), mask.to(device, non_blocking=cuda))
     features, feature_mask = unpack_output(output)
-    counts = valid_frame_counts(features.shape[1], feature_mask, [len(p) for p in pieces], audio.shape[1])
+    if feature_mask is None and not maskless_ok and len({len(p) for p in pieces}) > 1:
+        return None
     # Per-row selection in numpy: torch's boolean indexing costs milliseconds per row here.
     rows = features.detach().float().cpu().numpy()
-    masks = feature_mask.bool().cpu().numpy() if feature_mask is not None else None
-    per_clip: list[list[np.ndarray]] = [[] for _ in clips]
-    for row, (index, count) in enumerate(zip(owner, counts, strict=True)):
-        per_clip[index].append(rows[row][masks[row]] if masks is not None else rows[row, :count])
-    return [
-        torch.from_numpy(np.concatenate(parts) if len(parts) > 1 else np.ascontiguousarray(parts[0]))
-        for parts in per_clip
-    ]
+    if feature_mask is None:  # pieces of one length: no padding, every frame is real
+        return list(rows)
+    masks = feature_mask.bool().cpu().numpy()
+    return [row[keep] for row, keep in zip(rows, masks, strict=True)]
 
 
 def unpack_output(output: object) -> tuple[torch.Tensor, torch.Tensor | None]:
