@@ -6,7 +6,7 @@ from collections.abc import Callable, Sequence
 
 import torch
 
-from xares_llm.check import contract, cost, coverage, padding
+from xares_llm.check import contract, cost, coverage, padding, train_mode
 from xares_llm.check.context import CheckResult, Context, Skip
 from xares_llm.devices import resolve_device
 from xares_llm.encoders.loader import load_encoder
@@ -58,6 +58,7 @@ def steps(ctx: Context) -> list[tuple[str, bool, Check]]:
         ("finite output", True, padding.check_finite),  # last of these: it covers the batches' output too
         ("30 s clip", True, cost.check_long_clip),
         ("coverage", True, coverage.check_coverage),
+        ("train mode", False, train_mode.check_train_mode),
         ("frame rate", declares_rate, cost.check_frame_rate),
         ("time", False, cost.check_time),
         ("peak memory", on_cuda, cost.check_memory),
