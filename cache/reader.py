@@ -31,6 +31,7 @@ from xares_llm.cache.errors import StoreFileError
 from xares_llm.cache.format import SCALES, split_dir
 from xares_llm.cache.metadata import complete_parts
 from xares_llm.cache.remote import open_root
+from xares_llm.cache.verify import offsets_problem
 
 
 @dataclass
@@ -56,8 +57,11 @@ class FeatureSplit:
         starts = [0]
         for path in self.parts:
             group = open_part(path)
-            check_chunk_files(path, group, "frames", self._files)  # read later, clip by clip
+            frames = check_chunk_files(path, group, "frames", self._files)  # read later, clip by clip
             self._offsets.append(read_whole(path, group, "offsets"))
+            problem = offsets_problem(self._offsets[-1], frames.shape[0])  # the shapes: `complete_parts`
+            if problem:
+                raise StoreFileError(path, problem)
             self._keys.append(read_whole(path, group, "keys"))
             self._meta.append(read_whole(path, group, "meta"))
             self._n_samples.append(read_whole(path, group, "n_samples"))

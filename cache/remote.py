@@ -78,6 +78,13 @@ class LocalFiles:
         """Make `path` readable on local disk; False when the store does not hold it."""
         return path.is_file()
 
+    def count(self, directory: Path) -> int:
+        """How many files the store holds under `directory` (fetched or not)."""
+        return len(self._names(directory))
+
+    def _names(self, directory: Path) -> set[str]:
+        return {os.path.join(top, n) for top, _, names in os.walk(directory) for n in names}
+
 
 LOCAL = LocalFiles()
 
@@ -147,6 +154,11 @@ class RemoteStore(LocalFiles):
             return True
         relative = self._relative(path)
         return relative in self._lazy and self._get(relative, self._lazy[relative])
+
+    def _names(self, directory: Path) -> set[str]:
+        prefix = self._relative(directory) + "/"
+        listed = {str(self.root / name) for name in self._lazy if name.startswith(prefix)}
+        return super()._names(directory) | listed
 
     def _sync_part(self, part: Path, files: dict[str, dict]) -> None:
         """Fetch a part's metadata and small arrays, first dropping a mirrored copy of another listing."""

@@ -173,7 +173,10 @@ def push(encoder_id: EncoderIdArg, destination: LocationArg, cache: CacheOpt = N
 
 
 def pull(encoder_id: EncoderIdArg, source: LocationArg, cache: CacheOpt = None) -> None:
-    """Download one encoder store into the cache; it appears only after every chunk verifies."""
-    transfer = pull_store(write_cache(cache, "cache pull"), encoder_id, source)
+    """Download one encoder store into the cache; it appears only after every chunk verifies and every part
+    the task configs list for its dataset/split folders is there."""
+    transfer = pull_store(
+        write_cache(cache, "cache pull"), encoder_id, source, lambda store: planned_parts(store, None, [])[0]
+    )
     report_left_out(transfer)
     out.print(f"pulled {transfer.files} files into {escape(str(transfer.path))}", highlight=False)

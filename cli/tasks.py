@@ -73,6 +73,9 @@ def new(
         highlight=False,
         soft_wrap=True,
     )
+    for split, survey in (("train", train_survey), ("test", test_survey)):
+        for reason, count in survey.dropped.most_common():
+            out.print(f"{split}: {count} samples left out, their json: {reason}", highlight=False, soft_wrap=True)
     next_step = f"{mixture}: a mixture of this task alone; next: xares run mel --mixture {mixture}"
     out.print(next_step, highlight=False, soft_wrap=True)
 

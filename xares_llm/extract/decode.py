@@ -14,7 +14,6 @@ shard is shared by the tasks of one dataset; the label check uses the unit's tas
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -23,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from xares_llm.audio.decoding import AUDIO_EXTENSIONS, REFERENCE_RESAMPLER, SKIPPED_EXTENSIONS, decode_audio
+from xares_llm.audio.sample_json import SampleJsonError, parse_sample_json
 from xares_llm.audio.shards import Sample, ShardDamage, read_samples
 from xares_llm.audio.sources import shard_path
 from xares_llm.cache.format import SourceInfo
@@ -148,14 +148,11 @@ def add_sample(
         decoded.dropped.append(dropped(key, DropReason.NO_JSON))
         return
     try:
-        meta_text = files["json"].decode("utf-8")
-        meta = json.loads(meta_text)
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        meta = parse_sample_json(files["json"])
+    except SampleJsonError as e:
         decoded.dropped.append(dropped(key, DropReason.BAD_JSON, str(e)))
         return
-    if not isinstance(meta, dict):
-        decoded.dropped.append(dropped(key, DropReason.BAD_JSON, f"a JSON {type(meta).__name__}, not an object"))
-        return
+    meta_text = files["json"].decode("utf-8")
     if not targets(meta, label_keys).texts:
         decoded.dropped.append(dropped(key, DropReason.NO_LABEL, f"none of {', '.join(label_keys)} or the fallbacks"))
         return

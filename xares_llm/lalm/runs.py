@@ -21,11 +21,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-import yaml
-
 from xares_llm import __version__
 from xares_llm.cache.atomic import atomic_write_text
-from xares_llm.config import validate
+from xares_llm.config import read_yaml, validate
 from xares_llm.errors import XaresError
 from xares_llm.lalm.recipe import Recipe
 
@@ -100,7 +98,7 @@ def read_log(path: Path) -> list[dict]:
 
 def read_recipe(run_dir: Path) -> Recipe:
     path = Path(run_dir) / RECIPE_FILE
-    return validate(Recipe, yaml.safe_load(path.read_text()), path)
+    return validate(Recipe, read_yaml(path), path)
 
 
 def require_run(run_dir: Path) -> RunInfo:

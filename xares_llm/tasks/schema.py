@@ -41,7 +41,7 @@ REPETITIVE_MIN_DISTINCT = 4
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)  # no .nan/.inf weights
 
 
 class DatasetConfig(Strict):

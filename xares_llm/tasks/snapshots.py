@@ -10,7 +10,7 @@ from pathlib import Path
 
 import yaml
 
-from xares_llm.config import validate
+from xares_llm.config import read_yaml, validate
 from xares_llm.tasks.schema import Mixture, MixtureConfig, TaskConfig, load_task
 
 TASKS_DIR = "tasks"
@@ -39,7 +39,7 @@ def read_run_tasks(run_dir: Path, names: list[str]) -> list[TaskConfig]:
 
 def read_run_mixture(run_dir: Path) -> Mixture:
     """The mixture a run trains on, with the task configs it was started with."""
-    config = validate(MixtureConfig, yaml.safe_load((Path(run_dir) / MIXTURE_FILE).read_text()), run_dir)
+    config = validate(MixtureConfig, read_yaml(Path(run_dir) / MIXTURE_FILE), Path(run_dir) / MIXTURE_FILE)
     names = list(dict.fromkeys([*config.weights, *config.evaluate]))
     tasks = {task.name: task for task in read_run_tasks(run_dir, names)}
     return Mixture(config.name, dict(config.weights), list(config.evaluate), tasks)
