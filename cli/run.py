@@ -23,6 +23,7 @@ from xares_llm.cli.options import (
 )
 from xares_llm.cli.progress import make_progress, pipeline_hooks
 from xares_llm.cli.render import scores_table
+from xares_llm.cli.render_seeds import seeds_table
 from xares_llm.cli.score import EcheckerOpt, SbertOpt, metric_options
 from xares_llm.cli.train import RecipeOpt, SetOpt, default_run_dir
 from xares_llm.config import add_config_dirs
@@ -63,6 +64,12 @@ def run(
     echecker: EcheckerOpt = None,
     threads: ThreadsOpt = None,
     config_dir: ConfigDirOpt = None,
+    seeds: Annotated[
+        int | None, typer.Option("--seeds", help="Train and evaluate N seeds (42, 43, ...) over one extraction.")
+    ] = None,
+    seed: Annotated[
+        str | None, typer.Option("--seed", help="Instead of --seeds: the seeds, comma-separated (42,43,44).")
+    ] = None,
 ) -> None:
     """Extract what is missing, train on the track's mixture, evaluate and score.
 
@@ -78,8 +85,11 @@ def run(
       xares run my_encoder.py --track B --data /data/xares_llm_data
 
       xares run mel --mixture my_mixture.yaml --recipe demo --steps 500
+
+      xares run whisper-base --track A --seeds 3      # runs/<...>/seed-42, seed-43, seed-44 and seeds.json
     """
     from xares_llm.pipeline import run_pipeline
+    from xares_llm.scoring.seed_groups import parse_seeds
 
     add_config_dirs(config_dir)
 
@@ -89,6 +99,7 @@ def run(
         if track not in TRACK_MIXTURES:
             raise typer.BadParameter(f"use one of {', '.join(TRACK_MIXTURES)}", param_hint="--track")
         mixture = TRACK_MIXTURES[track]
+    seed_list = parse_seeds(seeds, seed)
     cache_root = write_cache(cache, "run")
     overrides = parse_overrides(set_ or [])
     if steps is not None:
@@ -118,9 +129,14 @@ def run(
                     metric_options=metric_options(sbert, echecker, cache_root),
                     hooks=pipeline_hooks(progress, resolved.log_every),
                     threads=threads,
+                    seeds=seed_list,
                 )
             if result.scores is None:
                 continue  # another rank of a torchrun launch: rank 0 reports
+            if result.group is not None:  # the mean and sd over the seeds; each seed's own scores.json has its table
+                out.print(seeds_table(result.group))
+                out.print(f"seed group: {result.train.run_dir.parent}")
+                continue
             out.print(scores_table(result.scores, BASELINES))
             out.print(f"run dir: {result.train.run_dir}")
     except KeyboardInterrupt:

@@ -6,22 +6,26 @@ predictions), so calling it again after an interruption continues where it stopp
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 from xares_llm.cache.format import REFERENCE_PRECISION
-from xares_llm.devices import resolve_device
-from xares_llm.distributed import barrier, current_world, init_process_group
+from xares_llm.devices import device_name, resolve_device
+from xares_llm.distributed import World, barrier, current_world, init_process_group
 from xares_llm.extract.report import ExtractProgress, ExtractReport, not_complete_error
 from xares_llm.extract.run import extract
 from xares_llm.lalm.evaluate import EvalProgress, evaluate
 from xares_llm.lalm.recipe import Recipe
 from xares_llm.lalm.train import TrainProgress, TrainResult, train
 from xares_llm.metrics import MetricOptions
+from xares_llm.scoring.cost import record_stage
 from xares_llm.scoring.score import Scores, score_run
+from xares_llm.scoring.seed_groups import seed_run_dir, write_group_summary
 from xares_llm.tasks.schema import Mixture, Split, load_mixture
 
 
@@ -40,6 +44,8 @@ class PipelineResult:
     extract: ExtractReport
     train: TrainResult
     scores: Scores | None  # None on the other ranks of a torchrun launch: rank 0 scores
+    seeds: dict[int, Scores | None] | None = None  # with `seeds`: each seed's scores, the first as above
+    group: dict | None = None  # with `seeds`: the group summary (xares_llm/scoring/seed_groups.py)
 
 
 def run_pipeline(
@@ -56,11 +62,13 @@ def run_pipeline(
     metric_options: MetricOptions | None = None,
     hooks: Hooks | None = None,
     threads: int | None = None,
+    seeds: list[int] | None = None,
 ) -> PipelineResult:
     """Extract, train, evaluate and score. `run_dir` may be a function of the encoder-id, so the
     caller can name the run after it without loading the encoder a second time. The encoder computes
     in `encoder_precision` (fp32, the reference, unless fp16/bf16 autocast is asked for) and stores
-    frames as `dtype` (cache/dtypes.py)."""
+    frames as `dtype` (cache/dtypes.py). With `seeds`, `run_dir` is a seed group: one training and
+    evaluation per seed in `<run_dir>/seed-<seed>/`, then `<run_dir>/seeds.json`."""
     hooks = hooks or Hooks()
     mix = load_mixture(mixture) if isinstance(mixture, str) else mixture
     tasks = list(mix.tasks.values())
@@ -95,15 +103,59 @@ def run_pipeline(
     if report.not_complete:  # damaged shards or too many dropped clips: nothing to train on honestly
         raise not_complete_error(report.not_complete)
 
-    if hooks.stage and world.main:
-        hooks.stage("train")
     if callable(run_dir):  # named after the encoder-id, known once the encoder is loaded
         run_dir = run_dir(report.encoder_id)
-    trained = train(run_dir, recipe, mix, report.encoder_id, cache_root, encoder, device, hooks.train, threads)
+    if seeds is None:
+        trained, scores = train_eval_score(
+            run_dir, recipe, mix, report.encoder_id, cache_root, encoder, device, hooks, metric_options, threads
+        )
+        return PipelineResult(report, trained, scores)
+    runs = {seed: seed_run_dir(run_dir, seed) for seed in seeds}  # one extraction serves every seed
+    results = {}
+    for seed, path in runs.items():
+        seeded = recipe.model_copy(update={"seed": seed})
+        results[seed] = train_eval_score(
+            path, seeded, mix, report.encoder_id, cache_root, encoder, device, hooks, metric_options, threads
+        )
+    group = write_group_summary(run_dir, runs) if world.main else None
+    first = results[seeds[0]]
+    return PipelineResult(report, first[0], first[1], {s: r[1] for s, r in results.items()}, group)
 
+
+def train_eval_score(
+    run_dir: Path,
+    recipe: Recipe,
+    mix: Mixture,
+    encoder_id: str,
+    cache_root: Path,
+    encoder: str,
+    device: str | None,
+    hooks: Hooks | None = None,
+    metric_options: MetricOptions | None = None,
+    threads: int | None = None,
+) -> tuple[TrainResult, Scores | None]:
+    """Stage two for one run dir: train (resuming), evaluate, score; each stage's wall time goes to its cost file."""
+    hooks, world = hooks or Hooks(), current_world()
+    if hooks.stage and world.main:
+        hooks.stage("train")
+    with stage_cost(run_dir, "training", device, world):
+        trained = train(run_dir, recipe, mix, encoder_id, cache_root, encoder, device, hooks.train, threads)
     if hooks.stage and world.main:
         hooks.stage("evaluate")
-    evaluate(run_dir, cache_root, device=device, progress=hooks.evaluate, threads=threads)
+    with stage_cost(run_dir, "evaluation", device, world):
+        evaluate(run_dir, cache_root, device=device, progress=hooks.evaluate, threads=threads)
     if hooks.stage and world.main:
         hooks.stage("score")
-    return PipelineResult(report, trained, score_run(run_dir, metric_options) if world.main else None)
+    return trained, score_run(run_dir, metric_options) if world.main else None
+
+
+@contextmanager
+def stage_cost(run_dir: Path, stage: str, device: str | None, world: World) -> Iterator[None]:
+    """Time a stage and append it to the run's cost file (rank 0, counting every rank's device)."""
+    started = time.perf_counter()
+    try:
+        yield
+    finally:  # a failed or interrupted stage cost its time too; the resumed one adds its own entry
+        if world.main:
+            dev = resolve_device(device)
+            record_stage(run_dir, stage, time.perf_counter() - started, world.size, dev.type, device_name(dev))
