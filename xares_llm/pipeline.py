@@ -21,9 +21,11 @@ from xares_llm.extract.report import ExtractProgress, ExtractReport, not_complet
 from xares_llm.extract.run import extract
 from xares_llm.lalm.evaluate import EvalProgress, evaluate
 from xares_llm.lalm.recipe import Recipe
+from xares_llm.lalm.runs import read_run
 from xares_llm.lalm.train import TrainProgress, TrainResult, train
 from xares_llm.metrics import MetricOptions
 from xares_llm.scoring.cost import record_stage
+from xares_llm.scoring.predictions import PREDICTIONS_DIR
 from xares_llm.scoring.score import Scores, score_run
 from xares_llm.scoring.seed_groups import seed_run_dir, write_group_summary
 from xares_llm.tasks.schema import Mixture, Split, load_mixture
@@ -71,12 +73,7 @@ def run_pipeline(
     evaluation per seed in `<run_dir>/seed-<seed>/`, then `<run_dir>/seeds.json`."""
     hooks = hooks or Hooks()
     mix = load_mixture(mixture) if isinstance(mixture, str) else mixture
-    tasks = list(mix.tasks.values())
-    splits: dict[str, list[Split]] = {t.name: [] for t in tasks}
-    for name in mix.weights:
-        splits[name].append("train")
-    for name in mix.evaluate:
-        splits[name].append("test")
+    tasks, splits = list(mix.tasks.values()), mixture_splits(mix)
 
     world = current_world()  # under torchrun every rank runs this; the part locks split extraction
     dev = resolve_device(device)
@@ -122,6 +119,16 @@ def run_pipeline(
     return PipelineResult(report, first[0], first[1], {s: r[1] for s, r in results.items()}, group)
 
 
+def mixture_splits(mix: Mixture) -> dict[str, list[Split]]:
+    """The splits a mixture reads: train of the tasks it trains on, test of those it evaluates."""
+    splits: dict[str, list[Split]] = {name: [] for name in mix.tasks}
+    for name in mix.weights:
+        splits[name].append("train")
+    for name in mix.evaluate:
+        splits[name].append("test")
+    return splits
+
+
 def train_eval_score(
     run_dir: Path,
     recipe: Recipe,
@@ -138,11 +145,13 @@ def train_eval_score(
     hooks, world = hooks or Hooks(), current_world()
     if hooks.stage and world.main:
         hooks.stage("train")
-    with stage_cost(run_dir, "training", device, world):
+    info = read_run(run_dir)
+    with stage_cost(run_dir, "training", device, world, skip=info is not None and info.finished):
         trained = train(run_dir, recipe, mix, encoder_id, cache_root, encoder, device, hooks.train, threads)
     if hooks.stage and world.main:
         hooks.stage("evaluate")
-    with stage_cost(run_dir, "evaluation", device, world):
+    done = {p.stem for p in (Path(run_dir) / PREDICTIONS_DIR).glob("*.jsonl")}
+    with stage_cost(run_dir, "evaluation", device, world, skip=set(mix.evaluate) <= done):
         evaluate(run_dir, cache_root, device=device, progress=hooks.evaluate, threads=threads)
     if hooks.stage and world.main:
         hooks.stage("score")
@@ -150,12 +159,13 @@ def train_eval_score(
 
 
 @contextmanager
-def stage_cost(run_dir: Path, stage: str, device: str | None, world: World) -> Iterator[None]:
-    """Time a stage and append it to the run's cost file (rank 0, counting every rank's device)."""
+def stage_cost(run_dir: Path, stage: str, device: str | None, world: World, skip: bool = False) -> Iterator[None]:
+    """Time a stage and append it to the run's cost file (rank 0, counting every rank's device);
+    `skip` when it was complete already, so a rerun adds no entry (nor its device)."""
     started = time.perf_counter()
     try:
         yield
     finally:  # a failed or interrupted stage cost its time too; the resumed one adds its own entry
-        if world.main:
+        if world.main and not skip:
             dev = resolve_device(device)
             record_stage(run_dir, stage, time.perf_counter() - started, world.size, dev.type, device_name(dev))
