@@ -48,10 +48,12 @@ def make_executor(launcher: str, folder: Path, planned: PlannedJob, settings: Cl
     cluster = "slurm" if launcher == "slurm" else "local"
     executor = submitit.AutoExecutor(folder=folder, cluster=cluster)
     res = planned.resources
-    tasks = max(1, res.gpus) if planned.stage == "train" else 1  # one process per GPU, as torchrun
+    gpus = res.gpus if planned.stage == "train" else min(res.gpus, 1)  # only training spreads over several
+    tasks = max(1, gpus)  # one process per GPU, as torchrun would start
     params: dict = {"name": f"xares-{planned.name}", "timeout_min": res.time_min, "tasks_per_node": tasks}
+    params["gpus_per_node"] = gpus  # the local executor sets CUDA_VISIBLE_DEVICES from it
     if cluster == "slurm":
-        params |= {"gpus_per_node": res.gpus, "cpus_per_task": max(1, res.cpus // tasks), "mem_gb": res.mem_gb}
+        params |= {"cpus_per_task": max(1, res.cpus // tasks), "mem_gb": res.mem_gb}
         optional = {"partition": settings.partition, "account": settings.account, "qos": settings.qos}
         optional["constraint"] = settings.constraint
         params |= {f"slurm_{k}": v for k, v in optional.items() if v}

@@ -110,7 +110,7 @@ def _cost_row(costs: list[dict]) -> SeedRow:
     own = [sum((c.get(s) or {}).get("device_hours", 0.0) for s in ("training", "evaluation")) for c in costs]
     extraction = next(((c.get("extraction") or {}).get("device_hours", 0.0) for c in costs if c.get("extraction")), 0.0)
     sd = mean_sd(own)[1]
-    return SeedRow("cost", "device-hours (sum: one extraction + every seed)", extraction + sum(own), sd, own)
+    return SeedRow("cost", "device-hours (total; per seed: training + evaluation)", extraction + sum(own), sd, own)
 
 
 def seed_text(row: SeedRow, digits: int = 3) -> str:
