@@ -67,6 +67,13 @@ def extract(
     force: Annotated[
         bool, typer.Option("--force", help="Extract even when the estimated store exceeds the free disk space.")
     ] = False,
+    part_slice: Annotated[
+        str | None,
+        typer.Option(
+            "--slice",
+            help="K/N: only the K-th of N slices of the planned parts (one task of a job array; locks still apply).",
+        ),
+    ] = None,
 ) -> None:
     """Run ENCODER once over every clip of the tasks and write Zarr feature stores.
 
@@ -83,9 +90,12 @@ def extract(
       xares extract my_encoder.py:MyEncoder --encoder-args '{"layer": 6}' --tasks esc50 --split test
 
       xares extract whisper-base --tasks task1 --dtype int8 --plan
+
+      xares extract whisper-base --tasks task1 --slice ${SLURM_ARRAY_TASK_ID}/16   # one task of an array
     """
     from xares_llm.extract.report import not_complete_error
     from xares_llm.extract.run import extract as run_extract
+    from xares_llm.extract.units import parse_slice
 
     add_config_dirs(config_dir)
 
@@ -93,6 +103,7 @@ def extract(
     bad = [s for s in splits if s not in SPLITS]
     if bad:
         raise typer.BadParameter(f"unknown split {bad[0]!r}; use train, test or train,test", param_hint="--split")
+    sliced = None if part_slice is None else parse_slice(part_slice)
     cache_root = write_cache(cache, "extract")
     data_root = data or default_data_root(cache_root)
     if plan:
@@ -126,6 +137,7 @@ def extract(
             threads=threads,
             keep_nonfinite=keep_nonfinite,
             force=force,
+            part_slice=sliced,
         )
     out.print(f"encoder-id [bold]{report.encoder_id}[/bold]  store {report.store}")
     if encoder_precision != REFERENCE_PRECISION:

@@ -17,7 +17,9 @@ if TYPE_CHECKING:
 
 
 def report(
-    run_dirs: Annotated[list[Path], typer.Argument(help="Run dirs (with scores.json) or probe outputs.")],
+    run_dirs: Annotated[
+        list[Path], typer.Argument(help="Run dirs (with scores.json), seed groups (with seeds.json) or probe outputs.")
+    ],
     out_dir: Annotated[
         Path | None, typer.Option("--out", help="Write report.{md,csv,html} and figures/*.png here.")
     ] = None,
@@ -44,17 +46,22 @@ def report(
       xares report runs/mel-demo runs/whisper-demo --out report/
 
       xares report runs/whisper-base-task1-reference --baselines --format md
+
+      xares report runs/mel-demo-demo-1a2b3c    # a seed group: mean ± sd and an interval over seeds and clips
     """
     from xares_llm.report import parse_formats, write_report
     from xares_llm.report.load import load_result_dir, unique_labels
+    from xares_llm.report.seeds import expand_group_dirs
     from xares_llm.report.tables import build_report
 
     chosen = parse_formats(formats)
-    results = [load_result_dir(p) for p in run_dirs]
+    results = [load_result_dir(p) for p in expand_group_dirs(run_dirs)]
     unique_labels(results)
     options = metric_options(sbert, echecker, cache)
     built = build_report(results, baselines, baselines, seed, resamples, options)
     out.print(report_table(built))
+    for group in built.seed_groups:
+        out.print(seed_group_table(group))
     if out_dir is not None:
         written = write_report(built, results, out_dir, chosen)
         err.print(f"wrote {len(written)} files to {out_dir}")
@@ -73,5 +80,23 @@ def report_table(report: Report) -> Table:
         table.add_row(*text_cells(report, row), style="bold" if row.kind != "task" else None)
         previous = row
     table.caption = "\n".join(footnotes(report))
+    table.caption_justify = "left"
+    return table
+
+
+def seed_group_table(group) -> Table:
+    """A seed group: mean ± sd [interval over seeds and clips], each seed's score, the cost."""
+    from xares_llm.report.seeds import seed_text
+
+    table = Table(title=f"Seed group {group.label}", title_justify="left")
+    table.add_column("task")
+    table.add_column("mean ± sd [95 %]", justify="right", style="bold")
+    for seed in group.seeds:
+        table.add_column(f"seed {seed}", justify="right")
+    for row in group.rows:
+        digits = 4 if row.kind == "cost" else 3
+        table.add_row(row.label, seed_text(row), *(f"{s:.{digits}f}" for s in row.scores))
+    reference = group.reference or "none"
+    table.caption = f"reference seed run: {reference}; sd over seeds (n - 1); interval pools each seed's clip resamples"
     table.caption_justify = "left"
     return table

@@ -48,7 +48,7 @@ from xares_llm.extract.report import ExtractProgress, ExtractReport, note_up_to_
 from xares_llm.extract.setup import set_up
 from xares_llm.extract.store import store_errors, write_encoder_info
 from xares_llm.extract.stream import StageSeconds, StreamSettings, stream_parts
-from xares_llm.extract.units import SplitChoice, claim_units, up_to_date_record
+from xares_llm.extract.units import SplitChoice, claim_units, slice_units, up_to_date_record
 from xares_llm.memory import PeakMemory
 from xares_llm.tasks.schema import TaskConfig
 
@@ -75,6 +75,7 @@ def extract(
     window_seconds: float = DEFAULT_WINDOW_SECONDS,
     window_clips: int = DEFAULT_WINDOW_CLIPS,
     force: bool = False,
+    part_slice: tuple[int, int] | None = None,
 ) -> ExtractReport:
     """Extract every missing part of `tasks` x `splits` for `encoder` into the cache at `cache_root`.
 
@@ -86,7 +87,7 @@ def extract(
     is decoded and encoded in windows of at most `window_seconds` of audio and `window_clips` clips.
     A run that extracted anything appends its cost to the store's profile (`xares_llm.cache.profile`).
     Unless `force`, a run whose estimated store (`xares_llm.extract.plan`) exceeds the free disk is refused
-    before it starts.
+    before it starts. `part_slice` (K, N) keeps the K-th of N slices of the planned parts (a job array's task).
     """
     started = time.perf_counter()
     if not 0 <= max_dropped <= 1:
@@ -102,6 +103,8 @@ def extract(
         resampler,
     )  # fmt: skip
     extractor, info, units = setup.extractor, setup.extractor.info, setup.units
+    if part_slice is not None:
+        units = slice_units(units, *part_slice)
     report = ExtractReport(encoder_id=info.encoder_id, store=encoder_dir(cache_root, info.encoder_id))
     with store_errors(report.store):
         remove_stale_temps(report.store)

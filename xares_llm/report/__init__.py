@@ -8,6 +8,7 @@
     formats.py    the cells as text; Markdown and CSV
     charts.py     PNG figures (matplotlib, imported only here)
     html.py       one self-contained HTML file with the figures inlined
+    seeds.py      runs differing only in seed: mean, sd, an interval over seeds and clips
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ def parse_formats(text: str) -> list[str]:
 
 
 def write_report(report: Report, results: list, out_dir: Path, formats: list[str]) -> list[Path]:
-    """Write report.md / report.csv / report.html and the PNG figures into `out_dir`; the paths written."""
+    """Write report.md / report.csv / report.html (seeds.csv with seed groups) and the PNG figures into
+    `out_dir`; the paths written."""
     from xares_llm.report.charts import all_charts
     from xares_llm.report.formats import csv_text, markdown
     from xares_llm.report.html import html_page
@@ -43,5 +45,11 @@ def write_report(report: Report, results: list, out_dir: Path, formats: list[str
     for fmt in formats:
         path = out_dir / f"report.{fmt}"
         path.write_text(texts[fmt](), encoding="utf-8")
+        written.append(path)
+    if report.seed_groups and "csv" in formats:
+        from xares_llm.report.seeds import seeds_csv
+
+        path = out_dir / "seeds.csv"
+        path.write_text(seeds_csv(report.seed_groups), encoding="utf-8")
         written.append(path)
     return written

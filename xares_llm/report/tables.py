@@ -13,6 +13,7 @@ from xares_llm.metrics import MetricError, MetricOptions
 from xares_llm.metrics.base import SampleStats
 from xares_llm.report.bootstrap import RESAMPLES, Estimate, bootstrap, mean_estimate, paired_difference
 from xares_llm.report.load import ResultDir
+from xares_llm.report.seeds import SeedGroup, seed_groups
 from xares_llm.scoring.baselines import BASELINES, CHALLENGE_PUBLIC, DOMAINS, baseline_mean, task_domain
 from xares_llm.scoring.per_sample import sample_stats
 
@@ -44,6 +45,7 @@ class Report:
     resamples: int
     notes: list[str] = field(default_factory=list)
     stats: dict[tuple[int, str], SampleStats] = field(default_factory=dict, repr=False)  # (run, task) -> stats
+    seed_groups: list[SeedGroup] = field(default_factory=list)  # runs differing only in seed (report/seeds.py)
 
     @property
     def paired(self) -> bool:
@@ -102,6 +104,11 @@ def build_report(
             report.notes.append(f"mean {track} leaves out {', '.join(skipped)}: not scored by every run")
     if len(by_track) > 1 and common_all:
         report.rows.append(_mean_row("overall", "overall", "", common_all, names, report))
+    report.seed_groups = seed_groups(report.rows, results)
+    costs = [r.cost.get("device_hours") for r in results]
+    if any(c is not None for c in costs):  # scores.json's cost (xares_llm/scoring/cost.py), per run
+        cells = [None if c is None else Estimate(c) for c in costs]
+        report.rows.append(Row("cost", "cost (device-hours)", "", n_samples=[None] * len(costs), cells=cells))
     return report
 
 

@@ -18,6 +18,7 @@ from xares_llm.errors import XaresError
 from xares_llm.lalm.runs import read_recipe, read_run
 from xares_llm.metrics import MetricOptions, compute_metric
 from xares_llm.provenance import software_versions
+from xares_llm.scoring.cost import run_cost
 from xares_llm.scoring.per_sample import write_per_sample
 from xares_llm.scoring.predictions import PREDICTIONS_DIR, read_counts, read_predictions
 from xares_llm.tasks.schema import SPLITS
@@ -54,6 +55,7 @@ class Scores:
     comparable_to_reference: bool = False
     differences: list[str] = field(default_factory=list)  # why not comparable, one line each
     provenance: dict = field(default_factory=dict)  # versions, recipe, seed, devices and precisions
+    cost: dict = field(default_factory=dict)  # device-hours per stage (xares_llm/scoring/cost.py)
 
     def to_dict(self) -> dict:
         return {
@@ -63,6 +65,7 @@ class Scores:
             "comparable_to_reference": self.comparable_to_reference,
             "differences": self.differences,
             "provenance": self.provenance,
+            "cost": self.cost,
         }
 
 
@@ -106,6 +109,7 @@ def score_run(run_dir: Path, options: MetricOptions | None = None) -> Scores:
         if not s.settings.get("official", True)
     ]
     scores.comparable_to_reference = not scores.differences
+    scores.cost = run_cost(run_dir, list(results))
     (run_dir / SCORES_JSON).write_text(json.dumps(scores.to_dict(), indent=2, sort_keys=True))
     write_tsv(run_dir / SCORES_TSV, scores)
     # per_sample/<task>.jsonl: each clip's share of its score (caption metrics run their models again)
