@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import bisect
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -28,7 +28,7 @@ import zarr
 from xares_llm.cache.chunks import CHUNK_CACHE, READ_ERRORS, check_chunk_files, chunk_file, open_part, read_whole
 from xares_llm.cache.dtypes import INT8, dequantise_int8
 from xares_llm.cache.errors import StoreFileError
-from xares_llm.cache.format import SCALES, split_dir
+from xares_llm.cache.format import SCALES, part_name, split_dir
 from xares_llm.cache.metadata import complete_parts
 from xares_llm.cache.remote import open_root
 from xares_llm.cache.verify import offsets_problem
@@ -43,13 +43,22 @@ class Clip:
 
 
 class FeatureSplit:
-    """All complete parts of one (encoder-id, dataset, split), addressed by a global clip index."""
+    """All complete parts of one (encoder-id, dataset, split), addressed by a global clip index.
 
-    def __init__(self, root: Path | str, encoder_id: str, dataset: str, split: str):
+    With `shards`, only the parts of those source shards: a task that reads some of a dataset's shards
+    (a single-task preview on one test shard) never sees the others' parts.
+    """
+
+    def __init__(
+        self, root: Path | str, encoder_id: str, dataset: str, split: str, shards: Sequence[str] | None = None
+    ):
         root, self._files = open_root(root)  # a URL's mirror; pickled with the split, so workers share it
         self.directory = split_dir(root, encoder_id, dataset, split)
         self._files.sync_split(self.directory)
         self.parts = complete_parts(self.directory)
+        if shards is not None:
+            names = {part_name(shard) for shard in shards}
+            self.parts = [path for path in self.parts if path.name in names]
         self._offsets: list[np.ndarray] = []
         self._keys: list[np.ndarray] = []
         self._meta: list[np.ndarray] = []

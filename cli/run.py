@@ -46,6 +46,7 @@ from xares_llm.lalm.recipe import Recipe, load_recipe, parse_overrides
 from xares_llm.scoring.baselines import BASELINES
 from xares_llm.scoring.reference import SINGLE_TASK_STEPS
 from xares_llm.scoring.seed_groups import REFERENCE_SEED
+from xares_llm.scoring.single_task import single_task_view
 from xares_llm.tasks.schema import TRACK_MIXTURES, Mixture, resolve_tasks, single_task_mixture
 
 
@@ -208,5 +209,5 @@ def single_task_plans(names: str, recipe: str, overrides: dict) -> list[tuple[Mi
         task_overrides = dict(overrides)
         if "steps" not in task_overrides and task.name in SINGLE_TASK_STEPS:
             task_overrides["steps"] = SINGLE_TASK_STEPS[task.name]
-        plans.append((single_task_mixture(task), load_recipe(recipe, task_overrides)))
+        plans.append((single_task_mixture(single_task_view(task)), load_recipe(recipe, task_overrides)))
     return plans

@@ -258,3 +258,13 @@ def test_training_windows_are_frame_crops(tmp_path):
     examples = [e for step in range(16) for e in sampler.examples(step)]
     assert {e.stop - e.start for e in examples} == {30}
     assert len({e.start for e in examples}) > 10 and all(0 <= e.start <= 70 for e in examples)
+
+
+def test_accuracy_compares_strings_as_they_are_even_ending_in_nul():
+    """The reference's scikit-learn accuracy goes through numpy string arrays, which drop a trailing NUL;
+    we compare the strings (docs/reference-parity.md): only such strings can differ."""
+    from xares_llm.metrics.classification import accuracy
+
+    assert accuracy(["dog\x00"], [["dog"]]).score == 0.0
+    assert np.array(["dog\x00"])[0] == "dog"  # what the reference's comparison sees
+    assert accuracy(["Dog."], [["dog"]]).score == 1.0

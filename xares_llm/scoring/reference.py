@@ -10,6 +10,8 @@ from __future__ import annotations
 from xares_llm.audio.decoding import REFERENCE_RESAMPLER
 from xares_llm.cache.format import REFERENCE_PRECISION
 from xares_llm.lalm.recipe import Recipe, load_recipe
+from xares_llm.scoring.single_task import single_task_differences
+from xares_llm.tasks.schema import TaskConfig, load_task
 
 REFERENCE_SYSTEM = "xares-llm 0.0.12"
 TRACK_STEPS = 100_000  # training steps of each track's mixture
@@ -103,8 +105,12 @@ def differences(
     encoder_precision: str | None,
     steps_done: int,
     encoder_resampler: str | None = REFERENCE_RESAMPLER,
+    single_task: TaskConfig | None = None,
 ) -> list[str]:
-    """Every setting of a run that makes its scores incomparable with the reference; [] = comparable."""
+    """Every setting of a run that makes its scores incomparable with the reference; [] = comparable.
+
+    `single_task` is the task of a single-task run as its run snapshot holds it: it must read what the
+    reference's single-task config reads (`xares_llm.scoring.single_task`)."""
     lines = recipe_differences(recipe)
     expected = reference_steps(mixture, train_tasks)
     if expected is None:
@@ -125,6 +131,8 @@ def differences(
     if encoder_resampler != REFERENCE_RESAMPLER:
         shown = encoder_resampler or "not recorded (stores made before it was used soxr)"
         lines.append(f"resampler: {shown} (reference: {REFERENCE_RESAMPLER})")
+    if single_task is not None and single_task.name in PROMPTS:
+        lines += single_task_differences(single_task, load_task(single_task.name))
     return lines
 
 

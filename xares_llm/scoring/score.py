@@ -119,7 +119,7 @@ def score_run(run_dir: Path, options: MetricOptions | None = None) -> Scores:
 
 def describe_run(run_dir: Path, results: dict[str, TaskScore]) -> tuple[dict, list[str]]:
     """The settings that produced the scores, and every one that differs from the reference system."""
-    from xares_llm.scoring.reference import differences
+    from xares_llm.scoring.reference import TRACK_MIXTURES, differences
 
     provenance: dict = {"software": software_versions()}
     info = read_run(run_dir)
@@ -147,6 +147,7 @@ def describe_run(run_dir: Path, results: dict[str, TaskScore]) -> tuple[dict, li
             "targets": info.train_targets,
         },
     }
+    single = info.mixture not in TRACK_MIXTURES and len(info.train_tasks) == 1
     found = differences(
         recipe,
         info.mixture,
@@ -156,6 +157,7 @@ def describe_run(run_dir: Path, results: dict[str, TaskScore]) -> tuple[dict, li
         info.encoder_precision,
         info.steps_done,
         info.encoder_resampler,
+        single_task=tasks.get(info.mixture) if single else None,
     )
     return provenance, found
 

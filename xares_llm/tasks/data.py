@@ -79,8 +79,9 @@ def open_splits(
     """Open each task's store for `split`; missing parts name themselves and the command that creates them."""
     stores, missing = [], {}
     for task in tasks:
-        store = FeatureSplit(cache_root, encoder_id, task.dataset.name, split)
-        expected = len(task.dataset.shards(split))
+        shards = task.dataset.shards(split)
+        store = FeatureSplit(cache_root, encoder_id, task.dataset.name, split, shards)
+        expected = len(shards)
         if len(store.parts) < expected:
             missing[task.name] = f"{task.name}: {store.directory} has {len(store.parts)} of {expected} parts"
         stores.append(store)
