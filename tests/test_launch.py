@@ -181,3 +181,13 @@ def test_a_launch_needs_a_run_dir(tmp_path):
     args = ["run", "mel", "--mixture", "demo", "--recipe", "demo", "--launcher", "slurm", "--dry-run"]
     result = CliRunner().invoke(app, [*args, "--cache", str(tmp_path / "c")])
     assert result.exit_code == 2 and "--run-dir" in result.output
+
+
+def test_a_preempted_job_is_requeued_with_its_arguments(tmp_path, demo_store):
+    from submitit.helpers import DelayedSubmission
+
+    from xares_llm.launch.jobs import XaresJob
+
+    job = XaresJob(spec_for(tmp_path, demo_store, "mel", [43]), "extract")
+    again = job.checkpoint(2, 3)  # what submitit calls on a timeout or preemption signal
+    assert isinstance(again, DelayedSubmission) and again.function is job and again.args == (2, 3)
