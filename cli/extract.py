@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -11,6 +12,18 @@ from xares_llm.audio.decoding import REFERENCE_RESAMPLER
 from xares_llm.audio.sources import default_data_root
 from xares_llm.cache.format import REFERENCE_PRECISION
 from xares_llm.cli.console import err, out
+from xares_llm.cli.launch import (
+    AccountOpt,
+    ArrayOpt,
+    ClusterProfileOpt,
+    DryRunOpt,
+    FollowOpt,
+    LauncherOpt,
+    PartitionOpt,
+    check_launcher,
+    cluster_flags,
+    launch_run,
+)
 from xares_llm.cli.options import (
     AutoDeviceOpt,
     CacheOpt,
@@ -74,6 +87,16 @@ def extract(
             help="K/N: only the K-th of N slices of the planned parts (one task of a job array; locks still apply).",
         ),
     ] = None,
+    launcher: LauncherOpt = "local",
+    dry_run: DryRunOpt = False,
+    cluster_profile: ClusterProfileOpt = None,
+    partition: PartitionOpt = None,
+    account: AccountOpt = None,
+    array: ArrayOpt = None,
+    jobs_dir: Annotated[
+        Path | None, typer.Option("--jobs-dir", help="With --launcher: the jobs' folder \\[default: jobs/extract].")
+    ] = None,
+    follow: FollowOpt = True,
 ) -> None:
     """Run ENCODER once over every clip of the tasks and write Zarr feature stores.
 
@@ -92,6 +115,8 @@ def extract(
       xares extract whisper-base --tasks task1 --dtype int8 --plan
 
       xares extract whisper-base --tasks task1 --slice ${SLURM_ARRAY_TASK_ID}/16   # one task of an array
+
+      xares extract whisper-base --tasks task1 --launcher slurm --array 16 --cluster-profile cluster.yaml
     """
     from xares_llm.extract.report import not_complete_error
     from xares_llm.extract.run import extract as run_extract
@@ -106,6 +131,25 @@ def extract(
     sliced = None if part_slice is None else parse_slice(part_slice)
     cache_root = write_cache(cache, "extract")
     data_root = data or default_data_root(cache_root)
+    if launcher != "local" or dry_run:
+        from xares_llm.launch.plan import RunSpec
+
+        check_launcher(launcher)
+        tuned = batch_seconds != DEFAULT_BATCH_SECONDS or decode_workers or max_dropped != 0.01 or keep_nonfinite
+        if tuned or part_slice or plan or force:
+            raise typer.BadParameter(
+                "a launch runs `xares extract` with the default --batch-seconds, --decode-workers, --max-dropped "
+                "and --keep-nonfinite, without --slice, --plan or --force; run those by hand with --slice K/N",
+                param_hint="--launcher",
+            )
+        spec = RunSpec(
+            encoder, tasks, "", {}, str(cache_root.resolve()), str(data_root.resolve()),
+            (jobs_dir or Path("jobs/extract")).resolve(), [], encoder_args, encoder_precision, dtype, device, threads,
+            ",".join(splits),
+        )  # fmt: skip
+        flags = cluster_flags(partition, account, array, None, None)
+        launch_run(spec, launcher, cluster_profile, flags, dry_run, follow, extract_only=True)
+        return
     if plan:
         from xares_llm.extract.plan import plan_extract
 

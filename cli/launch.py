@@ -43,8 +43,19 @@ def cluster_flags(
     return {"partition": partition, "account": account, "array": array, "train.gpus": gpus, "train.time_min": time_min}
 
 
-def launch_run(spec, launcher: str, profile: Path | None, flags: dict, dry_run: bool, follow: bool) -> None:
-    """Print the plan (`dry_run`) or submit it, following the jobs to the end."""
+def check_launcher(launcher: str) -> None:
+    from xares_llm.launch.settings import LAUNCHERS
+
+    if launcher not in LAUNCHERS:
+        raise typer.BadParameter(f"use one of {', '.join(LAUNCHERS)}", param_hint="--launcher")
+    if launcher == "local":
+        raise typer.BadParameter("--dry-run prints a launcher's jobs: add --launcher slurm", param_hint="--dry-run")
+
+
+def launch_run(
+    spec, launcher: str, profile: Path | None, flags: dict, dry_run: bool, follow: bool, extract_only: bool = False
+) -> None:
+    """Print the plan (`dry_run`) or submit it, following the jobs to the end; `extract_only`: the array alone."""
     from xares_llm.launch.plan import plan_launch
     from xares_llm.launch.sbatch import sbatch_script, submit_lines
     from xares_llm.launch.settings import load_settings
@@ -53,7 +64,7 @@ def launch_run(spec, launcher: str, profile: Path | None, flags: dict, dry_run: 
 
     settings = load_settings(profile, flags)
     if dry_run:
-        jobs = plan_launch(spec, settings)
+        jobs = plan_launch(spec, settings, extract_only)
         for job in jobs:
             after = f" after {', '.join(job.after)}" if job.after else ""
             size = f" (array of {job.array})" if job.array else ""
@@ -66,7 +77,10 @@ def launch_run(spec, launcher: str, profile: Path | None, flags: dict, dry_run: 
         for line in submit_lines(jobs, str(folder)):
             out.print(line, highlight=False, markup=False, soft_wrap=True)
         return
-    state = launch(
-        spec, settings, launcher, follow=follow, report=lambda line: err.print(line, highlight=False, soft_wrap=True)
-    )
-    out.print(f"{len(state.jobs)} jobs; `xares jobs {spec.group}` shows them; report in {spec.group / 'report'}")
+
+    def say(line: str) -> None:
+        err.print(line, highlight=False, soft_wrap=True)
+
+    state = launch(spec, settings, launcher, follow=follow, report=say, extract_only=extract_only)
+    where = "" if extract_only else f"; report in {spec.group / 'report'}"
+    out.print(f"{len(state.jobs)} jobs; `xares jobs {spec.group}` shows them{where}")

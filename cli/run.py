@@ -19,6 +19,7 @@ from xares_llm.cli.launch import (
     LauncherOpt,
     PartitionOpt,
     TimeOpt,
+    check_launcher,
     cluster_flags,
     launch_run,
 )
@@ -45,7 +46,6 @@ from xares_llm.errors import XaresError
 from xares_llm.lalm.recipe import Recipe, load_recipe, parse_overrides
 from xares_llm.scoring.baselines import BASELINES
 from xares_llm.scoring.reference import SINGLE_TASK_STEPS
-from xares_llm.scoring.seed_groups import REFERENCE_SEED
 from xares_llm.scoring.single_task import single_task_view
 from xares_llm.tasks.schema import TRACK_MIXTURES, Mixture, resolve_tasks, single_task_mixture
 
@@ -140,6 +140,7 @@ def run(
 
     require_recipe_models(plans[0][1])  # seconds, not after an hour of extraction
     if launcher != "local" or dry_run:
+        seed_list = seed_list or [plans[0][1].seed]  # one run: the recipe's seed, in a group of one
         spec = launch_spec(launcher, encoder, mixture, recipe, overrides, cache_root, data, run_dir, seed_list)
         spec.encoder_args, spec.encoder_precision, spec.dtype = encoder_args, encoder_precision, dtype
         spec.device, spec.threads = device, threads
@@ -185,12 +186,8 @@ def run(
 def launch_spec(launcher, encoder, mixture, recipe, overrides, cache_root, data, run_dir, seeds):
     """What every job of a launch repeats; one mixture and an explicit --run-dir (the seed group)."""
     from xares_llm.launch.plan import RunSpec
-    from xares_llm.launch.settings import LAUNCHERS
 
-    if launcher not in LAUNCHERS:
-        raise typer.BadParameter(f"use one of {', '.join(LAUNCHERS)}", param_hint="--launcher")
-    if launcher == "local":
-        raise typer.BadParameter("--dry-run prints a launcher's jobs: add --launcher slurm", param_hint="--dry-run")
+    check_launcher(launcher)
     if not isinstance(mixture, str):
         raise typer.BadParameter("a launch runs one mixture: use --track or --mixture", param_hint="--tasks")
     if run_dir is None:
@@ -198,7 +195,7 @@ def launch_spec(launcher, encoder, mixture, recipe, overrides, cache_root, data,
     data_root = data or default_data_root(cache_root)
     return RunSpec(
         encoder, mixture, recipe, overrides, str(cache_root.resolve()), str(Path(data_root).resolve()),
-        run_dir.resolve(), seeds or [REFERENCE_SEED],
+        run_dir.resolve(), seeds,
     )  # fmt: skip
 
 

@@ -165,3 +165,29 @@ def test_bad_cluster_profile_names_the_field(tmp_path):
     args += ["--cluster-profile", str(profile)]
     result = CliRunner().invoke(app, [*args, "--run-dir", str(tmp_path / "g"), "--cache", str(tmp_path / "c")])
     assert result.exit_code == 1 and "cluster.yaml: field 'array'" in result.output
+
+
+def test_extract_alone_as_an_array(tmp_path):
+    args = ["extract", "mel", "--tasks", "demo", "--split", "test", "--launcher", "slurm", "--array", "2", "--dry-run"]
+    result = CliRunner().invoke(app, [*args, "--cache", str(tmp_path / "c"), "--jobs-dir", str(tmp_path / "j")])
+    assert result.exit_code == 0, result.output
+    assert "xares extract mel --tasks demo --split test --cache" in result.output
+    assert "--slice ${SLURM_ARRAY_TASK_ID}/2" in result.output and "train-seed" not in result.output
+    tuned = CliRunner().invoke(app, [*args, "--decode-workers", "2", "--cache", str(tmp_path / "c")])
+    assert tuned.exit_code == 2 and "--decode-workers" in tuned.output
+
+
+def test_a_launch_needs_a_run_dir(tmp_path):
+    args = ["run", "mel", "--mixture", "demo", "--recipe", "demo", "--launcher", "slurm", "--dry-run"]
+    result = CliRunner().invoke(app, [*args, "--cache", str(tmp_path / "c")])
+    assert result.exit_code == 2 and "--run-dir" in result.output
+
+
+def test_a_preempted_job_is_requeued_with_its_arguments(tmp_path, demo_store):
+    from submitit.helpers import DelayedSubmission
+
+    from xares_llm.launch.jobs import XaresJob
+
+    job = XaresJob(spec_for(tmp_path, demo_store, "mel", [43]), "extract")
+    again = job.checkpoint(2, 3)  # what submitit calls on a timeout or preemption signal
+    assert isinstance(again, DelayedSubmission) and again.function is job and again.args == (2, 3)

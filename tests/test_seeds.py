@@ -62,6 +62,11 @@ def test_scores_carry_the_cost(seed_group):
         assert cost["training"]["devices"] and cost["extraction"]["devices"]
         parts = [cost[s]["device_hours"] for s in ("extraction", "training", "evaluation")]
         assert cost["device_hours"] == pytest.approx(sum(parts), abs=1e-5)
+    (store,) = (seed_group[0] / "cache" / "features").iterdir()
+    (profile,) = read_profiles(store)
+    extraction = runs[0]["cost"]["extraction"]  # the demo mixture reads every part of the store: all of it
+    assert extraction["clips"] == profile["clips"]
+    assert extraction["device_hours"] == pytest.approx(profile["wall_s"] / 3600, abs=1e-6)
     group_cost = json.loads((group / "seeds.json").read_text())["cost"]
     assert group_cost["extraction"] == runs[0]["cost"]["extraction"]  # shared, counted once
     trained = sum(r["cost"]["training"]["device_hours"] for r in runs)

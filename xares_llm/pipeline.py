@@ -170,6 +170,6 @@ def stage_cost(run_dir: Path, stage: str, device: str | None, world: World, skip
     try:
         yield
     finally:  # a failed or interrupted stage cost its time too; the resumed one adds its own entry
-        if world.main and not skip:
+        if world.main and not skip and Path(run_dir).is_dir():  # a stage refused before its run dir exists cost nothing
             dev = resolve_device(device)
             record_stage(run_dir, stage, time.perf_counter() - started, world.size, dev.type, device_name(dev))

@@ -40,7 +40,7 @@ def extract_slice(spec: RunSpec, part: int, parts: int) -> dict:
     from xares_llm.tasks.schema import resolve_tasks
 
     report = extract(
-        spec.encoder, resolve_tasks(spec.mixture), Path(spec.cache), Path(spec.data), splits=["train", "test"],
+        spec.encoder, resolve_tasks(spec.mixture), Path(spec.cache), Path(spec.data), splits=spec.splits.split(","),
         encoder_args=spec.encoder_args, device=spec.device, dtype=spec.dtype, precision=spec.encoder_precision,
         threads=spec.threads, part_slice=(part, parts),
     )  # fmt: skip

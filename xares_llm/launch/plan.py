@@ -29,7 +29,7 @@ class RunSpec:
     """What `xares run` was asked, enough to repeat it in any job."""
 
     encoder: str
-    mixture: str  # a mixture name or YAML path
+    mixture: str  # a mixture name or YAML path (an extraction alone: the --tasks list)
     recipe: str
     overrides: dict  # --set and --steps, as recipe keys
     cache: str
@@ -41,6 +41,7 @@ class RunSpec:
     dtype: str = "float16"
     device: str | None = None
     threads: int | None = None
+    splits: str = "train,test"  # what the extraction array extracts (`xares extract --split`)
 
     def common_args(self) -> list[str]:
         args = ["--cache", self.cache, "--data", self.data, "--dtype", self.dtype]
@@ -54,7 +55,9 @@ class RunSpec:
         return args
 
     def extract_args(self, part: str, parts: int) -> list[str]:
-        return ["extract", self.encoder, "--tasks", self.mixture, *self.common_args(), "--slice", f"{part}/{parts}"]
+        split = ["--split", self.splits] if self.splits != "train,test" else []
+        args = ["extract", self.encoder, "--tasks", self.mixture, *split, *self.common_args()]
+        return [*args, "--slice", f"{part}/{parts}"]
 
     def run_args(self, seeds: list[int]) -> list[str]:
         args = ["run", self.encoder, "--mixture", self.mixture, "--recipe", self.recipe, *self.common_args()]
@@ -87,10 +90,13 @@ class PlannedJob:
         return lines
 
 
-def plan_launch(spec: RunSpec, settings: ClusterSettings) -> list[PlannedJob]:
-    """The extraction array, one training job per seed, the summary: see the module docstring."""
+def plan_launch(spec: RunSpec, settings: ClusterSettings, extract_only: bool = False) -> list[PlannedJob]:
+    """The extraction array, one training job per seed, the summary: see the module docstring.
+    `extract_only` (`xares extract --launcher`): the array alone."""
     n = settings.array
     extract = PlannedJob("extract", "extract", settings.extract, [spec.extract_args(ARRAY_TASK, n)], array=n)
+    if extract_only:
+        return [extract]
     trains = [
         PlannedJob(f"train-seed-{s}", "train", settings.train, [spec.run_args([s])], after=["extract"], seed=s)
         for s in spec.seeds

@@ -93,6 +93,7 @@ def launch(
     follow: bool = True,
     poll_s: float | None = None,
     report: Callable[[str], None] | None = None,
+    extract_only: bool = False,
 ) -> LaunchState:
     """Submit the plan (plan.py); with `follow`, wait for every job, resubmitting killed ones."""
     if launcher != "slurm" and not follow:
@@ -101,7 +102,7 @@ def launch(
     poll = poll_s if poll_s is not None else (30.0 if launcher == "slurm" else 0.5)
     state = LaunchState(jobs_folder(spec.group), launcher)
     ids: dict[str, list[str]] = {}
-    for planned in plan_launch(spec, settings):
+    for planned in plan_launch(spec, settings, extract_only):
         after = [i for name in planned.after for i in ids[name]] if launcher == "slurm" else []
         running = submit(planned, spec, settings, launcher, state, after)
         ids[planned.name] = sorted({r.job.job_id.split("_")[0] for r in running})
