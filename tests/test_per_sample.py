@@ -10,9 +10,9 @@ import torch
 from typer.testing import CliRunner
 
 from xares_llm.cli.main import app
-from xares_llm.metrics import MetricOptions, compute_metric
+from xares_llm.metrics import MetricOptions, compute_metric, sample_stats
 from xares_llm.metrics.dummies import write_tiny_echecker, write_tiny_sbert
-from xares_llm.scoring.per_sample import per_sample_path, sample_stats
+from xares_llm.scoring.per_sample import per_sample_path
 from xares_llm.scoring.predictions import predictions_path, write_predictions
 
 WORDS = ["a", "dog", "barks", "cat", "meows", "rain", "falls", "on", "the", "roof", "car", "passes", "by", "bird"]
