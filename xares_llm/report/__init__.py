@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from xares_llm.cache.atomic import atomic_write_text
 from xares_llm.errors import XaresError
 from xares_llm.report.tables import Report
 
@@ -42,6 +43,6 @@ def write_report(report: Report, results: list, out_dir: Path, formats: list[str
     texts = {"md": lambda: markdown(report), "csv": lambda: csv_text(report), "html": lambda: html_page(report, charts)}
     for fmt in formats:
         path = out_dir / f"report.{fmt}"
-        path.write_text(texts[fmt](), encoding="utf-8")
+        atomic_write_text(path, texts[fmt]())
         written.append(path)
     return written
