@@ -10,7 +10,7 @@ from __future__ import annotations
 import jiwer
 import numpy as np
 
-from xares_llm.metrics.base import MetricResult, SampleStats, Scorer, expand_pairs
+from xares_llm.metrics.base import MetricResult, SampleStats, Scorer, expand_pairs, pair_owners
 from xares_llm.metrics.text import norm
 
 _EDIT_KINDS = ("hits", "substitutions", "deletions", "insertions")
@@ -37,7 +37,7 @@ def _inverse_rate(metric: str, predictions: list[str], references: list[list[str
     per-clip form."""
     preds, refs = expand_pairs(predictions, references)
     refs, hyps = [norm(r) for r in refs], [norm(p) for p in preds]
-    owner = [i for i, rs in enumerate(references) for _ in rs]
+    owner = pair_owners(references)
     # A reference that normalises to "" has no units; jiwer counts every hypothesis unit there as an
     # insertion, which is what a corpus rate means. Only an all-empty corpus is undefined: rate 0
     # when every hypothesis is empty too, else 1 (nothing right, everything inserted).

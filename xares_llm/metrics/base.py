@@ -60,6 +60,11 @@ def expand_pairs(predictions: list[str], references: list[list[str]]) -> tuple[l
     return [p for p, _ in pairs], [r for _, r in pairs]
 
 
+def pair_owners(references: list[list[str]]) -> np.ndarray:
+    """The clip of each expanded pair [P] (int64): pairs follow `expand_pairs`, clip by clip."""
+    return np.array([i for i, refs in enumerate(references) for _ in refs], dtype=np.int64)
+
+
 # A metric as a function of clip multiplicities: (resamples, clips) weights -> one score per resample.
 Scorer = Callable[[np.ndarray], np.ndarray]
 

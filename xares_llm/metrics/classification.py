@@ -8,7 +8,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from xares_llm.metrics.base import MetricError, MetricResult, SampleStats, Scorer, expand_pairs, ratio_stats
+from xares_llm.metrics.base import (
+    MetricError,
+    MetricResult,
+    SampleStats,
+    Scorer,
+    expand_pairs,
+    pair_owners,
+    ratio_stats,
+)
 from xares_llm.metrics.text import norm
 
 LABEL_SEPARATOR = ";"  # multi-label answers and references join their labels with this
@@ -94,7 +102,7 @@ def _map_stats(
     num_classes: int,
 ) -> SampleStats:
     """Per clip: true and false positives and false negatives over its pairs, and labels outside the vocabulary."""
-    owner = np.array([i for i, refs in enumerate(references) for _ in refs], dtype=np.int64)
+    owner = pair_owners(references)
     both = y_true * y_pred
     n = len(references)
     tp = np.bincount(owner, weights=both.sum(axis=1), minlength=n)

@@ -39,6 +39,7 @@ from xares_llm.metrics.base import (
     SampleStats,
     Scorer,
     expand_pairs,
+    pair_owners,
 )
 from xares_llm.metrics.caption_models import CaptionModels, load_caption_models, pick_device, unique_texts
 from xares_llm.metrics.text import norm
@@ -149,7 +150,7 @@ def date(
         }
         for hs, ss, ds, ps in zip(*(torch.split(t, sizes) for t in (h, s, d, samples.penalty)), strict=True)
     ]
-    owner = np.array([i for i, rs in enumerate(references) for _ in rs], dtype=np.int64)
+    owner = pair_owners(references)
     arrays = {"owner": owner, "similarity": s.numpy(), "matches": matches}
     return MetricResult(score, settings, SampleStats("date", records, date_scorer(arrays), "date", arrays))
 
