@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from xares_llm.cache.atomic import atomic_write_text
 from xares_llm.cli.console import err, out
 from xares_llm.cli.options import EncoderArgsOpt
 
@@ -53,7 +54,7 @@ def bench(
     out.print(bench_table(result))
     if json_file is not None:
         json_file.parent.mkdir(parents=True, exist_ok=True)
-        json_file.write_text(json.dumps(result, indent=2))
+        atomic_write_text(json_file, json.dumps(result, indent=2))
         err.print(f"wrote {json_file}")
 
 

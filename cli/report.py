@@ -37,9 +37,10 @@ def report(
 ) -> None:
     """Compare runs: tasks by track and domain, track means, 95 % intervals; two runs add their paired difference.
 
-    Intervals resample the test clips (seeded); corpus metrics are recomputed on each resample, so
-    caption tasks load their sentence models as `xares score` does. Track means, and the baseline
-    means beside them, are over the same tasks.
+    Intervals resample the test clips (seeded); corpus metrics are recomputed on each resample from
+    the per-clip statistics `xares score` saved (runs scored before they were saved recompute them,
+    so caption tasks then load their sentence models). Track means, and the baseline means beside
+    them, are over the same tasks.
 
     Examples:
 

@@ -16,6 +16,7 @@ from typing import Protocol
 import numpy as np
 import torch
 
+from xares_llm.cache.atomic import atomic_write_text
 from xares_llm.cache.root import cache_root_of
 from xares_llm.devices import resolve_device
 from xares_llm.distributed import World, barrier, current_world, init_process_group
@@ -159,7 +160,7 @@ def merge_ranks(run_dir: Path, task: str, outputs: dict[int, str], world: World)
         return outputs
     part = Path(run_dir) / PREDICTIONS_DIR / f".{task}.rank{world.rank}.json"
     part.parent.mkdir(parents=True, exist_ok=True)
-    part.write_text(json.dumps(outputs, ensure_ascii=False))
+    atomic_write_text(part, json.dumps(outputs, ensure_ascii=False))
     barrier(world)
     merged: dict[int, str] = {}
     if world.main:

@@ -20,6 +20,7 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 
 from xares_llm.cache import read_encoder_info
+from xares_llm.cache.atomic import atomic_write_text
 from xares_llm.cache.root import is_url
 from xares_llm.devices import autocast_dtype, resolve_device
 from xares_llm.distributed import (
@@ -145,7 +146,7 @@ def start_or_resume(
         recipe.llm.tokenizer or recipe.llm.name, recipe.llm.revision
     )  # may fail: before any file
     run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / RECIPE_FILE).write_text(recipe.to_yaml())
+    atomic_write_text(run_dir / RECIPE_FILE, recipe.to_yaml())
     write_run_tasks(run_dir, tasks, mixture)
     tokenizer.save_pretrained(str(run_dir / TOKENIZER_DIR))
     write_run(run_dir, info)
@@ -323,4 +324,4 @@ def truncate_log(path: Path, last_step: int) -> None:
     if not path.is_file():
         return
     kept = [json.dumps(entry) for entry in read_log(path) if entry["step"] <= last_step]
-    path.write_text("".join(f"{line}\n" for line in kept))
+    atomic_write_text(path, "".join(f"{line}\n" for line in kept))

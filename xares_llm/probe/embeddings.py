@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from xares_llm.cache import FeatureSplit, read_encoder_info, read_part_attrs
+from xares_llm.cache.atomic import atomic_file, atomic_write_text
 from xares_llm.cache.format import DERIVED_DIR, encoder_dir
 from xares_llm.cache.remote import local_path
 
@@ -115,11 +115,7 @@ def write_cache(folder: Path, stem: str, key: str, pooled: Pooled, inputs: dict)
     for old in folder.glob(f"{stem}-*"):
         if not old.name.startswith(f"{stem}-{key}"):
             old.unlink(missing_ok=True)
-    suffix = f".tmp-{os.getpid()}"
-    array_tmp, info_tmp = folder / f"{stem}-{key}.npy{suffix}", folder / f"{stem}-{key}.json{suffix}"
-    with array_tmp.open("wb") as f:
+    with atomic_file(folder / f"{stem}-{key}.npy") as f:
         np.save(f, pooled.stats, allow_pickle=False)
     info = {"empty": pooled.empty, "nonfinite_frames": pooled.nonfinite_frames, "n_clips": len(pooled.stats)}
-    info_tmp.write_text(json.dumps(info | {"key_inputs": inputs}, indent=2))
-    array_tmp.replace(folder / f"{stem}-{key}.npy")
-    info_tmp.replace(folder / f"{stem}-{key}.json")
+    atomic_write_text(folder / f"{stem}-{key}.json", json.dumps(info | {"key_inputs": inputs}, indent=2))

@@ -13,6 +13,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from xares_llm.cache.atomic import atomic_write_text
 from xares_llm.scoring.predictions import predictions_path, write_counts, write_predictions
 from xares_llm.tasks.schema import TaskConfig
 from xares_llm.tasks.snapshots import write_task_snapshots
@@ -110,7 +111,5 @@ def write_head_predictions(out_dir: Path, head: str, task: TaskConfig, rows: lis
 def write_results(out_dir: Path, results: ProbeResults) -> Path:
     path = Path(out_dir) / PROBE_SCORES
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(results.to_dict(), indent=2, sort_keys=True))
-    tmp.replace(path)
+    atomic_write_text(path, json.dumps(results.to_dict(), indent=2, sort_keys=True))
     return path

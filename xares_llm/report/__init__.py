@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from xares_llm.cache.atomic import atomic_write_text
 from xares_llm.errors import XaresError
 from xares_llm.report.tables import Report
 
@@ -44,7 +45,7 @@ def write_report(report: Report, results: list, out_dir: Path, formats: list[str
     texts = {"md": lambda: markdown(report), "csv": lambda: csv_text(report), "html": lambda: html_page(report, charts)}
     for fmt in formats:
         path = out_dir / f"report.{fmt}"
-        path.write_text(texts[fmt](), encoding="utf-8")
+        atomic_write_text(path, texts[fmt]())
         written.append(path)
     if report.seed_groups and "csv" in formats:
         from xares_llm.report.seeds import seeds_csv

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from xares_llm.cache.atomic import atomic_file
 from xares_llm.metrics import norm
 from xares_llm.report.load import ResultDir
 from xares_llm.report.tables import Report
@@ -38,7 +39,8 @@ def _figure(width: float, height: float):
 
 def _save(fig, path: Path, title: str) -> Chart:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=DPI, facecolor="white")
+    with atomic_file(path) as f:
+        fig.savefig(f, format="png", dpi=DPI, facecolor="white")
     return Chart(title, path)
 
 

@@ -1,8 +1,9 @@
 """Score a run from its predictions files: per task, per track mean, overall.
 
-Needs no model for the string metrics, so `xares score RUN` reruns them in seconds. Writes
-``scores.json`` (task -> metric, score, samples, settings, task version), ``scores.tsv`` and
-``per_sample/<task>.jsonl`` (see `xares_llm.scoring.per_sample`).
+Needs no model for the string metrics, so `xares score RUN` reruns them in seconds. Each metric runs
+once per task and gives both the score and its per-clip form. Writes ``scores.json`` (task -> metric,
+score, samples, settings, task version), ``scores.tsv``, and ``per_sample/<task>.jsonl`` and
+``per_sample/<task>.stats.npz`` (see `xares_llm.scoring.per_sample`).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from xares_llm.cache import complete_parts, read_part_attrs
+from xares_llm.cache.atomic import atomic_write_text
 from xares_llm.cache.format import split_dir
 from xares_llm.cache.remote import local_path
 from xares_llm.errors import XaresError
@@ -101,6 +103,7 @@ def score_run(run_dir: Path, options: MetricOptions | None = None) -> Scores:
             n_unlabelled=counts.get("unlabelled", 0),
             test_targets=counts,
         )
+        write_per_sample(run_dir, task.name, rows, task.metric.name, result.settings["args"], result.stats)
     scores = summarise(results)
     scores.provenance, scores.differences = describe_run(run_dir, results)
     scores.differences += [
@@ -110,10 +113,8 @@ def score_run(run_dir: Path, options: MetricOptions | None = None) -> Scores:
     ]
     scores.comparable_to_reference = not scores.differences
     scores.cost = run_cost(run_dir, list(results))
-    (run_dir / SCORES_JSON).write_text(json.dumps(scores.to_dict(), indent=2, sort_keys=True))
+    atomic_write_text(run_dir / SCORES_JSON, json.dumps(scores.to_dict(), indent=2, sort_keys=True))
     write_tsv(run_dir / SCORES_TSV, scores)
-    # per_sample/<task>.jsonl: each clip's share of its score (caption metrics run their models again)
-    write_per_sample(run_dir, {s.task: (s.metric, s.settings.get("args", {})) for s in results.values()}, options)
     return scores
 
 
@@ -196,7 +197,7 @@ def write_tsv(path: Path, scores: Scores) -> None:
     ]
     lines += [f"mean\t{track}\t\t{value:.6f}\t\t" for track, value in scores.tracks.items()]
     lines.append(f"overall\t\t\t{scores.overall:.6f}\t\t")
-    path.write_text("\n".join(lines) + "\n")
+    atomic_write_text(path, "\n".join(lines) + "\n")
 
 
 def left_out_text(left_out: dict[str, int]) -> str:

@@ -17,6 +17,7 @@ from pathlib import Path
 import yaml
 
 from xares_llm.audio.sample_json import SampleJsonError, parse_sample_json
+from xares_llm.cache.atomic import atomic_write_text
 from xares_llm.config import validate
 from xares_llm.errors import ConfigError, DataError
 from xares_llm.metrics import metric_names
@@ -134,8 +135,8 @@ def new_task(
 def write_task(task: TaskConfig, out: Path) -> Path:
     """Write the task YAML and a one-task mixture beside it (``<stem>_mix.yaml``); returns the mixture path."""
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(yaml.safe_dump(task.model_dump(mode="json"), sort_keys=False, allow_unicode=True))
+    atomic_write_text(out, yaml.safe_dump(task.model_dump(mode="json"), sort_keys=False, allow_unicode=True))
     mixture = MixtureConfig(name=f"{task.name}_mix", weights={out.name: 1.0}, evaluate=[out.name])
     mixture_path = out.with_name(f"{out.stem}_mix.yaml")
-    mixture_path.write_text(yaml.safe_dump(mixture.model_dump(mode="json"), sort_keys=False))
+    atomic_write_text(mixture_path, yaml.safe_dump(mixture.model_dump(mode="json"), sort_keys=False))
     return mixture_path
