@@ -51,6 +51,6 @@ def write_report(report: Report, results: list, out_dir: Path, formats: list[str
         from xares_llm.report.seeds import seeds_csv
 
         path = out_dir / "seeds.csv"
-        path.write_text(seeds_csv(report.seed_groups), encoding="utf-8")
+        atomic_write_text(path, seeds_csv(report.seed_groups))
         written.append(path)
     return written
