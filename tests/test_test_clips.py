@@ -73,3 +73,12 @@ def test_the_references_extensions_in_its_order_and_m4a_never():
     assert decoded({"wav": wav(), "m4a": b"x"}).keys == ["clip"]
     empty = decoded({"wav": wav(0)})
     assert empty.keys == [] and empty.dropped[0]["reason"] == "empty audio"
+
+
+def test_the_score_table_names_the_clips_in_no_denominator():
+    from xares_llm.cli.render import scores_table
+    from xares_llm.scoring.score import Scores, TaskScore
+
+    score = TaskScore("esc50", "A", "accuracy", 0.5, 398, {}, 2, n_left_out={"undecodable": 2, "empty audio": 1})
+    table = scores_table(Scores({"esc50": score}, {"A": 0.5}, 0.5))
+    assert "in no denominator (as the reference): esc50 1 empty audio, 2 undecodable" in table.caption

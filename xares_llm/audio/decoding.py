@@ -43,7 +43,7 @@ def decode_audio(data: bytes, name: str = "<bytes>", resampler: str = REFERENCE_
     del samples
     peak = float(np.abs(mono).max()) if mono.size else 0.0
     if peak > 1.0:
-        mono = mono / np.float32(peak)
+        mono = np.divide(mono, np.float32(peak), out=mono if mono.flags.writeable else None)
     if rate != SAMPLE_RATE:
         mono = resample_to_16k(mono, rate, resampler)
     return np.ascontiguousarray(mono, dtype=np.float32)
