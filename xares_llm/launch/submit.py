@@ -102,11 +102,15 @@ def launch(
     poll = poll_s if poll_s is not None else (30.0 if launcher == "slurm" else 0.5)
     state = LaunchState(jobs_folder(spec.group), launcher)
     ids: dict[str, list[str]] = {}
-    for planned in plan_launch(spec, settings, extract_only):
-        after = [i for name in planned.after for i in ids[name]] if launcher == "slurm" else []
-        running = submit(planned, spec, settings, launcher, state, after)
-        ids[planned.name] = sorted({r.job.job_id.split("_")[0] for r in running})
-        say(f"submitted {planned.name}: job {', '.join(ids[planned.name])}")
+    plan = plan_launch(spec, settings, extract_only)
+    for stage in dict.fromkeys(p.stage for p in plan):  # the seeds' jobs of a stage run side by side
+        running = []
+        for planned in [p for p in plan if p.stage == stage]:
+            after = [i for name in planned.after for i in ids[name]] if launcher == "slurm" else []
+            submitted = submit(planned, spec, settings, launcher, state, after)
+            ids[planned.name] = sorted({r.job.job_id.split("_")[0] for r in submitted})
+            say(f"submitted {planned.name}: job {', '.join(ids[planned.name])}")
+            running += submitted
         if follow:
             wait(running, spec, settings, launcher, state, poll, say)
     return state
