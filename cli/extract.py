@@ -145,7 +145,7 @@ def extract(
         spec = RunSpec(
             encoder, tasks, "", {}, str(cache_root.resolve()), str(data_root.resolve()),
             (jobs_dir or Path("jobs/extract")).resolve(), [], encoder_args, encoder_precision, dtype, device, threads,
-            ",".join(splits),
+            ",".join(splits), resampler,
         )  # fmt: skip
         flags = cluster_flags(partition, account, array, None, None)
         launch_run(spec, launcher, cluster_profile, flags, dry_run, follow, extract_only=True)

@@ -143,7 +143,7 @@ def run(
         seed_list = seed_list or [plans[0][1].seed]  # one run: the recipe's seed, in a group of one
         spec = launch_spec(launcher, encoder, mixture, recipe, overrides, cache_root, data, run_dir, seed_list)
         spec.encoder_args, spec.encoder_precision, spec.dtype = encoder_args, encoder_precision, dtype
-        spec.device, spec.threads = device, threads
+        spec.device, spec.threads, spec.resampler = device, threads, resampler
         flags = cluster_flags(partition, account, array, gpus, time_min)
         launch_run(spec, launcher, cluster_profile, flags, dry_run, follow)
         return

@@ -42,10 +42,13 @@ class RunSpec:
     device: str | None = None
     threads: int | None = None
     splits: str = "train,test"  # what the extraction array extracts (`xares extract --split`)
+    resampler: str = "sinc"  # `--resampler`: sinc (the reference) or soxr
 
     def common_args(self) -> list[str]:
         args = ["--cache", self.cache, "--data", self.data, "--dtype", self.dtype]
         args += ["--encoder-precision", self.encoder_precision]
+        if self.resampler != "sinc":
+            args += ["--resampler", self.resampler]
         if self.encoder_args:
             args += ["--encoder-args", self.encoder_args]
         if self.device:
