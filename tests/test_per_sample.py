@@ -198,3 +198,21 @@ def test_saved_statistics_of_other_predictions_are_not_used(tmp_path):
     stats_path(run, "esc50").write_bytes(b"not a zip file")
     with pytest.raises(MetricError, match=r"esc50\.stats\.npz: unreadable per-clip statistics"):
         load_stats(run, "esc50", "accuracy", {})
+
+
+@pytest.mark.parametrize("metric", ["accuracy", "map", "iwer"])
+def test_restricted_to_some_clips_scores_as_the_metric_on_those_clips(metric):
+    """The report's paired difference over the clips two runs share: the others weigh zero."""
+    rng = np.random.default_rng(4)
+    labels = ["dog", "cat", "rain", "car", "bird"]
+    refs = [[";".join(rng.choice(labels, rng.integers(1, 3), replace=False))] for _ in range(40)]
+    preds = [";".join(rng.choice(labels, rng.integers(0, 3), replace=False)) for _ in range(40)]
+    args = {"num_classes": 6} if metric == "map" else {}
+    keep = sorted(rng.choice(40, 25, replace=False).tolist())
+    full = sample_stats(metric, preds, refs, args)
+    restricted = full.restricted(keep)
+    subset = sample_stats(metric, [preds[i] for i in keep], [refs[i] for i in keep], args)
+    assert restricted.clips == 25 and restricted.records == [full.records[i] for i in keep]
+    assert restricted.full_score() == pytest.approx(subset.full_score(), abs=1e-12)
+    w = np.random.default_rng(5).integers(0, 3, (4, 25)).astype(np.float32)
+    assert restricted.scorer(w) == pytest.approx(subset.scorer(w), abs=1e-12)

@@ -10,6 +10,7 @@ import numpy as np
 
 from xares_llm.errors import XaresError
 
+RESTRICT_CHUNK = 100  # resamples widened to every clip at a time by `SampleStats.restricted`
 REFERENCE_DECIMALS = 4  # mecat reports FENSE and DATE rounded to 4 decimals; settings["score_rounded"] carries that
 
 
@@ -78,7 +79,7 @@ class SampleStats:
     """
 
     metric: str
-    records: list[dict]  # one per clip, for per_sample/<task>.jsonl; empty when rebuilt from saved arrays
+    records: list[dict]  # one per clip: the lines of per_sample/<task>.jsonl
     scorer: Scorer
     kind: str = ""  # "" for statistics that cannot be saved (a restriction to some clips)
     arrays: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
@@ -96,9 +97,12 @@ class SampleStats:
         index = np.asarray(clips, dtype=np.int64)
 
         def scorer(w: np.ndarray) -> np.ndarray:
-            full = np.zeros((len(w), self.clips), dtype=np.float32)
-            full[:, index] = w
-            return self.scorer(full)
+            scores = []
+            for start in range(0, len(w), RESTRICT_CHUNK):  # each resample scores alone; this bounds memory
+                full = np.zeros((len(w[start : start + RESTRICT_CHUNK]), self.clips), dtype=np.float32)
+                full[:, index] = w[start : start + RESTRICT_CHUNK]
+                scores.append(self.scorer(full))
+            return np.concatenate(scores)
 
         records = [self.records[i] for i in index] if self.records else []
         return SampleStats(self.metric, records, scorer, clips=len(index))

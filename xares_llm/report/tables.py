@@ -162,7 +162,10 @@ def _task_estimate(report: Report, index: int, result: ResultDir, task: str, opt
 
 
 def _difference(report: Report, results: list[ResultDir], task: str, options: MetricOptions | None) -> Estimate | None:
-    """Paired difference (second - first) over the clips both runs scored, matched by key."""
+    """Paired difference (second - first) over the clips both runs scored, matched by key.
+
+    The other clips weigh zero in every resample, so no metric runs again (DATE keeps the TF-IDF
+    weights of each run's whole test set, as it does on every resample)."""
     first, second = (r.tasks[task] for r in results)
     if not first.rows or not second.rows:
         return None

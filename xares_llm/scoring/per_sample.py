@@ -46,7 +46,9 @@ def fingerprint(run_dir: Path, task: str, metric: str, args: dict) -> str:
     return digest.hexdigest()
 
 
-def write_per_sample(run_dir: Path, task: str, rows: list[dict], metric: str, args: dict, stats: SampleStats | None):
+def write_per_sample(
+    run_dir: Path, task: str, rows: list[dict], metric: str, args: dict, stats: SampleStats | None
+) -> None:
     """Both per-sample files of one task; a plugin metric without a per-clip form gets rows marked so."""
     records = stats.records if stats is not None else [{"per_sample_score": None}] * len(rows)
     lines = []
