@@ -43,11 +43,12 @@ def save_checkpoint(run_dir: Path, step: int, model: AudioLLM, state: dict, keep
         if final.exists():
             shutil.rmtree(final)
         os.replace(tmp, final)
-    except OSError as e:
+    except (OSError, SafetensorError, RuntimeError) as e:  # a full disk is each of these, by who wrote last
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)
+        why = getattr(e, "strerror", None) or str(e).strip().splitlines()[0]
         raise XaresError(
-            f"cannot write checkpoint {final}: {e.strerror or e}; free disk space or fix permissions, "
+            f"cannot write checkpoint {final}: {why}; free disk space or fix permissions, "
             "then rerun the same `xares train` command to resume from the last checkpoint"
         ) from e
     prune_checkpoints(run_dir, keep)
