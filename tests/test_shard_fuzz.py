@@ -15,9 +15,9 @@ from faults import clips, tar_bytes
 
 from xares_llm.audio.decoding import decode_audio
 from xares_llm.audio.shards import ShardDamage, read_samples
+from xares_llm.cache.format import SourceInfo
 from xares_llm.errors import DataError
 from xares_llm.extract.decode import DecodedWindow, add_sample
-from xares_llm.cache.format import SourceInfo
 
 ADDRESS = re.compile(r"0x[0-9a-f]{6,}")
 
