@@ -69,7 +69,14 @@ def pad_batch(clips: Sequence[np.ndarray], pin_memory: bool = False) -> tuple[to
     """Clips of float32 samples -> audio (B, T) zero-padded, mask (B, T) with 1 on real samples.
 
     `pin_memory` allocates both in page-locked memory, so the copy to a GPU can run asynchronously.
+    A single clip is passed as it is, without padding or copy.
     """
+    if len(clips) == 1 and len(clips[0]):
+        # one clip (a long one is batched alone): its own samples and a mask that is a view of one
+        # element, not a padded copy (a 2-hour clip is 460 MB, its int64 mask 920 MB); the encoder
+        # only reads its input, and a copy to a GPU from pageable memory is merely synchronous
+        audio = torch.from_numpy(np.asarray(clips[0], dtype=np.float32)).unsqueeze(0)
+        return audio, torch.ones(1, 1, dtype=torch.long).expand(1, audio.shape[1])
     longest = max(1, max(len(c) for c in clips))
     audio = torch.zeros(len(clips), longest, pin_memory=pin_memory)
     mask = torch.zeros(len(clips), longest, dtype=torch.long, pin_memory=pin_memory)
@@ -131,7 +138,8 @@ def encode_clips(
     masks = feature_mask.bool().cpu().numpy() if feature_mask is not None else None
     per_clip: list[list[np.ndarray]] = [[] for _ in clips]
     for row, (index, count) in enumerate(zip(owner, counts, strict=True)):
-        per_clip[index].append(rows[row][masks[row]] if masks is not None else rows[row, :count])
+        prefix = masks is None or bool(masks[row, :count].all())  # then the valid frames are a view, not a copy
+        per_clip[index].append(rows[row, :count] if prefix else rows[row][masks[row]])
     return [
         torch.from_numpy(np.concatenate(parts) if len(parts) > 1 else np.ascontiguousarray(parts[0]))
         for parts in per_clip
