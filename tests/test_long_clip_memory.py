@@ -36,7 +36,6 @@ def test_a_clip_alone_encodes_as_in_a_padded_batch():
 
 def test_a_long_clips_own_copies_stay_within_three_times_its_decoded_size():
     """5 minutes of stereo: decoding used 4x the decoded clip and encoding 4x besides the encoder's forward."""
-    torch.set_num_threads(1)
     result = measure(5.0)
     assert result["decode_growth_mb"] <= 1.5 * result["decoded_mb"], result
     assert result["pipeline_copies_x_decoded"] <= 3.0, result
