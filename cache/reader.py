@@ -103,8 +103,12 @@ class FeatureSplit:
         return np.concatenate([np.diff(o) for o in self._offsets])
 
     def meta(self, index: int) -> dict:
+        return json.loads(self.meta_text(index))
+
+    def meta_text(self, index: int) -> str:
+        """Clip `index`'s json exactly as stored (the sample's json as read from its shard)."""
         part, local = self._locate(index)
-        return json.loads(self._meta[part][local])
+        return str(self._meta[part][local])
 
     def key(self, index: int) -> str:
         part, local = self._locate(index)

@@ -147,3 +147,17 @@ def test_pull_refuses_a_share_missing_a_part_the_task_configs_list(copy, tmp_pat
     assert result.exit_code == 1, result.output
     assert "pulled store is damaged" in result.output and "missing" in result.output
     assert not (features_root(tmp_path / "mine") / encoder_id).exists()
+
+
+def test_stored_json_that_is_not_an_object_is_one_line(copy):
+    from xares_llm.errors import StoreError
+    from xares_llm.tasks.data import open_splits
+    from xares_llm.tasks.schema import load_task
+
+    root, encoder_id, part = copy
+    meta = zarr.open_array(part / "meta", mode="r+")
+    values = meta[:]
+    values[1] = '{"label": NaN}'  # rewritten through zarr: its checksum holds
+    meta[:] = values
+    with pytest.raises(StoreError, match=r"clip '.*': its stored json is unusable \(NaN is not JSON"):
+        open_splits(root, encoder_id, [load_task(DATASET)], SPLIT)
