@@ -6,7 +6,8 @@ entry, freed heap trimmed first) on a stereo FLAC of `--minutes` minutes at 16 k
 - ``decode``: bytes -> mono float32 (`decode_audio`), the decoded clip kept;
 - ``encode``: the decoded clip -> stored frames through `Extractor.encode` with the built-in `mel`
   encoder (padding, mask, the encoder's forward, trimming, the store dtype);
-- ``forward``: the mel encoder's forward alone on the same clip, the part the budget sets aside.
+- ``forward``: the mel encoder's forward alone on the inputs `encode_clips` gives it, the part the
+  budget sets aside.
 
 The pipeline's own copies are ``encode - forward`` and ``decode``. Writes JSON to
 benchmarks/results/long_clip_memory.json. Run: ``python -m benchmarks.long_clip_memory --minutes 20``.
@@ -26,6 +27,7 @@ import torch
 from xares_llm.audio.decoding import decode_audio
 from xares_llm.constants import SAMPLE_RATE
 from xares_llm.encoders.describe import prepare_encoder
+from xares_llm.encoders.encoding import pad_batch
 from xares_llm.extract.decode import DecodedWindow
 from xares_llm.extract.encode import Extractor
 from xares_llm.memory import PeakMemory
@@ -59,8 +61,9 @@ def measure(minutes: float) -> dict:
         buffer = extractor.encode(window, None)
     frames_mb = sum(f.nbytes for f in buffer.frames) / 2**20
     del buffer
+    batch, mask = pad_batch([audio])  # the inputs encode_clips gives it
     with PeakMemory(cpu, release_heap=True) as forward, torch.inference_mode():
-        out = module(torch.from_numpy(audio)[None], None)
+        out = module(batch, mask)
     del out
     return {
         "minutes": minutes,
