@@ -72,9 +72,13 @@ def holds_run_lock(train: Callable[P, R]) -> Callable[P, R]:
 
 
 def refuse_if_training(run_dir: Path) -> None:
-    """A one-line error when a trainer holds the run dir (evaluating it now would race its checkpoints)."""
+    """A one-line error when a trainer holds the run dir (evaluating it now would race its checkpoints).
+
+    Asked on the main process only: under torchrun the other ranks of `xares run` may reach evaluation
+    while rank 0, which holds the lock, still finishes training.
+    """
     lock = PartLock(Path(run_dir) / LOCK_NAME)
-    if not lock.path.is_file():
+    if not current_world().main or not lock.path.is_file():
         return
     try:
         free = lock.acquire()
