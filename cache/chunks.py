@@ -20,13 +20,31 @@ from xares_llm.cache.remote import LOCAL, LocalFiles
 
 CHUNK_CACHE_BYTES = 256 << 20  # decoded frame chunks kept per process, over all open splits (LRU)
 SHOWN_MISSING = 3  # missing chunk files an error names
+# what zarr raises on metadata it cannot parse (a value of the wrong JSON type, an unknown name)
+METADATA_ERRORS = (ValueError, TypeError, KeyError, IndexError, AttributeError, NotImplementedError)
 READ_ERRORS = (ValueError, RuntimeError, OSError)  # zarr and codec errors (a crc32c mismatch is a ValueError)
 
 
 def open_part(path: Path) -> zarr.Group:
     """The part's group, opened as Zarr v3 only (its metadata was checked by `part_metadata`)."""
     quiet_numcodecs()
-    return zarr.open_group(path, mode="r", zarr_format=3)
+    try:
+        return zarr.open_group(path, mode="r", zarr_format=3)
+    except METADATA_ERRORS as e:
+        raise StoreFileError(path, f"zarr cannot open it ({type(e).__name__}: {first_line(e)})") from e
+
+
+def open_array(part: Path, group: zarr.Group, name: str) -> zarr.Array:
+    """Array `name` of an open part; metadata zarr refuses is an error naming the part and array."""
+    try:
+        return group[name]
+    except METADATA_ERRORS as e:
+        raise StoreFileError(part, f"{name}: zarr cannot open it ({type(e).__name__}: {first_line(e)})") from e
+
+
+def first_line(error: BaseException, limit: int = 200) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0][:limit] if text else ""
 
 
 def chunk_file(index: tuple[int, ...]) -> Path:
@@ -55,7 +73,7 @@ def missing_chunk_files(array: zarr.Array, directory: Path, files: LocalFiles = 
 
 def check_chunk_files(part: Path, group: zarr.Group, name: str, files: LocalFiles = LOCAL) -> zarr.Array:
     """Array `name` of `part`, or `StoreFileError` when a chunk file is missing (zarr would read zeros)."""
-    array = group[name]
+    array = open_array(part, group, name)
     count, first = missing_chunk_files(array, part / name, files)
     if count:
         raise StoreFileError(part, f"{name}: {count} chunk files missing ({', '.join(first)})")

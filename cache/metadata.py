@@ -209,6 +209,12 @@ def _positive_ints(value: object, ndim: int, minimum: int) -> bool:
     )
 
 
+def _config(entry: object) -> dict:
+    """The ``configuration`` mapping of a zarr.json entry, {} when there is none."""
+    config = entry.get("configuration") if isinstance(entry, dict) else None
+    return config if isinstance(config, dict) else {}
+
+
 def layout_problem(meta: dict, ndim: int) -> str | None:
     """What is wrong with an array's shape and chunk grid as its zarr.json claims them, or None.
 
@@ -219,10 +225,10 @@ def layout_problem(meta: dict, ndim: int) -> str | None:
     if not _positive_ints(shape, ndim, 0):
         return f"shape {one_line(shape)} is not {ndim} non-negative integers"
     grid = meta.get("chunk_grid")
-    chunks = grid.get("configuration", {}).get("chunk_shape") if isinstance(grid, dict) else None
+    chunks = _config(grid).get("chunk_shape")
     if not isinstance(grid, dict) or grid.get("name") != "regular" or not _positive_ints(chunks, ndim, 1):
         return f"chunk grid {one_line(grid)} is not a regular grid of {ndim} positive integers"
-    inner = [c.get("configuration", {}).get("chunk_shape") for c in _codecs_named(meta.get("codecs"), SHARDING)]
+    inner = [_config(c).get("chunk_shape") for c in _codecs_named(meta.get("codecs"), SHARDING)]
     for shard in inner:
         if not _positive_ints(shard, ndim, 1) or any(o % i for o, i in zip(chunks, shard, strict=True)):
             return f"sharding chunks {one_line(shard)} do not divide its chunk grid {chunks}"

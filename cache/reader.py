@@ -25,7 +25,15 @@ from pathlib import Path
 import numpy as np
 import zarr
 
-from xares_llm.cache.chunks import CHUNK_CACHE, READ_ERRORS, check_chunk_files, chunk_file, open_part, read_whole
+from xares_llm.cache.chunks import (
+    CHUNK_CACHE,
+    READ_ERRORS,
+    check_chunk_files,
+    chunk_file,
+    open_array,
+    open_part,
+    read_whole,
+)
 from xares_llm.cache.dtypes import INT8, dequantise_int8
 from xares_llm.cache.errors import StoreFileError
 from xares_llm.cache.format import SCALES, part_name, split_dir
@@ -92,7 +100,8 @@ class FeatureSplit:
 
     def _frames_array(self, part: int) -> zarr.Array:
         if part not in self._frames:
-            self._frames[part] = open_part(self.parts[part])["frames"]
+            path = self.parts[part]
+            self._frames[part] = open_array(path, open_part(path), "frames")
         return self._frames[part]
 
     @cached_property
@@ -103,8 +112,12 @@ class FeatureSplit:
         return np.concatenate([np.diff(o) for o in self._offsets])
 
     def meta(self, index: int) -> dict:
+        return json.loads(self.meta_text(index))
+
+    def meta_text(self, index: int) -> str:
+        """Clip `index`'s json exactly as stored (the sample's json as read from its shard)."""
         part, local = self._locate(index)
-        return json.loads(self._meta[part][local])
+        return str(self._meta[part][local])
 
     def key(self, index: int) -> str:
         part, local = self._locate(index)

@@ -41,7 +41,7 @@ def edit_json(path: Path, change) -> None:
 
 
 def refused_everywhere(root: Path, encoder_id: str, part: Path, match: str, tmp_path, monkeypatch) -> None:
-    """FeatureSplit on the folder and through a file:// URL, verify and `xares train`: one line naming it."""
+    """FeatureSplit on the folder and through a file:// URL, verify, `xares train` and `probe`: one line naming it."""
     with pytest.raises(StoreFileError, match=match) as local:
         FeatureSplit(root, encoder_id, DATASET, SPLIT)
     assert str(part) in str(local.value)
@@ -55,6 +55,10 @@ def refused_everywhere(root: Path, encoder_id: str, part: Path, match: str, tmp_
     errors = [line for line in result.output.splitlines() if line.startswith("error:")]
     assert result.exit_code == 1 and "Traceback" not in result.output, result.output
     assert len(errors) == 1 and part.name in " ".join(result.output.split()), result.output
+    args = ["probe", encoder_id, "--tasks", DATASET, "--heads", "linear", "--device", "cpu", "--cache", str(root)]
+    result = CliRunner().invoke(app, [*args, "--out", str(tmp_path / "probe")])
+    assert result.exit_code == 1 and "Traceback" not in result.output, result.output
+    assert part.name in " ".join(result.output.split()), result.output
 
 
 def test_a_frame_count_edited_in_zarr_json_is_refused_by_every_reader(copy, tmp_path, monkeypatch):
@@ -143,3 +147,17 @@ def test_pull_refuses_a_share_missing_a_part_the_task_configs_list(copy, tmp_pat
     assert result.exit_code == 1, result.output
     assert "pulled store is damaged" in result.output and "missing" in result.output
     assert not (features_root(tmp_path / "mine") / encoder_id).exists()
+
+
+def test_stored_json_that_is_not_an_object_is_one_line(copy):
+    from xares_llm.errors import StoreError
+    from xares_llm.tasks.data import open_splits
+    from xares_llm.tasks.schema import load_task
+
+    root, encoder_id, part = copy
+    meta = zarr.open_array(part / "meta", mode="r+")
+    values = meta[:]
+    values[1] = '{"label": NaN}'  # rewritten through zarr: its checksum holds
+    meta[:] = values
+    with pytest.raises(StoreError, match=r"clip '.*': its stored json is unusable \(NaN is not JSON"):
+        open_splits(root, encoder_id, [load_task(DATASET)], SPLIT)

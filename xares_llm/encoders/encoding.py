@@ -58,7 +58,14 @@ def pad_batch(clips: Sequence[np.ndarray], pin_memory: bool = False) -> tuple[to
     """Clips of float32 samples -> audio (B, T) zero-padded, mask (B, T) with 1 on real samples.
 
     `pin_memory` allocates both in page-locked memory, so the copy to a GPU can run asynchronously.
+    A single clip is passed as it is, without padding or copy.
     """
+    if len(clips) == 1 and len(clips[0]):
+        # one clip (a long one is batched alone): its own samples and a mask that is a view of one
+        # element, not a padded copy (a 2-hour clip is 460 MB, its int64 mask 920 MB); the encoder
+        # only reads its input, and a copy to a GPU from pageable memory is merely synchronous
+        audio = torch.from_numpy(np.asarray(clips[0], dtype=np.float32)).unsqueeze(0)
+        return audio, torch.ones(1, 1, dtype=torch.long).expand(1, audio.shape[1])
     longest = max(1, max(len(c) for c in clips))
     audio = torch.zeros(len(clips), longest, pin_memory=pin_memory)
     mask = torch.zeros(len(clips), longest, dtype=torch.long, pin_memory=pin_memory)
@@ -156,7 +163,11 @@ def forward(
     if feature_mask is None:  # pieces of one length: no padding, every frame is real
         return list(rows)
     masks = feature_mask.bool().cpu().numpy()
-    return [row[keep] for row, keep in zip(rows, masks, strict=True)]
+    kept = []
+    for row, keep in zip(rows, masks, strict=True):
+        count = int(keep.sum())
+        kept.append(row[:count] if keep[:count].all() else row[keep])  # a prefix is a view, not a copy
+    return kept
 
 
 def unpack_output(output: object) -> tuple[torch.Tensor, torch.Tensor | None]:

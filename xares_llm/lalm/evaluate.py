@@ -23,6 +23,7 @@ from xares_llm.distributed import World, barrier, current_world, init_process_gr
 from xares_llm.errors import XaresError
 from xares_llm.lalm.checkpoints import build_model, load_trainable
 from xares_llm.lalm.model import Batch
+from xares_llm.lalm.run_lock import refuse_if_training
 from xares_llm.lalm.runs import LOG_FILE, TOKENIZER_DIR, WEIGHTS_FILE, checkpoints, read_log, read_recipe, require_run
 from xares_llm.lalm.sampler import pad_frames
 from xares_llm.lalm.tokenizer import load_tokenizer
@@ -77,6 +78,7 @@ def evaluate(
     """
     run_dir = Path(run_dir)
     info = require_run(run_dir)
+    refuse_if_training(run_dir)
     if not info.finished and not allow_unfinished:
         raise XaresError(
             f"{run_dir} is unfinished ({info.steps_done} of {info.steps} steps); rerun `xares train` to finish it, "

@@ -35,6 +35,7 @@ from xares_llm.errors import XaresError
 from xares_llm.lalm.checkpoints import build_model, load_state, load_trainable, save_checkpoint
 from xares_llm.lalm.model import Batch, TrainLoss
 from xares_llm.lalm.recipe import Recipe
+from xares_llm.lalm.run_lock import holds_run_lock
 from xares_llm.lalm.runs import (
     LOG_FILE,
     RECIPE_FILE,
@@ -153,6 +154,7 @@ def start_or_resume(
     return info
 
 
+@holds_run_lock
 def train(
     run_dir: Path,
     recipe: Recipe,

@@ -96,11 +96,9 @@ def pooled_split(cache_root: Path | str, encoder_id: str, dataset: str, split: s
     key, inputs = store_key(cache_root, encoder_id, store)
     folder, stem = cache_folder(cache_root, encoder_id), f"{dataset}@{split}"
     array_path, info_path = folder / f"{stem}-{key}.npy", folder / f"{stem}-{key}.json"
-    if array_path.is_file() and info_path.is_file():
-        counts = json.loads(info_path.read_text())
-        stats = np.load(array_path, allow_pickle=False)
-        if stats.shape[0] == len(store) and stats.dtype == np.float32:
-            return Pooled(stats, counts["empty"], counts["nonfinite_frames"], "hit")
+    cached = read_cache(array_path, info_path, len(store))
+    if cached is not None:
+        return cached
     pooled = pool_split(store)
     try:
         write_cache(folder, stem, key, pooled, inputs)
@@ -108,6 +106,25 @@ def pooled_split(cache_root: Path | str, encoder_id: str, dataset: str, split: s
     except OSError as e:  # a read-only shared cache still probes, it just pools again next time
         pooled.cache = f"not written: {e.strerror or e}"
     return pooled
+
+
+def read_cache(array_path: Path, info_path: Path, n_clips: int) -> Pooled | None:
+    """The cached statistics when both files are whole and agree with the split; None (pool again) otherwise.
+
+    The array is mapped, not read, until its header's shape and dtype are checked, so a header
+    claiming more rows than the split has costs nothing.
+    """
+    try:
+        counts = json.loads(info_path.read_text(encoding="utf-8"))
+        stats = np.load(array_path, mmap_mode="r", allow_pickle=False)
+    except Exception:  # absent, not JSON, not an .npy (numpy parses its header as Python literals and raises
+        return None  # SyntaxError, TokenError, ValueError...): a miss either way, pooled again and rewritten
+    fields = [counts.get(k) for k in ("empty", "nonfinite_frames", "n_clips")] if isinstance(counts, dict) else [None]
+    if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in fields) or fields[2] != n_clips:
+        return None
+    if stats.dtype != np.float32 or stats.ndim != 2 or stats.shape[0] != n_clips or stats.shape[1] % 2:
+        return None
+    return Pooled(np.array(stats), fields[0], fields[1], "hit")
 
 
 def write_cache(folder: Path, stem: str, key: str, pooled: Pooled, inputs: dict) -> None:

@@ -7,12 +7,12 @@ and `scores.json`.
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from xares_llm.audio.sample_json import SampleJsonError, parse_sample_json
 from xares_llm.cache import FeatureSplit, read_part_attrs
 from xares_llm.errors import StoreError
 from xares_llm.tasks.schema import Split, TaskConfig
@@ -92,12 +92,28 @@ def open_splits(
     return [read_targets(task, store, split) for task, store in zip(tasks, stores, strict=True)]
 
 
+def stored_meta(store: FeatureSplit, index: int) -> dict:
+    """Clip `index`'s json as the store holds it; a store from elsewhere may hold anything, refused in one line."""
+    try:
+        return parse_sample_json(store.meta_text(index))
+    except SampleJsonError as e:
+        raise StoreError(f"{store.directory}: clip {store.key(index)!r}: its stored json is unusable ({e})") from e
+
+
+def dropped_meta(part: Path, entry: dict) -> dict:
+    """A dropped clip's json from the part's attributes, checked like a stored clip's."""
+    try:
+        return parse_sample_json(str(entry["meta"]))
+    except SampleJsonError as e:
+        raise StoreError(f"{part}: dropped clip {str(entry.get('key'))[:80]!r}: its json is unusable ({e})") from e
+
+
 def read_targets(task: TaskConfig, store: FeatureSplit, split: Split) -> TaskSplit:
     """Every (clip, target) pair of `task` in `store`, with the counts of what was left out."""
     counts = TargetCounts(clips=len(store))
     clip_index, texts = [], []
     for index in range(len(store)):
-        found = task.split_targets(store.meta(index), split)
+        found = task.split_targets(stored_meta(store, index), split)
         counts.filtered += found.filtered
         counts.unusable += found.unusable
         if not found.texts:
@@ -113,7 +129,7 @@ def read_targets(task: TaskConfig, store: FeatureSplit, split: Split) -> TaskSpl
         for entry in read_part_attrs(part).dropped:
             counts.dropped += 1
             reason = entry["reason"]
-            found = task.split_targets(json.loads(entry["meta"]), split) if "meta" in entry else None
+            found = task.split_targets(dropped_meta(part, entry), split) if "meta" in entry else None
             if found is not None and found.texts and reason not in NOT_CLIPS:
                 dropped.append(DroppedClip(entry["key"], found.texts, reason))
             else:
