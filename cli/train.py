@@ -132,8 +132,6 @@ def train(
     if result.resumed_from == result.steps_done and result.final_loss is None:
         out.print(f"already finished: {result.steps_done} steps in {run_dir}")
     else:
-        if result.resumed_from:
-            err.print(f"resumed from step {result.resumed_from}")
         loss = "" if result.final_loss is None else f", final loss {result.final_loss:.4f}"
         out.print(f"finished {result.steps_done} steps{loss}: {run_dir}")
     out.print(f"next: xares eval {run_dir}")
