@@ -12,7 +12,7 @@ from xares_llm.audio.demo_data import write_demo_shards
 from xares_llm.cli.console import err, out
 from xares_llm.cli.options import AutoDeviceOpt, StoreDtypeOpt, ThreadsOpt
 from xares_llm.cli.progress import make_progress, pipeline_hooks
-from xares_llm.cli.render import scores_table
+from xares_llm.cli.render import print_scores
 from xares_llm.lalm.recipe import load_recipe
 
 
@@ -53,5 +53,5 @@ def demo(
             hooks=pipeline_hooks(progress, recipe.log_every),
             threads=threads,
         )
-    out.print(scores_table(result.scores))
+    print_scores(result.scores, run_dir)
     out.print(f"run dir {run_dir} ({time.perf_counter() - started:.0f} s); rescore with: xares score {run_dir}")

@@ -8,10 +8,9 @@ from typing import Annotated
 import typer
 
 from xares_llm.cache.root import cache_root_of
-from xares_llm.cli.console import out
 from xares_llm.cli.options import AutoDeviceOpt, ConfigDirOpt, ThreadsOpt
 from xares_llm.cli.progress import EvalReporter, make_progress
-from xares_llm.cli.render import scores_table
+from xares_llm.cli.render import print_scores
 from xares_llm.cli.score import EcheckerOpt, SbertOpt, metric_options
 from xares_llm.config import add_config_dirs
 
@@ -69,4 +68,4 @@ def evaluate(
 
     if not current_world().main:
         return  # under torchrun, rank 0 merged the predictions and scores them
-    out.print(scores_table(score_run(run_dir, metric_options(sbert, echecker, cache_root))))
+    print_scores(score_run(run_dir, metric_options(sbert, echecker, cache_root)), run_dir)

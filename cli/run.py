@@ -22,7 +22,7 @@ from xares_llm.cli.options import (
     write_cache,
 )
 from xares_llm.cli.progress import make_progress, pipeline_hooks
-from xares_llm.cli.render import scores_table
+from xares_llm.cli.render import print_scores
 from xares_llm.cli.score import EcheckerOpt, SbertOpt, metric_options
 from xares_llm.cli.train import RecipeOpt, SetOpt, default_run_dir
 from xares_llm.config import add_config_dirs
@@ -121,7 +121,7 @@ def run(
                 )
             if result.scores is None:
                 continue  # another rank of a torchrun launch: rank 0 reports
-            out.print(scores_table(result.scores, BASELINES))
+            print_scores(result.scores, result.train.run_dir, BASELINES)
             out.print(f"run dir: {result.train.run_dir}")
     except KeyboardInterrupt:
         raise XaresError(

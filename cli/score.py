@@ -8,9 +8,8 @@ from typing import Annotated
 import typer
 
 from xares_llm.cache.root import local_cache_root
-from xares_llm.cli.console import out
 from xares_llm.cli.options import CacheOpt, ConfigDirOpt
-from xares_llm.cli.render import scores_table
+from xares_llm.cli.render import print_scores
 from xares_llm.config import add_config_dirs
 from xares_llm.metrics import MetricOptions
 
@@ -58,4 +57,4 @@ def score(
 
     add_config_dirs(config_dir)
 
-    out.print(scores_table(score_run(run_dir, metric_options(sbert, echecker, cache))))
+    print_scores(score_run(run_dir, metric_options(sbert, echecker, cache)), run_dir)
