@@ -7,9 +7,8 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
-from xares_llm.cli.console import err, out
+from xares_llm.cli.console import Listing, err, out
 from xares_llm.cli.options import EncoderArgsOpt
 
 
@@ -57,9 +56,9 @@ def bench(
         err.print(f"wrote {json_file}")
 
 
-def bench_table(result: dict) -> Table:
+def bench_table(result: dict) -> Listing:
     memory = "peak alloc MB" if result["device"].startswith("cuda") else "peak RSS MB"
-    table = Table(title=f"{result['encoder']} on {result['device']} ({result['precision']})", title_justify="left")
+    table = Listing(title=f"{result['encoder']} on {result['device']} ({result['precision']})", title_justify="left")
     columns = ["duration s", "batch", "clips/s", "x real time", "wall ms (IQR)", "CPU ms", memory, "frames/s", "dim"]
     for column in columns:
         table.add_column(column, justify="right")

@@ -7,7 +7,6 @@ from typing import Annotated
 
 import typer
 from rich.markup import escape
-from rich.table import Table
 
 from xares_llm.cache import FeatureSplit, read_encoder_info
 from xares_llm.cache.errors import CacheError
@@ -17,8 +16,8 @@ from xares_llm.cache.transfer import Transfer
 from xares_llm.cache.transfer import pull as pull_store
 from xares_llm.cache.transfer import push as push_store
 from xares_llm.cache.verify import PartPlan, parts_to_verify, verify_encoder_file, verify_store
-from xares_llm.cli.console import err, out
-from xares_llm.cli.options import CacheOpt, write_cache
+from xares_llm.cli.console import Listing, err, out, print_json
+from xares_llm.cli.options import CacheOpt, JsonOpt, write_cache
 from xares_llm.cli.progress import make_progress
 
 EncoderIdArg = Annotated[str, typer.Argument(help="An encoder-id, as `xares cache ls` prints it.")]
@@ -43,48 +42,52 @@ def last_extract(store: Path) -> str:
     return ", ".join([*parts, str(device)])
 
 
-def store_row(root: Path, encoder_id: str) -> list[str]:
-    """One `ls` row; a store that cannot be read raises `CacheError` naming what is wrong."""
+LS_COLUMNS = ("encoder-id", "spec", "D", "Hz", "dtype", "precision", "datasets", "clips", "size", "last extract")
+
+
+def store_row(root: Path, encoder_id: str) -> dict:
+    """One `ls` row by column; a store that cannot be read raises `CacheError` naming what is wrong."""
     info = read_encoder_info(root, encoder_id)
     if info is None:
         raise CacheError(f"{encoder_dir(root, encoder_id)}: no {ENCODER_FILE}, so not a readable store")
     base = encoder_dir(root, encoder_id)
     splits = [(d.parent.name, d.name) for d in sorted(base.glob("*/*")) if d.is_dir()]
     clips = sum(len(FeatureSplit(root, encoder_id, ds, split)) for ds, split in splits)
-    return [
-        info.encoder_id,
-        info.spec,
-        str(info.output_dim),
-        f"{info.frame_rate_hz:g}",
-        info.dtype,
-        info.encoder_precision,
-        str(len({ds for ds, _ in splits})),
-        str(clips),
-        f"{folder_bytes(base) / 2**20:.1f} MiB",
-        escape(last_extract(base)),
-    ]
+    values = (
+        info.encoder_id, info.spec, info.output_dim, info.frame_rate_hz, info.dtype, info.encoder_precision,
+        len({ds for ds, _ in splits}), clips, f"{folder_bytes(base) / 2**20:.1f} MiB", last_extract(base),
+    )  # fmt: skip
+    return dict(zip(LS_COLUMNS, values, strict=True))
 
 
-def ls(cache: CacheOpt = None) -> None:
+def ls(cache: CacheOpt = None, as_json: JsonOpt = False) -> None:
     """List the encoder stores in the cache: spec, dims, frame rate, datasets, clips, size and the last
     extraction's speed, peak memory and device."""
     root = write_cache(cache, "cache ls")
-    table = Table(title=f"Feature stores in {root}", title_justify="left")
-    columns = ("encoder-id", "spec", "D", "Hz", "dtype", "precision", "datasets", "clips", "size", "last extract")
-    table.add_column(columns[0], no_wrap=True)  # copied into other commands: keep it whole
-    for column in columns[1:]:
-        table.add_column(column)
     base = features_root(root)
-    unreadable = []
+    rows, unreadable = [], []
     for directory in sorted(base.iterdir()) if base.is_dir() else []:
         if not directory.is_dir() or directory.name.startswith("."):  # .pull-* temp dirs of a running pull
             continue
         try:
-            table.add_row(*store_row(root, directory.name))
+            rows.append(store_row(root, directory.name))
         except CacheError as e:
-            table.add_row(escape(directory.name), "[red]unreadable[/red]", *[""] * (len(columns) - 2))
+            rows.append({"encoder-id": directory.name, "spec": None, "unreadable": str(e)})
             unreadable.append(e)
-    out.print(table)
+    if as_json:
+        print_json(rows)
+    elif not rows:
+        err.print(f"no feature stores in {root}; `xares extract ENCODER --tasks ...` writes one", highlight=False)
+    else:
+        table = Listing(title=f"Feature stores in {root}", title_justify="left")
+        for column in LS_COLUMNS:  # every column folds on a narrow terminal, never cut: ids are pasted elsewhere
+            table.add_column(column)
+        for row in rows:
+            if "unreadable" in row:
+                table.add_row(escape(row["encoder-id"]), "[red]unreadable[/red]", *[""] * (len(LS_COLUMNS) - 2))
+            else:
+                table.add_row(*(escape(f"{row[c]:g}" if c == "Hz" else str(row[c])) for c in LS_COLUMNS))
+        out.print(table)
     for e in unreadable:
         err.print(f"[red]unreadable:[/red] {escape(str(e))}", highlight=False, soft_wrap=True)
 

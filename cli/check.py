@@ -5,10 +5,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import typer
-from rich.table import Table
 from rich.text import Text
 
-from xares_llm.cli.console import err, out
+from xares_llm.cli.console import Listing, err, out
 from xares_llm.cli.options import AutoDeviceOpt, EncoderArg, EncoderArgsOpt
 
 if TYPE_CHECKING:
@@ -51,8 +50,8 @@ def check(encoder: EncoderArg, encoder_args: EncoderArgsOpt = None, device: Auto
     out.print("[green]all mandatory checks passed[/green]")
 
 
-def _table(encoder: str, results: list[CheckResult]) -> Table:
-    table = Table(title=f"xares check {encoder}", title_justify="left")
+def _table(encoder: str, results: list[CheckResult]) -> Listing:
+    table = Listing(title=f"xares check {encoder}", title_justify="left")
     table.add_column("check", no_wrap=True)
     table.add_column("result", no_wrap=True)
     table.add_column("mandatory", no_wrap=True)

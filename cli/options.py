@@ -98,3 +98,6 @@ StoreDtypeOpt = Annotated[
         "on disk) or bitround<N> (float16 keeping N of its 10 mantissa bits, e.g. bitround7); each is its own store.",
     ),
 ]
+JsonOpt = Annotated[
+    bool, typer.Option("--json", help="Print the listing as JSON (every value whole) instead of a table.")
+]

@@ -6,9 +6,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.table import Table
 
-from xares_llm.cli.console import err, out
+from xares_llm.cli.console import Listing, err, out
 from xares_llm.cli.options import AutoDeviceOpt, CacheOpt, EncoderArgsOpt, read_cache
 from xares_llm.cli.score import EcheckerOpt, SbertOpt, metric_options
 
@@ -78,13 +77,13 @@ def probe(
     out.print(f"wrote {out_dir / 'probe_scores.json'}; rescore a head with: xares score {out_dir / '<head>'}")
 
 
-def probe_table(results: ProbeResults) -> Table:
+def probe_table(results: ProbeResults) -> Listing:
     """One row per task with each head's score, then track means beside the reference LALM's published ones."""
     from xares_llm.probe.outputs import NOTE
     from xares_llm.scoring.baselines import BASELINES
 
     heads = [h for h in results.heads if any(h in p.heads for p in results.tasks.values())]
-    table = Table(title=f"Probe scores ({results.encoder_id}) - not LALM scores", title_justify="left")
+    table = Listing(title=f"Probe scores ({results.encoder_id}) - not LALM scores", title_justify="left")
     for column in ("task", "track", "metric", "test clips"):
         table.add_column(column)
     for head in heads:

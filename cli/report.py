@@ -6,9 +6,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.table import Table
 
-from xares_llm.cli.console import err, out
+from xares_llm.cli.console import Listing, err, out
 from xares_llm.cli.options import CacheOpt
 from xares_llm.cli.score import EcheckerOpt, SbertOpt, metric_options
 
@@ -60,10 +59,10 @@ def report(
         err.print(f"wrote {len(written)} files to {out_dir}")
 
 
-def report_table(report: Report) -> Table:
+def report_table(report: Report) -> Listing:
     from xares_llm.report.formats import footnotes, headers, text_cells
 
-    table = Table(title="Report", title_justify="left")
+    table = Listing(title="Report", title_justify="left")
     for i, column in enumerate(headers(report)):
         table.add_column(column.replace("-", "-\n") if i >= 4 else column, justify="left" if i < 4 else "right")
     previous = None

@@ -7,9 +7,8 @@ from typing import Annotated
 
 import typer
 from rich.markup import escape
-from rich.table import Table
 
-from xares_llm.cli.console import out
+from xares_llm.cli.console import Listing, out
 from xares_llm.cli.options import ConfigDirOpt
 from xares_llm.config import add_config_dirs
 from xares_llm.metrics import metric_names
@@ -77,8 +76,8 @@ def new(
     out.print(next_step, highlight=False, soft_wrap=True)
 
 
-def task_table(rows: list[TaskSummary]) -> Table:
-    table = Table(title="Tasks", title_justify="left")
+def task_table(rows: list[TaskSummary]) -> Listing:
+    table = Listing(title="Tasks", title_justify="left")
     table.add_column("task", style="bold")
     table.add_column("track")
     table.add_column("metric")
@@ -99,9 +98,9 @@ def task_table(rows: list[TaskSummary]) -> Table:
     return table
 
 
-def prompt_table(rows: list[TaskSummary]) -> Table:
+def prompt_table(rows: list[TaskSummary]) -> Listing:
     """Each task's instruction string exactly as the LLM sees it (quoted, so spaces show)."""
-    table = Table(title="Prompts", title_justify="left")
+    table = Listing(title="Prompts", title_justify="left")
     table.add_column("task", style="bold")
     table.add_column("track")
     table.add_column("prompt")
@@ -110,9 +109,9 @@ def prompt_table(rows: list[TaskSummary]) -> Table:
     return table
 
 
-def mixture_table(mixtures: list[MixtureSummary], task_order: list[str]) -> Table:
+def mixture_table(mixtures: list[MixtureSummary], task_order: list[str]) -> Listing:
     """Tasks down, mixtures across; a cell is the task's normalised training weight in that mixture."""
-    table = Table(
+    table = Listing(
         title="Mixtures: normalised training weights",
         title_justify="left",
         caption="* by_shards: the task's share of the mixture's train shards. Each column sums to 1.",
