@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from xares_llm.cli.console import Listing, err, out
-from xares_llm.cli.options import AutoDeviceOpt, CacheOpt, EncoderArgsOpt, read_cache
+from xares_llm.cli.console import Listing, err, out, print_json
+from xares_llm.cli.options import AutoDeviceOpt, CacheOpt, EncoderArgsOpt, JsonOpt, read_cache
 from xares_llm.cli.score import EcheckerOpt, SbertOpt, metric_options
 
 if TYPE_CHECKING:
@@ -42,6 +42,7 @@ def probe(
     device: AutoDeviceOpt = None,
     sbert: SbertOpt = None,
     echecker: EcheckerOpt = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """Probe tasks with light heads on the stored features: minutes, not GPU-days.
 
@@ -73,6 +74,9 @@ def probe(
         results = run_probe(cache_root, encoder_id, spec, configs, out_dir, options, status.update)
     for why in results.skipped.values():
         err.print(f"[yellow]skipped[/yellow] {why}", highlight=False, soft_wrap=True)
+    if as_json:
+        print_json(results.to_dict())
+        return
     out.print(probe_table(results))
     out.print(f"wrote {out_dir / 'probe_scores.json'}; rescore a head with: xares score {out_dir / '<head>'}")
 
@@ -88,17 +92,19 @@ def probe_table(results: ProbeResults) -> Listing:
         table.add_column(column)
     for head in heads:
         table.add_column(head, justify="right", style="bold")
-    for name in BASELINES:
+    keys = [*results.tasks, *(f"track_{t}" for t in results.tracks())]
+    shown = {name: b for name, b in BASELINES.items() if any(b.get(k) is not None for k in keys)}  # no empty columns
+    for name in shown:
         table.add_column(f"LALM\n{name}", justify="right", style="dim")
     for probe in results.tasks.values():
         scores = [_cell(probe.heads[h].score, h == probe.primary) if h in probe.heads else "" for h in heads]
-        baselines = [_cell(b.get(probe.task)) for b in BASELINES.values()]
+        baselines = [_cell(b.get(probe.task)) for b in shown.values()]
         table.add_row(probe.task, probe.track, probe.metric, str(probe.n_test), *scores, *baselines)
     table.add_section()
     per_head = results.head_tracks()
     for track, mean in results.tracks().items():
         scores = [_cell(per_head.get(h, {}).get(track)) for h in heads]
-        baselines = [_cell(b.get(f"track_{track}")) for b in BASELINES.values()]
+        baselines = [_cell(b.get(f"track_{track}")) for b in shown.values()]
         table.add_row(f"mean {track}", track, "", "", *scores, *baselines)
         table.add_row(f"mean {track} (primary heads)", track, "", "", f"{mean:.3f}", *[""] * (len(heads) - 1))
     table.caption = (

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.markup import escape
 
-from xares_llm.cli.console import Listing, out
-from xares_llm.cli.options import ConfigDirOpt
+from xares_llm.cli.console import Listing, out, print_json
+from xares_llm.cli.options import ConfigDirOpt, JsonOpt
 from xares_llm.config import add_config_dirs
 from xares_llm.metrics import metric_names
 from xares_llm.tasks.catalog import MixtureSummary, TaskSummary, mixture_summaries, task_summaries
@@ -19,15 +20,19 @@ def list_tasks(
     ctx: typer.Context,
     prompts: Annotated[bool, typer.Option("--prompts", help="Show each task's prompt, verbatim, instead.")] = False,
     config_dir: ConfigDirOpt = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """List the tasks (track, metric, shard counts, dataset) and the mixtures' normalised weights.
 
-    Examples: `xares tasks`, `xares tasks --prompts`.
+    Examples: `xares tasks`, `xares tasks --prompts`, `xares tasks --json`.
     """
     if ctx.invoked_subcommand is not None:
         return
     add_config_dirs(config_dir)
     summaries = task_summaries()
+    if as_json:
+        print_json({"tasks": [asdict(t) for t in summaries], "mixtures": [asdict(m) for m in mixture_summaries()]})
+        return
     if prompts:
         out.print(prompt_table(summaries))
         return
@@ -72,7 +77,7 @@ def new(
         highlight=False,
         soft_wrap=True,
     )
-    next_step = f"{mixture}: a mixture of this task alone; next: xares run mel --mixture {mixture}"
+    next_step = f"{mixture}: a mixture of this task alone; next: xares run mel --mixture {mixture} --recipe demo"
     out.print(next_step, highlight=False, soft_wrap=True)
 
 
