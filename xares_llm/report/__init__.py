@@ -8,6 +8,7 @@
     formats.py    the cells as text; Markdown and CSV
     charts.py     PNG figures (matplotlib, imported only here)
     html.py       one self-contained HTML file with the figures inlined
+    settings.py   what each column was made with (encoder, recipe, steps, seed, dtype, date, comparable)
 """
 
 from __future__ import annotations
@@ -34,14 +35,24 @@ def write_report(report: Report, results: list, out_dir: Path, formats: list[str
     from xares_llm.report.charts import all_charts
     from xares_llm.report.formats import csv_text, markdown
     from xares_llm.report.html import html_page
+    from xares_llm.report.settings import settings_csv, settings_html, settings_markdown, settings_rows
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     charts = all_charts(report, results, out_dir / "figures")
     written = [c.path for c in charts]
-    texts = {"md": lambda: markdown(report), "csv": lambda: csv_text(report), "html": lambda: html_page(report, charts)}
+    settings = settings_rows(results)
+    figures = "".join(f"- [{c.title}]({c.path.relative_to(out_dir).as_posix()})\n" for c in charts)
+    texts = {
+        "md": lambda: f"{markdown(report)}\n{settings_markdown(settings)}\n## Figures\n\n{figures}",
+        "csv": lambda: csv_text(report),
+        "html": lambda: html_page(report, charts, extra=settings_html(settings)),
+    }
     for fmt in formats:
         path = out_dir / f"report.{fmt}"
         path.write_text(texts[fmt](), encoding="utf-8")
         written.append(path)
+        if fmt == "csv":  # a second table: its own file
+            written.append(out_dir / "settings.csv")
+            written[-1].write_text(settings_csv(settings), encoding="utf-8")
     return written
