@@ -3,22 +3,21 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
 
-from xares_llm.cache import FeatureSplit, read_encoder_info
 from xares_llm.cache.errors import CacheError
 from xares_llm.cache.format import ENCODER_FILE, encoder_dir, features_root, match_encoder_id, part_name
 from xares_llm.cache.profile import read_profiles
-from xares_llm.cache.transfer import Transfer
-from xares_llm.cache.transfer import pull as pull_store
-from xares_llm.cache.transfer import push as push_store
-from xares_llm.cache.verify import PartPlan, parts_to_verify, verify_encoder_file, verify_store
 from xares_llm.cli.console import Listing, err, out, print_json
 from xares_llm.cli.options import CacheOpt, JsonOpt, write_cache
 from xares_llm.cli.progress import make_progress
+
+if TYPE_CHECKING:  # zarr and fsspec load when a command needs them, not for --help
+    from xares_llm.cache.transfer import Transfer
+    from xares_llm.cache.verify import PartPlan
 
 EncoderIdArg = Annotated[str, typer.Argument(help="An encoder-id, as `xares cache ls` prints it.")]
 LocationArg = Annotated[
@@ -47,6 +46,8 @@ LS_COLUMNS = ("encoder-id", "spec", "D", "Hz", "dtype", "precision", "datasets",
 
 def store_row(root: Path, encoder_id: str) -> dict:
     """One `ls` row by column; a store that cannot be read raises `CacheError` naming what is wrong."""
+    from xares_llm.cache import FeatureSplit, read_encoder_info
+
     info = read_encoder_info(root, encoder_id)
     if info is None:
         raise CacheError(f"{encoder_dir(root, encoder_id)}: no {ENCODER_FILE}, so not a readable store")
@@ -133,6 +134,8 @@ def verify(
     store = encoder_dir(root, encoder_id)
     if not store.is_dir():
         raise CacheError(f"no store {encoder_id} in {root}; see `xares cache ls`")
+    from xares_llm.cache.verify import parts_to_verify, verify_encoder_file, verify_store
+
     plan, unplanned = planned_parts(store, tasks, splits)
     for folder in unplanned:
         err.print(f"note: no task config describes {folder}; its set of parts is not checked", highlight=False)
@@ -169,6 +172,8 @@ def report_left_out(transfer: Transfer) -> None:
 
 def push(encoder_id: EncoderIdArg, destination: LocationArg, cache: CacheOpt = None) -> None:
     """Upload one encoder store (verified first) to a Hugging Face dataset repo or an fsspec URL."""
+    from xares_llm.cache.transfer import push as push_store
+
     root = write_cache(cache, "cache push")
     transfer = push_store(root, match_encoder_id(root, encoder_id), destination)
     report_left_out(transfer)
@@ -177,6 +182,8 @@ def push(encoder_id: EncoderIdArg, destination: LocationArg, cache: CacheOpt = N
 
 def pull(encoder_id: EncoderIdArg, source: LocationArg, cache: CacheOpt = None) -> None:
     """Download one encoder store into the cache; it appears only after every chunk verifies."""
+    from xares_llm.cache.transfer import pull as pull_store
+
     transfer = pull_store(write_cache(cache, "cache pull"), encoder_id, source)
     report_left_out(transfer)
     out.print(f"pulled {transfer.files} files into {escape(str(transfer.path))}", highlight=False)

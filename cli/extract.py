@@ -7,7 +7,6 @@ from typing import Annotated
 
 import typer
 
-from xares_llm.audio.sources import default_data_root
 from xares_llm.cache.format import REFERENCE_PRECISION
 from xares_llm.cli.console import err, out
 from xares_llm.cli.options import (
@@ -20,13 +19,12 @@ from xares_llm.cli.options import (
     EncoderPrecisionOpt,
     StoreDtypeOpt,
     ThreadsOpt,
+    add_config_dirs,
     write_cache,
 )
 from xares_llm.cli.progress import ExtractReporter, make_progress
 from xares_llm.cli.render import plan_notes, plan_table
-from xares_llm.config import add_config_dirs
-from xares_llm.constants import DEFAULT_BATCH_SECONDS
-from xares_llm.tasks.schema import SPLITS, resolve_tasks
+from xares_llm.constants import DEFAULT_BATCH_SECONDS, SPLITS
 
 
 def extract(
@@ -81,16 +79,17 @@ def extract(
 
       xares extract whisper-base --tasks task1 --dtype int8 --plan
     """
-    from xares_llm.extract.report import not_complete_error
-    from xares_llm.extract.run import extract as run_extract
-
-    add_config_dirs(config_dir)
-
     splits = [s.strip() for s in split.split(",") if s.strip()]
     bad = [s for s in splits if s not in SPLITS]
     if bad:
         raise typer.BadParameter(f"unknown split {bad[0]!r}; use train, test or train,test", param_hint="--split")
     cache_root = write_cache(cache, "extract")
+    from xares_llm.audio.sources import default_data_root
+    from xares_llm.extract.report import not_complete_error
+    from xares_llm.extract.run import extract as run_extract
+    from xares_llm.tasks.schema import resolve_tasks
+
+    add_config_dirs(config_dir)
     data_root = data or default_data_root(cache_root)
     if plan:
         from xares_llm.extract.plan import plan_extract

@@ -22,6 +22,13 @@ CacheOpt = Annotated[
 ]
 
 
+def add_config_dirs(dirs: list[Path] | None) -> None:
+    """--config-dir, registered with the config loader (imported here, when a command runs, not for --help)."""
+    from xares_llm.config import add_config_dirs as add
+
+    add(dirs)
+
+
 def read_cache(value: str | None) -> Path | str:
     """--cache of a command that only reads stores: a local folder, or a URL read through a local mirror."""
     return default_cache_root() if value is None else cache_root_of(value)

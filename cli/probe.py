@@ -58,13 +58,15 @@ def probe(
 
       xares probe mel --tasks clotho --sbert ./paraphrase-TinyBERT-L6-v2 --echecker none
     """
-    from xares_llm.probe.runner import ProbeOptions, parse_heads
+    from xares_llm.probe.outputs import parse_heads
+
+    chosen = parse_heads(heads)  # before torch loads
+    from xares_llm.probe.runner import ProbeOptions
     from xares_llm.probe.runner import probe as run_probe
     from xares_llm.stores import resolve_store
     from xares_llm.tasks.schema import resolve_tasks
 
     cache_root = read_cache(cache)
-    chosen = parse_heads(heads)
     configs = resolve_tasks(tasks)
     encoder_id, spec = resolve_store(cache_root, encoder, encoder_args)
     out_dir = out_dir or default_out_dir(encoder_id, tasks)

@@ -10,6 +10,7 @@ import typer
 from xares_llm.cli.console import Listing, err, out
 from xares_llm.cli.options import CacheOpt
 from xares_llm.cli.score import EcheckerOpt, SbertOpt, metric_options
+from xares_llm.errors import XaresError
 
 if TYPE_CHECKING:
     from xares_llm.report.tables import Report
@@ -44,6 +45,9 @@ def report(
 
       xares report runs/whisper-base-task1-reference --baselines --format md
     """
+    missing = next((p for p in run_dirs if not p.is_dir()), None)
+    if missing is not None:  # before numpy and the metrics load
+        raise XaresError(f"{missing}: no such directory; give run dirs (with scores.json) or probe outputs")
     from xares_llm.report import parse_formats, write_report
     from xares_llm.report.load import load_result_dir, unique_labels
     from xares_llm.report.tables import build_report

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from xares_llm.audio.sources import default_data_root
 from xares_llm.cli.console import out
 from xares_llm.cli.options import (
     AutoDeviceOpt,
@@ -19,18 +18,20 @@ from xares_llm.cli.options import (
     EncoderPrecisionOpt,
     StoreDtypeOpt,
     ThreadsOpt,
+    add_config_dirs,
     write_cache,
 )
 from xares_llm.cli.progress import make_progress, pipeline_hooks
 from xares_llm.cli.render import print_scores
 from xares_llm.cli.score import EcheckerOpt, SbertOpt, metric_options
 from xares_llm.cli.train import RecipeOpt, SetOpt, default_run_dir
-from xares_llm.config import add_config_dirs
+from xares_llm.constants import TRACK_MIXTURES
 from xares_llm.errors import XaresError
-from xares_llm.lalm.recipe import Recipe, load_recipe, parse_overrides
 from xares_llm.scoring.baselines import BASELINES
-from xares_llm.scoring.reference import SINGLE_TASK_STEPS
-from xares_llm.tasks.schema import TRACK_MIXTURES, Mixture, resolve_tasks, single_task_mixture
+
+if TYPE_CHECKING:
+    from xares_llm.lalm.recipe import Recipe
+    from xares_llm.tasks.schema import Mixture
 
 
 def run(
@@ -79,10 +80,6 @@ def run(
 
       xares run mel --mixture my_mixture.yaml --recipe demo --steps 500
     """
-    from xares_llm.pipeline import run_pipeline
-
-    add_config_dirs(config_dir)
-
     if sum(x is not None for x in (track, mixture, tasks)) != 1:
         raise typer.BadParameter("give exactly one of --track (A, B, all), --mixture or --tasks", param_hint="--track")
     if track is not None:
@@ -90,6 +87,11 @@ def run(
             raise typer.BadParameter(f"use one of {', '.join(TRACK_MIXTURES)}", param_hint="--track")
         mixture = TRACK_MIXTURES[track]
     cache_root = write_cache(cache, "run")
+    from xares_llm.audio.sources import default_data_root
+    from xares_llm.lalm.recipe import load_recipe, parse_overrides
+    from xares_llm.pipeline import run_pipeline
+
+    add_config_dirs(config_dir)
     overrides = parse_overrides(set_ or [])
     if steps is not None:
         overrides["steps"] = steps
@@ -131,6 +133,10 @@ def run(
 
 def single_task_plans(names: str, recipe: str, overrides: dict) -> list[tuple[Mixture, Recipe]]:
     """One single-task mixture per task, each with the reference's step count unless --steps is given."""
+    from xares_llm.lalm.recipe import load_recipe
+    from xares_llm.scoring.reference import SINGLE_TASK_STEPS
+    from xares_llm.tasks.schema import resolve_tasks, single_task_mixture
+
     plans = []
     for task in resolve_tasks(names):
         task_overrides = dict(overrides)

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
 
 from xares_llm.cli.console import Listing, out, print_json
-from xares_llm.cli.options import ConfigDirOpt, JsonOpt
-from xares_llm.config import add_config_dirs
-from xares_llm.metrics import metric_names
-from xares_llm.tasks.catalog import MixtureSummary, TaskSummary, mixture_summaries, task_summaries
+from xares_llm.cli.options import ConfigDirOpt, JsonOpt, add_config_dirs
+
+if TYPE_CHECKING:
+    from xares_llm.tasks.catalog import MixtureSummary, TaskSummary
 
 
 def list_tasks(
@@ -28,6 +28,8 @@ def list_tasks(
     """
     if ctx.invoked_subcommand is not None:
         return
+    from xares_llm.tasks.catalog import mixture_summaries, task_summaries
+
     add_config_dirs(config_dir)
     summaries = task_summaries()
     if as_json:
@@ -48,7 +50,12 @@ def new(
         str | None, typer.Option("--label-key", help="The json key holding the label (omit to list the keys).")
     ] = None,
     metric: Annotated[
-        str | None, typer.Option("--metric", help=f"One of {', '.join(metric_names())} \\[default: guessed].")
+        str | None,
+        typer.Option(
+            "--metric",
+            help="A metric name: accuracy, map, iwer, icer, fense, date or a plugin's "
+            "\\[default: guessed from the labels].",
+        ),
     ] = None,
     prompt: Annotated[str | None, typer.Option("--prompt", help="The instruction given to the LLM.")] = None,
     out_file: Annotated[Path | None, typer.Option("--out", help="Task YAML to write \\[default: ./NAME.yaml].")] = None,

@@ -13,11 +13,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from xares_llm.audio.sources import BACKOFF_SECONDS, RETRIES, fetch_shard, with_retries
+from xares_llm.constants import DOWNLOAD_WORKERS
 from xares_llm.errors import ConfigError, DataError
 from xares_llm.tasks.schema import SPLITS, Split, TaskConfig
 
 PATHS_INFO_BATCH = 100  # paths per hub `paths-info` request when sizing a download
-DEFAULT_WORKERS = 4  # shards downloaded at once
+DEFAULT_WORKERS = DOWNLOAD_WORKERS
 
 
 @dataclass(frozen=True)
