@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shlex
+import sys
 from collections import Counter
 from typing import Annotated
 
@@ -102,25 +104,30 @@ def extract(
         for line in plan_notes(estimate):
             out.print(line, highlight=False)
         return
-    with make_progress() as progress:
-        report = run_extract(
-            encoder,
-            resolve_tasks(tasks),
-            cache_root,
-            data_root,
-            splits=splits,
-            encoder_args=encoder_args,
-            batch_seconds=batch_seconds,
-            device=device,
-            dtype=dtype,
-            precision=encoder_precision,
-            decode_workers=decode_workers,
-            progress=ExtractReporter(progress),
-            max_dropped=max_dropped,
-            threads=threads,
-            keep_nonfinite=keep_nonfinite,
-            force=force,
-        )
+    reporter = None
+    try:
+        with make_progress() as progress:
+            reporter = ExtractReporter(progress)
+            report = run_extract(
+                encoder,
+                resolve_tasks(tasks),
+                cache_root,
+                data_root,
+                splits=splits,
+                encoder_args=encoder_args,
+                batch_seconds=batch_seconds,
+                device=device,
+                dtype=dtype,
+                precision=encoder_precision,
+                decode_workers=decode_workers,
+                progress=reporter,
+                max_dropped=max_dropped,
+                threads=threads,
+                keep_nonfinite=keep_nonfinite,
+                force=force,
+            )
+    except KeyboardInterrupt:
+        raise interrupted(reporter) from None
     out.print(f"encoder-id [bold]{report.encoder_id}[/bold]  store {report.store}")
     if encoder_precision != REFERENCE_PRECISION:
         err.print(f"[yellow]encoder computed with {encoder_precision} autocast: not the reference setting (fp32)")
@@ -146,3 +153,17 @@ def extract(
             err.print(f"  {item['shard']} {item['key']}: {item['reason']}{detail}", highlight=False)
     if report.not_complete:
         raise not_complete_error(report.not_complete)
+
+
+def interrupted(reporter: ExtractReporter | None) -> typer.Exit:
+    """Ctrl-C: what is kept (every finished part: each is renamed into place whole), what is not (the parts
+    in flight) and the command that resumes; exit 130 as for any interrupted command."""
+    done = reporter.done if reporter else 0
+    total = f" of {reporter.units}" if reporter and reporter.units else ""
+    err.print(
+        f"interrupted: {done}{total} parts are complete and kept; the parts in flight were discarded. "
+        f"Resume with the same command (complete parts are skipped): xares {shlex.join(sys.argv[1:])}",
+        highlight=False,
+        soft_wrap=True,
+    )
+    return typer.Exit(code=130)
