@@ -107,6 +107,10 @@ def plan_notes(plan: ExtractPlan) -> list[str]:
     from xares_llm.extract.plan import human_bytes
 
     probe, fits = plan.probe, "fits"
+    missing = sum(r.missing for r in plan.rows)
+    if missing and not any(r.clips for r in plan.rows):
+        names = ",".join(dict.fromkeys(r.task for r in plan.rows if r.missing))
+        fits = f"nothing to estimate yet: `xares download --tasks {names}` first, or point --data at a mirror"
     notes = [
         f"store: {probe.bytes_per_frame:.1f} bytes per frame ({plan.output_dim} dims, {plan.dtype}, measured on "
         f"{probe.audio_seconds:.0f} s of sampled audio) x {plan.frame_rate_hz:g} frames/s; "
@@ -114,9 +118,13 @@ def plan_notes(plan: ExtractPlan) -> list[str]:
         f"free at {plan.cache_root}: {human_bytes(plan.free_bytes)}; "
         + (fits if plan.total_bytes <= plan.free_bytes else "[red]does not fit[/red]: extract refuses without --force"),
     ]
-    missing = sum(r.missing for r in plan.rows)
     if missing:
         notes.append(f"{missing} shards are not downloaded yet: their clips are not counted")
+    if plan.generated:
+        notes.append(
+            f"{plan.generated} demo shards are not written yet: `xares extract` generates them under --data "
+            "(this plan used scratch copies and wrote nothing)"
+        )
     notes += [f"[yellow]{p}[/yellow]" for r in plan.rows for p in r.problems]
     return notes
 
