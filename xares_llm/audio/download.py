@@ -118,6 +118,7 @@ def remote_sizes(
                 task=batch[0].task,
                 retries=retries,
                 backoff_s=backoff_s,
+                suggest_download=False,
             )
             found = {info.path: getattr(info, "size", None) for info in infos}
             absent = [s for s in batch if found.get(s.relative) is None]
@@ -157,6 +158,7 @@ def run_download(
             quiet=True,
             retries=retries,
             backoff_s=backoff_s,
+            suggest_download=False,
         )
         if on_done is not None:
             on_done(shard, path.stat().st_size)
