@@ -109,8 +109,9 @@ def probe_table(results: ProbeResults) -> Listing:
         baselines = [_cell(b.get(f"track_{track}")) for b in shown.values()]
         table.add_row(f"mean {track}", track, "", "", *scores, *baselines)
         table.add_row(f"mean {track} (primary heads)", track, "", "", f"{mean:.3f}", *[""] * (len(heads) - 1))
+    lalm = "; the LALM columns are the reference system's published scores, for orientation only" if shown else ""
     table.caption = (
-        f"{NOTE}; the LALM columns are the reference system's published scores, for orientation only.\n"
+        f"{NOTE}{lalm}.\n"
         "^ the task's primary head (MLP, else linear, else kNN, else CTC), whose scores make the primary means."
     )
     table.caption_justify = "left"
