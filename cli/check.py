@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import typer
+from rich.markup import escape
 from rich.text import Text
 
 from xares_llm.cli.console import Listing, err, out
@@ -43,6 +44,9 @@ def check(encoder: EncoderArg, encoder_args: EncoderArgsOpt = None, device: Auto
 
     results = run_checks(encoder, encoder_args, device)
     out.print(_table(encoder, results))
+    for r in results:
+        if r.name == "same encoder-id" and not r.passed:
+            err.print(f"[yellow]warning:[/yellow] {escape(r.detail)}", highlight=False, soft_wrap=True)
     failed = [r.name for r in results if r.mandatory and not r.passed]
     if not all_mandatory_passed(results):
         err.print(f"[red]FAIL:[/red] {len(failed)} mandatory check(s) failed: {', '.join(failed)}", highlight=False)
