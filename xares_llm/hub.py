@@ -23,8 +23,12 @@ def require_model(repo_id: str, revision: str | None = None, local_hint: str = "
     if Path(repo_id).expanduser().is_dir():
         return
     from huggingface_hub import HfApi, try_to_load_from_cache
+    from huggingface_hub.errors import HFValidationError
 
-    cached = try_to_load_from_cache(repo_id, "config.json", revision=revision)
+    try:
+        cached = try_to_load_from_cache(repo_id, "config.json", revision=revision)
+    except HFValidationError:
+        return  # not a hub id (a missing local path): the loader says so, naming the path
     if isinstance(cached, str):
         return
     offline = os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in OFFLINE_VALUES
