@@ -53,3 +53,19 @@ def test_baseline_columns_with_nothing_for_these_tasks_are_dropped(probe_out):
 
 def test_confusion_classes_read_in_order():
     assert sorted(["class 10", "class 2", "b", "a"], key=natural_order) == ["a", "b", "class 2", "class 10"]
+
+
+def test_the_score_table_drops_baseline_columns_without_these_tasks(tmp_path):
+    from xares_llm.cli.console import out
+    from xares_llm.cli.render import scores_table
+    from xares_llm.scoring.baselines import BASELINES
+    from xares_llm.scoring.score import score_run
+
+    scores = score_run(make_run(tmp_path / "run", 0.5, 1))
+    with out.capture() as captured:
+        out.print(scores_table(scores, BASELINES))
+    assert "Dasheng" in captured.get()  # esc50 has published scores
+    scores.tasks = {name: s for name, s in scores.tasks.items() if name.startswith("demo_")}
+    with out.capture() as captured:
+        out.print(scores_table(scores, BASELINES))
+    assert "Dasheng" not in captured.get() and "Whisper" not in captured.get()

@@ -113,3 +113,15 @@ def test_comparability_is_one_short_line_naming_where_the_list_is(tmp_path):
     line = comparability_line(Scores(tasks={}, differences=reasons), tmp_path / "run")
     assert "\n" not in line and line.startswith("not comparable with the reference system: recipe llm.name")
     assert f"{len(reasons) - 1} more reasons in {tmp_path / 'run' / 'scores.json'}" in line
+
+
+def test_resume_is_announced_before_training_goes_on(demo_store, tmp_path):
+    run_dir = tmp_path / "run"
+    with pytest.raises(KeyboardInterrupt):
+        train(run_dir, recipe(), *run_args(demo_store), progress=SignalAt(5))
+    result = CliRunner().invoke(app, ["train", str(run_dir)], env={"XARES_PROGRESS_SECONDS": "0"})
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    resumed = next(i for i, line in enumerate(lines) if line.startswith("resumed from step 5 of"))
+    first_step = next(i for i, line in enumerate(lines) if line.startswith("train: step"))
+    assert resumed < first_step
