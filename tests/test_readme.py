@@ -1,5 +1,5 @@
-"""The README, executed: after `xares demo` in a temporary folder, every `xares` and `export` line of
-its bash blocks runs in order and must succeed; lines marked `# needs: ...` are skipped with that
+"""The README (then docs/*.md), executed: after `xares demo` in a temporary folder, every `xares` and
+`export` line of their bash blocks runs in order and must succeed; lines marked `# needs: ...` are skipped with that
 reason (README.md, Development, says how). The demo's own three "next" commands run too."""
 
 from __future__ import annotations
@@ -62,7 +62,8 @@ def test_readme_commands_work_as_written(tmp_path):
         assert done.returncode == 0, f"{line.strip()}\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}"
 
     skipped, ran = [], []
-    for command, needs in readme_commands((ROOT / "README.md").read_text()):
+    documents = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]  # docs' examples too
+    for command, needs in (c for doc in documents for c in readme_commands(doc.read_text())):
         command = command.replace("<encoder-id>", encoder_id)
         if needs:
             skipped.append(f"{command}  (needs: {needs})")
