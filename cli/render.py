@@ -51,8 +51,11 @@ def scores_table(scores: Scores, baselines: dict[str, dict[str, float]] | None =
 
 def print_scores(scores: Scores, run_dir: Path, baselines: dict[str, dict[str, float]] | None = None) -> None:
     """The score table, then whether it compares with the reference system, in one line."""
-    out.print(scores_table(scores, baselines))
-    out.print(comparability_line(scores, run_dir), highlight=False, soft_wrap=True)
+    table = scores_table(scores, baselines)
+    notes, table.caption = table.caption, None  # whole lines below the table, not wrapped to its width
+    out.print(table)
+    for line in [*(notes or "").splitlines(), comparability_line(scores, run_dir)]:
+        out.print(line, highlight=False, soft_wrap=True)
 
 
 def comparability_line(scores: Scores, run_dir: Path) -> str:
