@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
+import shlex
+import sys
 from collections import Counter
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from xares_llm.audio.decoding import REFERENCE_RESAMPLER
-from xares_llm.audio.sources import default_data_root
 from xares_llm.cache.format import REFERENCE_PRECISION
 from xares_llm.cli.console import err, out
 from xares_llm.cli.launch import (
@@ -35,13 +35,12 @@ from xares_llm.cli.options import (
     ResamplerOpt,
     StoreDtypeOpt,
     ThreadsOpt,
+    add_config_dirs,
     write_cache,
 )
 from xares_llm.cli.progress import ExtractReporter, make_progress
 from xares_llm.cli.render import plan_notes, plan_table
-from xares_llm.config import add_config_dirs
-from xares_llm.constants import DEFAULT_BATCH_SECONDS
-from xares_llm.tasks.schema import SPLITS, resolve_tasks
+from xares_llm.constants import DEFAULT_BATCH_SECONDS, SPLITS
 
 
 def extract(
@@ -118,18 +117,21 @@ def extract(
 
       xares extract whisper-base --tasks task1 --launcher slurm --array 16 --cluster-profile cluster.yaml
     """
-    from xares_llm.extract.report import not_complete_error
-    from xares_llm.extract.run import extract as run_extract
-    from xares_llm.extract.units import parse_slice
-
-    add_config_dirs(config_dir)
-
     splits = [s.strip() for s in split.split(",") if s.strip()]
     bad = [s for s in splits if s not in SPLITS]
     if bad:
         raise typer.BadParameter(f"unknown split {bad[0]!r}; use train, test or train,test", param_hint="--split")
-    sliced = None if part_slice is None else parse_slice(part_slice)
     cache_root = write_cache(cache, "extract")
+    from xares_llm.audio.decoding import REFERENCE_RESAMPLER
+    from xares_llm.audio.sources import default_data_root
+    from xares_llm.extract.report import not_complete_error
+    from xares_llm.extract.run import extract as run_extract
+    from xares_llm.extract.units import parse_slice
+    from xares_llm.tasks.schema import resolve_tasks
+
+    sliced = None if part_slice is None else parse_slice(part_slice)
+
+    add_config_dirs(config_dir)
     data_root = data or default_data_root(cache_root)
     if launcher != "local" or dry_run:
         from xares_llm.launch.plan import RunSpec
@@ -162,27 +164,32 @@ def extract(
         for line in plan_notes(estimate):
             out.print(line, highlight=False)
         return
-    with make_progress() as progress:
-        report = run_extract(
-            encoder,
-            resolve_tasks(tasks),
-            cache_root,
-            data_root,
-            splits=splits,
-            encoder_args=encoder_args,
-            batch_seconds=batch_seconds,
-            device=device,
-            dtype=dtype,
-            precision=encoder_precision,
-            resampler=resampler,
-            decode_workers=decode_workers,
-            progress=ExtractReporter(progress),
-            max_dropped=max_dropped,
-            threads=threads,
-            keep_nonfinite=keep_nonfinite,
-            force=force,
-            part_slice=sliced,
-        )
+    reporter = None
+    try:
+        with make_progress() as progress:
+            reporter = ExtractReporter(progress)
+            report = run_extract(
+                encoder,
+                resolve_tasks(tasks),
+                cache_root,
+                data_root,
+                splits=splits,
+                encoder_args=encoder_args,
+                batch_seconds=batch_seconds,
+                device=device,
+                dtype=dtype,
+                precision=encoder_precision,
+                resampler=resampler,
+                decode_workers=decode_workers,
+                progress=reporter,
+                max_dropped=max_dropped,
+                threads=threads,
+                keep_nonfinite=keep_nonfinite,
+                force=force,
+                part_slice=sliced,
+            )
+    except KeyboardInterrupt:
+        raise interrupted(reporter) from None
     out.print(f"encoder-id [bold]{report.encoder_id}[/bold]  store {report.store}")
     if encoder_precision != REFERENCE_PRECISION:
         err.print(f"[yellow]encoder computed with {encoder_precision} autocast: not the reference setting (fp32)")
@@ -210,3 +217,17 @@ def extract(
             err.print(f"  {item['shard']} {item['key']}: {item['reason']}{detail}", highlight=False)
     if report.not_complete:
         raise not_complete_error(report.not_complete)
+
+
+def interrupted(reporter: ExtractReporter | None) -> typer.Exit:
+    """Ctrl-C: what is kept (every finished part: each is renamed into place whole), what is not (the parts
+    in flight) and the command that resumes; exit 130 as for any interrupted command."""
+    done = reporter.done if reporter else 0
+    total = f" of {reporter.units}" if reporter and reporter.units else ""
+    err.print(
+        f"interrupted: {done}{total} parts are complete and kept; the parts in flight were discarded. "
+        f"Resume with the same command (complete parts are skipped): xares {shlex.join(sys.argv[1:])}",
+        highlight=False,
+        soft_wrap=True,
+    )
+    return typer.Exit(code=130)

@@ -6,9 +6,8 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
-from xares_llm.cli.console import out
+from xares_llm.cli.console import Listing, out
 from xares_llm.errors import XaresError
 
 
@@ -25,7 +24,7 @@ def jobs(
     if state is None:
         raise XaresError(f"{group}: no jobs/jobs.json; jobs are recorded by `xares run --launcher slurm`")
     live = live_states(state)
-    table = Table(title=f"Jobs of {group} ({state.launcher})", title_justify="left")
+    table = Listing(title=f"Jobs of {group} ({state.launcher})", title_justify="left")
     for column in ("job", "id", "attempt", "outcome", "scheduler", "message"):
         table.add_column(column)
     for record in state.jobs:

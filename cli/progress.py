@@ -139,6 +139,8 @@ class TrainReporter(Reporter):
     def start(self, first_step: int, total_steps: int) -> None:
         self.first, self.total = first_step, total_steps
         self.started = time.monotonic()
+        if first_step:
+            err.print(f"resumed from step {first_step} of {total_steps}", highlight=False)
         self.task = self.progress.add_task("train", total=total_steps, completed=first_step, status="")
 
     def step(self, step: int, loss: float, lr: float) -> None:

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from rich.table import Table
-
+from xares_llm.cli.console import Listing
 from xares_llm.cli.render import SCORE_DECIMALS
 
 
@@ -17,10 +16,10 @@ def hours_text(hours: float | None) -> str:
     return "" if hours is None else f"{hours:.4f}"
 
 
-def seeds_table(group: dict) -> Table:
+def seeds_table(group: dict) -> Listing:
     """One row per task, then track means and the overall mean; a column per seed."""
     seeds = [str(s) for s in group["seeds"]]
-    table = Table(title=f"Scores over {len(seeds)} seeds", title_justify="left")
+    table = Listing(title=f"Scores over {len(seeds)} seeds", title_justify="left")
     table.add_column("task")
     table.add_column("mean ± sd", justify="right", style="bold")
     for seed in seeds:

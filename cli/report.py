@@ -6,11 +6,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.table import Table
 
-from xares_llm.cli.console import err, out
+from xares_llm.cli.console import Listing, err, out
 from xares_llm.cli.options import CacheOpt
 from xares_llm.cli.score import EcheckerOpt, SbertOpt, metric_options
+from xares_llm.errors import XaresError
 
 if TYPE_CHECKING:
     from xares_llm.report.tables import Report
@@ -50,6 +50,9 @@ def report(
 
       xares report runs/mel-demo-demo-1a2b3c    # a seed group: mean ± sd and an interval over seeds and clips
     """
+    missing = next((p for p in run_dirs if not p.is_dir()), None)
+    if missing is not None:  # before numpy and the metrics load
+        raise XaresError(f"{missing}: no such directory; give run dirs (with scores.json) or probe outputs")
     from xares_llm.report import parse_formats, write_report
     from xares_llm.report.load import load_result_dir, unique_labels
     from xares_llm.report.seeds import expand_group_dirs
@@ -68,10 +71,10 @@ def report(
         err.print(f"wrote {len(written)} files to {out_dir}")
 
 
-def report_table(report: Report) -> Table:
+def report_table(report: Report) -> Listing:
     from xares_llm.report.formats import footnotes, headers, text_cells
 
-    table = Table(title="Report", title_justify="left")
+    table = Listing(title="Report", title_justify="left")
     for i, column in enumerate(headers(report)):
         table.add_column(column.replace("-", "-\n") if i >= 4 else column, justify="left" if i < 4 else "right")
     previous = None
@@ -85,11 +88,11 @@ def report_table(report: Report) -> Table:
     return table
 
 
-def seed_group_table(group) -> Table:
+def seed_group_table(group) -> Listing:
     """A seed group: mean ± sd [interval over seeds and clips], each seed's score, the cost."""
     from xares_llm.report.seeds import seed_text
 
-    table = Table(title=f"Seed group {group.label}", title_justify="left")
+    table = Listing(title=f"Seed group {group.label}", title_justify="left")
     table.add_column("task")
     table.add_column("mean ± sd [95 %]", justify="right", style="bold")
     for seed in group.seeds:

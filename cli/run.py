@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from xares_llm.audio.sources import default_data_root
 from xares_llm.cli.console import out
 from xares_llm.cli.launch import (
     AccountOpt,
@@ -34,20 +33,20 @@ from xares_llm.cli.options import (
     ResamplerOpt,
     StoreDtypeOpt,
     ThreadsOpt,
+    add_config_dirs,
     write_cache,
 )
 from xares_llm.cli.progress import make_progress, pipeline_hooks
-from xares_llm.cli.render import scores_table
-from xares_llm.cli.render_seeds import seeds_table
+from xares_llm.cli.render import print_scores
 from xares_llm.cli.score import EcheckerOpt, SbertOpt, metric_options
 from xares_llm.cli.train import RecipeOpt, SetOpt, default_run_dir
-from xares_llm.config import add_config_dirs
+from xares_llm.constants import TRACK_MIXTURES
 from xares_llm.errors import XaresError
-from xares_llm.lalm.recipe import Recipe, load_recipe, parse_overrides
 from xares_llm.scoring.baselines import BASELINES
-from xares_llm.scoring.reference import SINGLE_TASK_STEPS
-from xares_llm.scoring.single_task import single_task_view
-from xares_llm.tasks.schema import TRACK_MIXTURES, Mixture, resolve_tasks, single_task_mixture
+
+if TYPE_CHECKING:
+    from xares_llm.lalm.recipe import Recipe
+    from xares_llm.tasks.schema import Mixture
 
 
 def run(
@@ -116,10 +115,6 @@ def run(
 
       xares run whisper-base --track A --seeds 3 --launcher slurm --run-dir runs/wb-A --cluster-profile c.yaml
     """
-    from xares_llm.pipeline import run_pipeline
-
-    add_config_dirs(config_dir)
-
     if sum(x is not None for x in (track, mixture, tasks)) != 1:
         raise typer.BadParameter("give exactly one of --track (A, B, all), --mixture or --tasks", param_hint="--track")
     if track is not None:
@@ -130,6 +125,11 @@ def run(
 
     seed_list = parse_seeds(seeds, seed)
     cache_root = write_cache(cache, "run")
+    from xares_llm.audio.sources import default_data_root
+    from xares_llm.lalm.recipe import load_recipe, parse_overrides
+    from xares_llm.pipeline import run_pipeline
+
+    add_config_dirs(config_dir)
     overrides = parse_overrides(set_ or [])
     if steps is not None:
         overrides["steps"] = steps
@@ -172,10 +172,12 @@ def run(
             if result.scores is None:
                 continue  # another rank of a torchrun launch: rank 0 reports
             if result.group is not None:  # the mean and sd over the seeds; each seed's own scores.json has its table
+                from xares_llm.cli.render_seeds import seeds_table
+
                 out.print(seeds_table(result.group))
                 out.print(f"seed group: {result.train.run_dir.parent}")
                 continue
-            out.print(scores_table(result.scores, BASELINES))
+            print_scores(result.scores, result.train.run_dir, BASELINES)
             out.print(f"run dir: {result.train.run_dir}")
     except KeyboardInterrupt:
         raise XaresError(
@@ -185,6 +187,7 @@ def run(
 
 def launch_spec(launcher, encoder, mixture, recipe, overrides, cache_root, data, run_dir, seeds):
     """What every job of a launch repeats; one mixture and an explicit --run-dir (the seed group)."""
+    from xares_llm.audio.sources import default_data_root
     from xares_llm.launch.plan import RunSpec
 
     check_launcher(launcher)
@@ -201,6 +204,11 @@ def launch_spec(launcher, encoder, mixture, recipe, overrides, cache_root, data,
 
 def single_task_plans(names: str, recipe: str, overrides: dict) -> list[tuple[Mixture, Recipe]]:
     """One single-task mixture per task, each with the reference's step count unless --steps is given."""
+    from xares_llm.lalm.recipe import load_recipe
+    from xares_llm.scoring.reference import SINGLE_TASK_STEPS
+    from xares_llm.scoring.single_task import single_task_view
+    from xares_llm.tasks.schema import resolve_tasks, single_task_mixture
+
     plans = []
     for task in resolve_tasks(names):
         task_overrides = dict(overrides)

@@ -159,9 +159,13 @@ def load_config(model: type[Model], kind: str, name_or_path: str, overrides: dic
     """Load a packaged or user config of `kind` into `model`, applying dotted `overrides` first."""
     path = resolve_config_path(kind, name_or_path)
     data = read_yaml(path)
-    for dotted, value in (overrides or {}).items():
+    if not overrides:
+        return validate(model, data, path)
+    validate(model, data, path)  # a fault of the file is the file's; what is left is the overrides'
+    for dotted, value in overrides.items():
         set_dotted(data, dotted, value)
-    return validate(model, data, path)
+    given = ", ".join(f"{k}={v}" for k, v in overrides.items())
+    return validate(model, data, f"--set {given} (on {path.name})")
 
 
 def set_dotted(data: dict, dotted: str, value: object) -> None:

@@ -2,7 +2,7 @@
 
 ::
 
-    <run>/run.json                 RunInfo: encoder, mixture, status ("running" | "finished"), steps
+    <run>/run.json                 RunInfo: encoder, mixture, status, steps, the process training it
     <run>/recipe.yaml              the resolved recipe (resuming and evaluation read this)
     <run>/tasks/<name>.yaml        every task config the run uses, as resolved when it started
     <run>/mixture.yaml             the mixture it trains on
@@ -17,12 +17,14 @@ from __future__ import annotations
 import dataclasses
 import json
 import shutil
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
 from xares_llm import __version__
 from xares_llm.cache.atomic import atomic_write_text
+from xares_llm.cache.locks import owner_alive, owner_record
 from xares_llm.config import read_yaml, validate
 from xares_llm.errors import XaresError
 from xares_llm.lalm.recipe import Recipe
@@ -46,7 +48,7 @@ class RunInfo:
     input_dim: int
     frame_rate_hz: float
     steps: int
-    status: str = "running"
+    status: str = "running"  # running | finished | interrupted (Ctrl-C, SIGTERM) | failed (an error)
     steps_done: int = 0
     cache_root: str | None = None  # the feature cache it trained from (eval and score default to it)
     store_dtype: str | None = None
@@ -57,10 +59,29 @@ class RunInfo:
     train_targets: dict[str, dict] = field(default_factory=dict)  # task -> TargetCounts of its train split
     created: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
     xares_version: str = __version__
+    owner: dict | None = None  # {host, pid, start} of the process training it (cache/locks.py records)
+    stopped: str | None = None  # why an interrupted or failed run stopped
 
     @property
     def finished(self) -> bool:
         return self.status == "finished"
+
+    def mark_running(self) -> None:
+        self.status, self.owner, self.stopped = "running", owner_record(), None
+
+    def mark_stopped(self, error: BaseException) -> None:
+        """`interrupted` for Ctrl-C or a signal, `failed` for any other exception, with its one line."""
+        self.status = "interrupted" if isinstance(error, KeyboardInterrupt) else "failed"
+        self.stopped = str(error) or type(error).__name__
+
+
+def live_status(run_dir: Path, info: RunInfo) -> str:
+    """The status, except that a `running` run whose process is gone reads `stale` (it was killed
+    without a chance to record it); on another host, `running` holds until run.json is a day old."""
+    if info.status != "running":
+        return info.status
+    age = time.time() - (Path(run_dir) / RUN_FILE).stat().st_mtime
+    return "running" if owner_alive(info.owner, age) else "stale"
 
 
 def read_run(run_dir: Path) -> RunInfo | None:

@@ -50,6 +50,7 @@ from xares_llm.lalm.runs import (
     write_run,
 )
 from xares_llm.lalm.sampler import BatchBuilder, MixtureSampler, TrainBatches, window_frames
+from xares_llm.lalm.stop import deferred_stop
 from xares_llm.lalm.tokenizer import load_tokenizer
 from xares_llm.lalm.train_log import StepRecord, open_train_log
 from xares_llm.stores import resolve_store as resolve_store  # re-exported: callers of xares_llm.lalm.train
@@ -221,6 +222,7 @@ def train(
         truncate_log(run_dir / LOG_FILE, first_step)
         info.train_targets = {d.task.name: d.counts.to_dict() for d in data}
         info.device, info.precision = dev.type, str(amp_dtype).removeprefix("torch.") if amp_dtype else "fp32"
+        info.mark_running()
         write_run(run_dir, info)
 
     sampler = MixtureSampler(
@@ -245,7 +247,9 @@ def train(
     loss_value = None
     task_names = [t.name for t in tasks]
     step_start = time.perf_counter()
-    with open_train_log(run_dir, log_kinds or [], first_step) if world.main else contextlib.nullcontext() as log:
+    log_context = open_train_log(run_dir, log_kinds or [], first_step) if world.main else contextlib.nullcontext()
+    # one process: Ctrl-C or SIGTERM ends the step and checkpoints it (ranks would disagree on the step)
+    with recording_stop(run_dir, info, world), deferred_stop(world.size == 1) as stop, log_context as log:
         for step, batch in enumerate(batches, start=first_step + 1):
             # forward and backward, under autocast on CUDA
             with torch.autocast(dev.type, dtype=amp_dtype) if amp_dtype else contextlib.nullcontext():
@@ -273,7 +277,7 @@ def train(
                 log.flush()
             if progress:
                 progress.step(step, loss_value, lr)
-            if step % recipe.checkpoint_every == 0 or step == recipe.steps:
+            if step % recipe.checkpoint_every == 0 or step == recipe.steps or stop.requested:
                 log.flush()
                 state = {
                     "step": step,
@@ -286,12 +290,26 @@ def train(
                 save_checkpoint(run_dir, step, model, state, recipe.keep_checkpoints)
                 info.steps_done = step
                 write_run(run_dir, info)
+            if stop.requested and step < recipe.steps:
+                raise KeyboardInterrupt(f"{stop.signal} at step {step}; checkpointed")
     if world.main:
         info.status = "finished"
         info.steps_done = recipe.steps
         write_run(run_dir, info)
     barrier(world)
     return TrainResult(run_dir, recipe.steps, first_step, loss_value)
+
+
+@contextlib.contextmanager
+def recording_stop(run_dir: Path, info: RunInfo, world: World):
+    """Record `interrupted` or `failed` in run.json when training ends by an exception or a signal."""
+    try:
+        yield
+    except BaseException as error:
+        if world.main:
+            info.mark_stopped(error)
+            write_run(run_dir, info)
+        raise
 
 
 def task_losses(result: TrainLoss, row_tasks: list[str], names: list[str], world: World) -> tuple[dict, int]:

@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from xares_llm.cache.atomic import atomic_write_text
+from xares_llm.errors import XaresError
 from xares_llm.scoring.predictions import predictions_path, write_counts, write_predictions
 from xares_llm.tasks.schema import TaskConfig
 from xares_llm.tasks.snapshots import write_task_snapshots
@@ -21,7 +22,18 @@ from xares_llm.tasks.snapshots import write_task_snapshots
 PROBE_SCORES = "probe_scores.json"
 KIND = "xares-probe/1"
 NOTE = "probe scores from light heads on frozen features: they rank encoders but are not LALM scores"
+HEADS = ("linear", "mlp", "knn", "ctc")
 PRIMARY_ORDER = ("mlp", "linear", "knn", "ctc")  # the head of a task whose score enters the track means
+
+
+def parse_heads(text: str) -> tuple[str, ...]:
+    heads = tuple(dict.fromkeys(h.strip() for h in text.split(",") if h.strip()))
+    unknown = [h for h in heads if h not in HEADS]
+    if unknown or not heads:
+        raise XaresError(
+            f"--heads: unknown head(s) {', '.join(unknown) or '(none given)'}; allowed: {', '.join(HEADS)}"
+        )
+    return heads
 
 
 @dataclass

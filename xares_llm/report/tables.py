@@ -103,6 +103,9 @@ def build_report(
             report.notes.append(f"mean {track} leaves out {', '.join(skipped)}: not scored by every run")
     if len(by_track) > 1 and common_all:
         report.rows.append(_mean_row("overall", "overall", "", common_all, names, report))
+    # a baseline or challenge column with nothing for these tasks is dropped, not shown empty
+    report.baseline_names = [n for n in names if any(r.baselines.get(n) is not None for r in report.rows)]
+    report.challenge = challenge and any(r.challenge for r in report.rows)
     report.seed_groups = seed_groups(report.rows, results)
     costs = [r.cost.get("device_hours") for r in results]
     if any(c is not None for c in costs):  # scores.json's cost (xares_llm/scoring/cost.py), per run

@@ -90,10 +90,28 @@ def recipe_differences(recipe: Recipe) -> list[str]:
     reference = reference_recipe()
     lines = []
     for name in SCORE_FIELDS:
-        ours, theirs = getattr(recipe, name), getattr(reference, name)
-        if ours != theirs:
-            lines.append(f"recipe {name}: {_show(ours)} (reference: {_show(theirs)})")
+        ours, theirs = _plain(getattr(recipe, name)), _plain(getattr(reference, name))
+        for key, mine, reference_value in _leaf_differences(name, ours, theirs):
+            lines.append(f"recipe {key}: {_show(mine)} (reference: {_show(reference_value)})")
     return lines
+
+
+def _plain(value: object) -> object:
+    dump = getattr(value, "model_dump", None)
+    return dump(mode="json") if dump else value
+
+
+def _leaf_differences(key: str, ours: object, theirs: object) -> list[tuple[str, object, object]]:
+    """The differing fields of two values, dotted down to the first level where they stop being both dicts,
+    so one reason is one short line (``llm.name``, not the whole llm block)."""
+    if ours == theirs:
+        return []
+    if isinstance(ours, dict) and isinstance(theirs, dict):
+        found = []
+        for name in dict.fromkeys([*ours, *theirs]):
+            found += _leaf_differences(f"{key}.{name}", ours.get(name), theirs.get(name))
+        return found
+    return [(key, ours, theirs)]
 
 
 def differences(
@@ -137,5 +155,7 @@ def differences(
 
 
 def _show(value: object) -> str:
-    dump = getattr(value, "model_dump", None)
-    return str(dump(mode="json") if dump else value)
+    """A value in a reason; a whole block (a model config) by its size: its fields are in recipe.yaml."""
+    if isinstance(value, dict):
+        return f"a block of {len(value)} fields"
+    return str(value)

@@ -27,11 +27,11 @@ from braceexpand import braceexpand
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from xares_llm.config import config_kind, find_config, load_config, resolve_config_path
+from xares_llm.constants import SPLITS as STORE_SPLITS
 from xares_llm.errors import ConfigError
 
 Split = Literal["train", "test"]
-SPLITS: tuple[Split, ...] = ("train", "test")
-TRACK_MIXTURES = {"A": "task1", "B": "task2", "all": "all"}  # the mixture each track trains on
+SPLITS: tuple[Split, ...] = STORE_SPLITS
 FALLBACK_LABEL_KEYS = ("captions", "caption", "text")  # tried after the task's own keys, as the reference does
 # The reference's target filter (see `filter_reason`).
 COMBINING_FIRST, COMBINING_LAST = 0x0301, 0x036F  # combining diacritical marks it counts
