@@ -1,13 +1,28 @@
 """The feature store (format `xares-features/1`): layout, part writer, reader.
 
-Knows nothing about models or tasks: it stores frames, offsets, keys, meta and lengths.
+Knows nothing about models or tasks: it stores frames, offsets, keys, meta and lengths. Names resolve on
+first use (PEP 562), so importing a light submodule (errors, root, locks) loads neither zarr nor numpy.
 """
 
-from xares_llm.cache.format import FORMAT, EncoderInfo, PartAttrs, SourceInfo, part_name, split_dir
-from xares_llm.cache.locks import PartLock, remove_stale_locks
-from xares_llm.cache.metadata import complete_parts, list_encoders, read_encoder_info, read_part_attrs, read_part_record
-from xares_llm.cache.reader import Clip, FeatureSplit
-from xares_llm.cache.writer import PartBuffer, remove_part_temps, remove_stale_temps, write_part
+import importlib
+
+_SOURCES = {
+    "xares_llm.cache.format": ("FORMAT", "EncoderInfo", "PartAttrs", "SourceInfo", "part_name", "split_dir"),
+    "xares_llm.cache.locks": ("PartLock", "remove_stale_locks"),
+    "xares_llm.cache.metadata": (
+        "complete_parts", "list_encoders", "read_encoder_info", "read_part_attrs", "read_part_record",
+    ),
+    "xares_llm.cache.reader": ("Clip", "FeatureSplit"),
+    "xares_llm.cache.writer": ("PartBuffer", "remove_part_temps", "remove_stale_temps", "write_part"),
+}  # fmt: skip
+_MODULE_OF = {name: module for module, names in _SOURCES.items() for name in names}
+
+
+def __getattr__(name: str):
+    if name not in _MODULE_OF:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(_MODULE_OF[name]), name)
+
 
 __all__ = [
     "FORMAT",

@@ -6,6 +6,7 @@ present) and a failed checksum names the part and array.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections import OrderedDict
 from pathlib import Path
@@ -18,13 +19,32 @@ from xares_llm.cache.errors import StoreFileError
 from xares_llm.cache.remote import LOCAL, LocalFiles
 
 CHUNK_CACHE_BYTES = 256 << 20  # decoded frame chunks kept per process, over all open splits (LRU)
+SHOWN_MISSING = 3  # missing chunk files an error names
+# what zarr raises on metadata it cannot parse (a value of the wrong JSON type, an unknown name)
+METADATA_ERRORS = (ValueError, TypeError, KeyError, IndexError, AttributeError, NotImplementedError)
 READ_ERRORS = (ValueError, RuntimeError, OSError)  # zarr and codec errors (a crc32c mismatch is a ValueError)
 
 
 def open_part(path: Path) -> zarr.Group:
     """The part's group, opened as Zarr v3 only (its metadata was checked by `part_metadata`)."""
     quiet_numcodecs()
-    return zarr.open_group(path, mode="r", zarr_format=3)
+    try:
+        return zarr.open_group(path, mode="r", zarr_format=3)
+    except METADATA_ERRORS as e:
+        raise StoreFileError(path, f"zarr cannot open it ({type(e).__name__}: {first_line(e)})") from e
+
+
+def open_array(part: Path, group: zarr.Group, name: str) -> zarr.Array:
+    """Array `name` of an open part; metadata zarr refuses is an error naming the part and array."""
+    try:
+        return group[name]
+    except METADATA_ERRORS as e:
+        raise StoreFileError(part, f"{name}: zarr cannot open it ({type(e).__name__}: {first_line(e)})") from e
+
+
+def first_line(error: BaseException, limit: int = 200) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0][:limit] if text else ""
 
 
 def chunk_file(index: tuple[int, ...]) -> Path:
@@ -32,19 +52,36 @@ def chunk_file(index: tuple[int, ...]) -> Path:
     return Path("c", *(str(i) for i in index))
 
 
-def missing_chunk_files(array: zarr.Array, directory: Path, files: LocalFiles = LOCAL) -> list[str]:
-    """Chunk (or shard) files the array's shape calls for that the store does not hold."""
+def chunk_counts(array: zarr.Array) -> list[int]:
+    """Chunk (or shard) files along each axis the array's shape calls for."""
     grid = array.shards or array.chunks
-    counts = [max(1, math.ceil(size / step)) if size else 0 for size, step in zip(array.shape, grid, strict=True)]
-    return [str(chunk_file(i)) for i in np.ndindex(*counts) if not files.present(directory / chunk_file(i))]
+    return [max(1, math.ceil(size / step)) if size else 0 for size, step in zip(array.shape, grid, strict=True)]
+
+
+def missing_chunk_files(array: zarr.Array, directory: Path, files: LocalFiles = LOCAL) -> tuple[int, list[str]]:
+    """How many chunk (or shard) files the array's shape calls for that the store does not hold, and the first few."""
+    return missing_grid_files(chunk_counts(array), directory, files)
+
+
+def missing_grid_files(counts: list[int], directory: Path, files: LocalFiles = LOCAL) -> tuple[int, list[str]]:
+    """`missing_chunk_files` for a grid of `counts` chunk files along each axis.
+
+    The claim is looked at no further than the files there allow: a shape calling for billions of
+    chunks costs a listing of the files the store really holds, not a loop over the claim.
+    """
+    claimed, held = math.prod(counts), files.count(directory / "c")
+    looked = min(claimed, held + SHOWN_MISSING)
+    names = (str(chunk_file(i)) for i in itertools.islice(np.ndindex(*counts), looked))
+    missing = [name for name in names if not files.present(directory / name)]
+    return (len(missing) if looked == claimed else claimed - held), missing[:SHOWN_MISSING]
 
 
 def check_chunk_files(part: Path, group: zarr.Group, name: str, files: LocalFiles = LOCAL) -> zarr.Array:
     """Array `name` of `part`, or `StoreFileError` when a chunk file is missing (zarr would read zeros)."""
-    array = group[name]
-    missing = missing_chunk_files(array, part / name, files)
-    if missing:
-        raise StoreFileError(part, f"{name}: {len(missing)} chunk files missing ({', '.join(missing[:3])})")
+    array = open_array(part, group, name)
+    count, first = missing_chunk_files(array, part / name, files)
+    if count:
+        raise StoreFileError(part, f"{name}: {count} chunk files missing ({', '.join(first)})")
     return array
 
 

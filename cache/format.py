@@ -48,6 +48,8 @@ REFERENCE_PRECISION = "fp32"
 # fp32; float16 stores used fp16 autocast when extracted on CUDA and fp32 on CPU, and the device was
 # not recorded, so their precision is unknown.
 LEGACY_PRECISION = {"float32": "fp32", "float16": "unknown"}
+# encoder.json written before `resampler` existed: every store was resampled with soxr HQ.
+LEGACY_RESAMPLER = "soxr"
 
 
 @dataclass
@@ -66,6 +68,7 @@ class EncoderInfo:
     encoder_precision: str  # one of ENCODER_PRECISIONS ("unknown" only for old stores, see LEGACY_PRECISION)
     windowing: dict  # {"max_input_seconds": float | None}
     xares_version: str
+    resampler: str = LEGACY_RESAMPLER  # how clips reached 16 kHz: "sinc" (the reference) or "soxr"
     format: str = FORMAT
 
     def to_json(self) -> str:
@@ -76,6 +79,7 @@ class EncoderInfo:
         data = json.loads(text)
         if "encoder_precision" not in data:
             data["encoder_precision"] = LEGACY_PRECISION.get(data.get("dtype"), "unknown")
+        data.setdefault("resampler", LEGACY_RESAMPLER)
         names = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in names})
 

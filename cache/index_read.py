@@ -47,18 +47,17 @@ def _layout(meta: dict) -> tuple[int, int, str] | None:
     return shape[0], chunk[0], kind
 
 
-def chunk_grid_files(part: Path, name: str) -> list[Path] | None:
-    """The chunk (or codec shard) files array `name`'s shape calls for, from its zarr.json; None if unreadable."""
+def chunk_grid_counts(part: Path, name: str) -> list[int] | None:
+    """Chunk (or codec shard) files along each axis array `name`'s zarr.json calls for; None if unreadable."""
     try:
         meta = json.loads((part / name / "zarr.json").read_bytes())
         shape = meta["shape"]
         step = meta["chunk_grid"]["configuration"]["chunk_shape"]
         if meta["chunk_grid"]["name"] != "regular" or len(shape) != len(step):
             return None
-    except (OSError, ValueError, KeyError, TypeError):
+        return [max(1, -(-size // s)) if size else 0 for size, s in zip(shape, step, strict=True)]
+    except (OSError, ValueError, KeyError, TypeError, ZeroDivisionError):
         return None
-    counts = [max(1, -(-size // s)) if size else 0 for size, s in zip(shape, step, strict=True)]
-    return [Path("c", *(str(i) for i in index)) for index in np.ndindex(*counts)]
 
 
 def read_index_array(part: Path, name: str) -> np.ndarray | None:
@@ -68,7 +67,10 @@ def read_index_array(part: Path, name: str) -> np.ndarray | None:
         meta = json.loads((directory / "zarr.json").read_bytes())
     except (OSError, ValueError):
         return None  # zarr reports it, with its own message
-    layout = _layout(meta) if isinstance(meta, dict) else None
+    try:
+        layout = _layout(meta) if isinstance(meta, dict) else None
+    except (AttributeError, TypeError):  # entries of the wrong kind: zarr's own checks name them
+        layout = None
     if layout is None:
         return None
     length, chunk_length, kind = layout

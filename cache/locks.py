@@ -5,9 +5,8 @@ an exclusive `fcntl.flock` on the file for as long as it holds the claim. The fl
 question atomic on one host: the kernel drops it when the holder dies (SIGKILL included), and only
 one of several processes taking over a stale lock gets it. The recorded owner covers the rest:
 
-- same host, flock free: the holder is gone, unless the record names a live process with the same
-  start time (a writer that did not take a flock); a reused pid has another start time, so it does
-  not block the part.
+- same host, flock free: the holder is gone, whatever the record says (a live pid, a reused pid,
+  no start time, the older ``<host>-<pid>`` text): every holder keeps the flock while it holds.
 - another host: its flock may not reach us (network filesystems differ), so its lock counts as live
   until `OTHER_HOST_EXPIRY_S` (24 h) after it was taken, by the file's mtime; one part never takes
   that long, so an older lock is from a machine that died.
@@ -73,16 +72,12 @@ def parse_owner(text: str) -> dict | None:
 
 
 def owner_alive(owner: dict | None, age_s: float) -> bool:
-    """Whether the recorded owner may still be working on the part (see the module docstring)."""
+    """Whether the recorded owner of a lock whose flock we got may still be working (the module docstring)."""
     if owner is None:
         return False
     if owner.get("host") != socket.gethostname():
         return age_s < OTHER_HOST_EXPIRY_S
-    pid = owner["pid"]
-    if not pid_alive(pid):
-        return False
-    recorded, actual = owner.get("start"), process_start(pid)
-    return recorded is None or actual is None or recorded == actual
+    return False  # asked only once we hold the flock: no process on this host holds the claim
 
 
 class PartLock:

@@ -7,6 +7,7 @@ this package does not write, or an array of the wrong dtype is an error naming t
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -39,6 +40,8 @@ ARRAY_DTYPES = {
     "keys": ("string",),
     "meta": ("string",),
 }
+SHARDING = "sharding_indexed"
+MAX_CHUNK_ITEMS = 1 << 28  # items in one chunk or shard: 1 GB of float32 at most; writer.py writes about 64 MB
 CHUNK_KEYS = {"name": "default", "configuration": {"separator": "/"}}  # chunk (i, j) is the file c/i/j
 READ_ERRORS = (ValueError, RuntimeError, OSError)  # zarr and codec errors (a crc32c mismatch is a ValueError)
 
@@ -185,15 +188,72 @@ def part_metadata(path: Path) -> dict | None:
             raise StoreFileError(path, f"{name}: {problem}{why}")
     if not int8 and (path / SCALES).exists():
         raise StoreFileError(path, f"{SCALES}: only int8 parts have one, these frames are not int8")
-    if int8 and (rows := _shape(path, SCALES)[:1]) != _shape(path, "frames")[:1]:
-        raise StoreFileError(path, f"{SCALES}: shape {rows}, one scale per frame {_shape(path, 'frames')[:1]} expected")
+    shapes = {}
+    for name in part_arrays(int8):
+        meta = _load_json(path / name / ZARR_JSON)
+        problem = layout_problem(meta, 2 if name == "frames" else 1)
+        if problem:
+            raise StoreFileError(path, f"{name}: {problem}")
+        shapes[name] = meta["shape"]
+    problem = shapes_problem(shapes, attrs)
+    if problem:
+        raise StoreFileError(path, problem)
     return attrs
 
 
-def _shape(part: Path, name: str) -> list:
-    """The shape array `name`'s zarr.json claims (already checked to be a Zarr v3 array)."""
-    shape = _load_json(part / name / ZARR_JSON).get("shape")
-    return shape if isinstance(shape, list) else []
+def _positive_ints(value: object, ndim: int, minimum: int) -> bool:
+    return (
+        isinstance(value, list)
+        and len(value) == ndim
+        and all(isinstance(v, int) and not isinstance(v, bool) and v >= minimum for v in value)
+    )
+
+
+def _config(entry: object) -> dict:
+    """The ``configuration`` mapping of a zarr.json entry, {} when there is none."""
+    config = entry.get("configuration") if isinstance(entry, dict) else None
+    return config if isinstance(config, dict) else {}
+
+
+def layout_problem(meta: dict, ndim: int) -> str | None:
+    """What is wrong with an array's shape and chunk grid as its zarr.json claims them, or None.
+
+    Checked before zarr sees them: a grid zarr cannot use is a ValueError deep inside it, and a chunk
+    claiming terabytes would be allocated when read.
+    """
+    shape = meta.get("shape")
+    if not _positive_ints(shape, ndim, 0):
+        return f"shape {one_line(shape)} is not {ndim} non-negative integers"
+    grid = meta.get("chunk_grid")
+    chunks = _config(grid).get("chunk_shape")
+    if not isinstance(grid, dict) or grid.get("name") != "regular" or not _positive_ints(chunks, ndim, 1):
+        return f"chunk grid {one_line(grid)} is not a regular grid of {ndim} positive integers"
+    inner = [_config(c).get("chunk_shape") for c in _codecs_named(meta.get("codecs"), SHARDING)]
+    for shard in inner:
+        if not _positive_ints(shard, ndim, 1) or any(o % i for o, i in zip(chunks, shard, strict=True)):
+            return f"sharding chunks {one_line(shard)} do not divide its chunk grid {chunks}"
+    if math.prod(chunks) > MAX_CHUNK_ITEMS:
+        return f"chunks of {chunks} items, more than {MAX_CHUNK_ITEMS} (writer.py writes 64 MB shards)"
+    return None
+
+
+def shapes_problem(shapes: dict[str, list[int]], attrs: dict) -> str | None:
+    """Whether the arrays' claimed lengths agree with each other and with the part's attributes."""
+    n_clips, n_frames = attrs.get("n_clips"), attrs.get("n_frames")
+    if not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in (n_clips, n_frames)):
+        return f"attributes n_clips {one_line(n_clips)} and n_frames {one_line(n_frames)} are not counts"
+    expected = {"frames": n_frames, SCALES: n_frames, "offsets": n_clips + 1}
+    for name, shape in shapes.items():
+        rows = expected.get(name, n_clips)
+        if shape[0] != rows:
+            return f"{name}: shape[0] is {shape[0]}, attributes say {rows} ({n_clips} clips, {n_frames} frames)"
+    return None
+
+
+def one_line(value: object, limit: int = 80) -> str:
+    """A short repr: an error line quotes a file's value, never all of it."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def complete_parts(directory: Path) -> list[Path]:

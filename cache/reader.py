@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import bisect
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -25,13 +25,23 @@ from pathlib import Path
 import numpy as np
 import zarr
 
-from xares_llm.cache.chunks import CHUNK_CACHE, READ_ERRORS, check_chunk_files, chunk_file, open_part, read_whole
+from xares_llm.cache.chunks import (
+    CHUNK_CACHE,
+    READ_ERRORS,
+    check_chunk_files,
+    chunk_file,
+    missing_grid_files,
+    open_array,
+    open_part,
+    read_whole,
+)
 from xares_llm.cache.dtypes import INT8, dequantise_int8
 from xares_llm.cache.errors import StoreFileError
-from xares_llm.cache.format import SCALES, split_dir
-from xares_llm.cache.index_read import chunk_grid_files, read_index_array
+from xares_llm.cache.format import SCALES, part_name, split_dir
+from xares_llm.cache.index_read import chunk_grid_counts, read_index_array
 from xares_llm.cache.metadata import complete_part_attrs
 from xares_llm.cache.remote import open_root
+from xares_llm.cache.verify import offsets_problem
 
 INDEX_ARRAYS = ("offsets", "keys", "meta", "n_samples")
 
@@ -45,13 +55,22 @@ class Clip:
 
 
 class FeatureSplit:
-    """All complete parts of one (encoder-id, dataset, split), addressed by a global clip index."""
+    """All complete parts of one (encoder-id, dataset, split), addressed by a global clip index.
 
-    def __init__(self, root: Path | str, encoder_id: str, dataset: str, split: str):
+    With `shards`, only the parts of those source shards: a task that reads some of a dataset's shards
+    (a single-task preview on one test shard) never sees the others' parts.
+    """
+
+    def __init__(
+        self, root: Path | str, encoder_id: str, dataset: str, split: str, shards: Sequence[str] | None = None
+    ):
         root, self._files = open_root(root)  # a URL's mirror; pickled with the split, so workers share it
         self.directory = split_dir(root, encoder_id, dataset, split)
         self._files.sync_split(self.directory)
         found = complete_part_attrs(self.directory)
+        if shards is not None:
+            names = {part_name(shard) for shard in shards}
+            found = [(path, attrs) for path, attrs in found if path.name in names]
         self.parts = [path for path, _ in found]
         self.part_attrs = [attrs for _, attrs in found]  # as read at open: counts, source, dropped clips
         self._offsets: list[np.ndarray] = []
@@ -59,8 +78,8 @@ class FeatureSplit:
         self._meta: list[np.ndarray] = []
         self._n_samples: list[np.ndarray] = []
         starts = [0]
-        for path in self.parts:
-            offsets, keys, meta, n_samples = self._read_index(path)
+        for path, attrs in found:
+            offsets, keys, meta, n_samples = self._read_index(path, attrs.n_frames)
             self._offsets.append(offsets)
             self._keys.append(keys)
             self._meta.append(meta)
@@ -72,20 +91,25 @@ class FeatureSplit:
         # a part rewritten at the same path is a new directory (atomic rename): its inode tells them apart
         self._cache_ids = [f"{path}@{path.stat().st_ino}" for path in self.parts]
 
-    def _read_index(self, path: Path) -> list[np.ndarray]:
-        """offsets, keys, meta, n_samples of one part, and its frames' chunk files checked present.
+    def _read_index(self, path: Path, n_frames: int) -> list[np.ndarray]:
+        """offsets, keys, meta, n_samples of one part, its frames' chunk files checked present and its
+        offsets checked as an index of its frames (as `xares cache verify` checks them).
 
         The writer's layout is read directly (cache/index_read.py, 10x faster than through zarr:
         what makes a thousand-part store open in seconds); anything else goes through zarr."""
-        frame_files = chunk_grid_files(path, "frames")
         arrays = [read_index_array(path, name) for name in INDEX_ARRAYS]
-        if frame_files is None or any(a is None for a in arrays):
+        counts = chunk_grid_counts(path, "frames")
+        if counts is None or any(a is None for a in arrays):
             group = open_part(path)
-            check_chunk_files(path, group, "frames", self._files)
-            return [read_whole(path, group, name) for name in INDEX_ARRAYS]
-        missing = [str(f) for f in frame_files if not self._files.present(path / "frames" / f)]
-        if missing:  # read later, clip by clip: zarr would fill a missing chunk with zeros
-            raise StoreFileError(path, f"frames: {len(missing)} chunk files missing ({', '.join(missing[:3])})")
+            n_frames = check_chunk_files(path, group, "frames", self._files).shape[0]
+            arrays = [read_whole(path, group, name) for name in INDEX_ARRAYS]
+        else:  # read later, clip by clip: zarr would fill a missing chunk with zeros
+            count, first = missing_grid_files(counts, path / "frames", self._files)
+            if count:
+                raise StoreFileError(path, f"frames: {count} chunk files missing ({', '.join(first)})")
+        problem = offsets_problem(arrays[0], n_frames)  # n_frames: the frames' shape, `complete_part_attrs`
+        if problem:
+            raise StoreFileError(path, problem)
         return arrays
 
     def __len__(self) -> int:
@@ -99,7 +123,8 @@ class FeatureSplit:
 
     def _frames_array(self, part: int) -> zarr.Array:
         if part not in self._frames:
-            self._frames[part] = open_part(self.parts[part])["frames"]
+            path = self.parts[part]
+            self._frames[part] = open_array(path, open_part(path), "frames")
         return self._frames[part]
 
     @cached_property
@@ -110,14 +135,22 @@ class FeatureSplit:
         return np.concatenate([np.diff(o) for o in self._offsets])
 
     def meta(self, index: int) -> dict:
+        return json.loads(self.meta_text(index))
+
+    def meta_text(self, index: int) -> str:
+        """Clip `index`'s json exactly as stored (the sample's json as read from its shard)."""
         part, local = self._locate(index)
-        return json.loads(self._meta[part][local])
+        return str(self._meta[part][local])
 
     def iter_meta(self) -> Iterator[dict]:
         """Every clip's meta in clip order, part by part (no per-clip lookup: a store has a million)."""
+        return (json.loads(text) for text in self.iter_meta_text())
+
+    def iter_meta_text(self) -> Iterator[str]:
+        """Every clip's json exactly as stored, in clip order, part by part."""
         for metas in self._meta:
             for text in metas:
-                yield json.loads(text)
+                yield str(text)
 
     def key(self, index: int) -> str:
         part, local = self._locate(index)

@@ -78,6 +78,13 @@ class LocalFiles:
         """Make `path` readable on local disk; False when the store does not hold it."""
         return path.is_file()
 
+    def count(self, directory: Path) -> int:
+        """How many files the store holds under `directory` (fetched or not)."""
+        return len(self._names(directory))
+
+    def _names(self, directory: Path) -> set[str]:
+        return {os.path.join(top, n) for top, _, names in os.walk(directory) for n in names}
+
 
 LOCAL = LocalFiles()
 
@@ -147,6 +154,11 @@ class RemoteStore(LocalFiles):
             return True
         relative = self._relative(path)
         return relative in self._lazy and self._get(relative, self._lazy[relative])
+
+    def _names(self, directory: Path) -> set[str]:
+        prefix = self._relative(directory) + "/"
+        listed = {str(self.root / name) for name in self._lazy if name.startswith(prefix)}
+        return super()._names(directory) | listed
 
     def _sync_part(self, part: Path, files: dict[str, dict]) -> None:
         """Fetch a part's metadata and small arrays, first dropping a mirrored copy of another listing."""
@@ -219,14 +231,19 @@ class RemoteStore(LocalFiles):
             return False
         except Exception as e:
             raise CacheError(f"{self.url}/{relative}: cannot fetch ({e})") from e
-        local.parent.mkdir(parents=True, exist_ok=True)
-        with source, atomic_file(local) as target:
-            shutil.copyfileobj(source, target, COPY_BYTES)
-            if size is not None and target.tell() != size:  # raised before the rename: nothing is kept
-                raise CacheError(
-                    f"{self.url}/{relative}: fetched {target.tell()} bytes, the listing says {size}; "
-                    "the remote changed while it was read, run again"
-                )
+        try:
+            local.parent.mkdir(parents=True, exist_ok=True)
+            with source, atomic_file(local) as target:
+                shutil.copyfileobj(source, target, COPY_BYTES)
+                if size is not None and target.tell() != size:  # raised before the rename: nothing is kept
+                    raise CacheError(
+                        f"{self.url}/{relative}: fetched {target.tell()} bytes, the listing says {size}; "
+                        "the remote changed while it was read, run again"
+                    )
+        except OSError as e:
+            if e.filename is not None and not Path(os.fsdecode(e.filename)).is_relative_to(self.root):
+                raise CacheError(f"{self.url}/{relative}: cannot fetch ({e})") from e
+            raise mirror_error(local, e) from e
         self.fetches += 1
         return True
 
@@ -240,7 +257,20 @@ def remote_store(url: str) -> RemoteStore:
     # readable in error messages (they name mirrored parts), unique by the hash
     name = re.sub(r"[^A-Za-z0-9._-]+", "-", url).strip("-.")[:MIRROR_NAME_CHARS]
     root = mirror_base() / f"{name}-{hashlib.sha256(url.encode()).hexdigest()[:16]}"
+    if (url, root) not in _STORES:
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise mirror_error(root, e) from e
     return _STORES.setdefault((url, root), RemoteStore(url, root))
+
+
+def mirror_error(path: Path, error: OSError) -> CacheError:
+    """One line for a mirror that cannot be written: where, why, and the setting that moves it."""
+    return CacheError(
+        f"cannot write the local mirror {path}: {error.strerror or error}; "
+        f"set ${REMOTE_CACHE_ENV} to a writable folder with free space"
+    )
 
 
 def open_root(root: Path | str) -> tuple[Path, LocalFiles]:

@@ -18,7 +18,7 @@ import errno
 import os
 import shutil
 import stat
-import tempfile
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
@@ -38,15 +38,17 @@ from xares_llm.cache.format import (
     features_root,
     member_parts,
 )
+from xares_llm.cache.locks import PartLock
 from xares_llm.cache.metadata import read_encoder_file
 from xares_llm.cache.profile import PROFILE_FILE
-from xares_llm.cache.verify import verify_encoder_file, verify_store
+from xares_llm.cache.verify import PartPlan, verify_encoder_file, verify_store
 
 if TYPE_CHECKING:
     from fsspec import AbstractFileSystem
 
 HF_PREFIX = "hf://datasets/"
 STORE_FILES = ((ENCODER_FILE,), (PROFILE_FILE,))  # the files at the top of a store folder
+STAGING_PREFIX = ".pull-"  # <cache>/features/.pull-<encoder-id>-<id>/: a pull in progress, with its .lock
 DISK_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EROFS)
 
 
@@ -230,8 +232,12 @@ def _push_files(local: Path, files: list[str], encoder_id: str, destination: str
     return target
 
 
-def pull(root: Path, encoder_id: str, source: str) -> Transfer:
-    """Fetch one encoder store from `source` into the cache at `root`, verified before it appears."""
+def pull(root: Path, encoder_id: str, source: str, plan: Callable[[Path], PartPlan] | None = None) -> Transfer:
+    """Fetch one encoder store from `source` into the cache at `root`, verified before it appears.
+
+    `plan` gives, for the fetched store folder, the parts each dataset/split folder must hold (from the
+    task configs): a share missing a part is refused like a damaged one.
+    """
     check_encoder_id(encoder_id)
     final = encoder_dir(root, encoder_id)
     if final.exists():
@@ -243,7 +249,9 @@ def pull(root: Path, encoder_id: str, source: str) -> Transfer:
     with _staging(root, encoder_id, source) as staging:
         store = staging / "features" / encoder_id
         members = fetch(store)
-        bad = [r for r in [verify_encoder_file(staging, encoder_id), *verify_store(staging, encoder_id)] if not r.ok]
+        planned = plan(store) if plan is not None else None
+        reports = [verify_encoder_file(staging, encoder_id), *verify_store(staging, encoder_id, planned)]
+        bad = [r for r in reports if not r.ok]
         if bad:
             first = bad[0]
             raise CacheError(
@@ -315,10 +323,16 @@ def _staging(root: Path, encoder_id: str, source: str) -> Iterator[Path]:
         if folder.exists():
             break
         made.append(folder)
-    staging = None
+    staging, lock = None, None
     try:
         base.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".pull-{encoder_id}-", dir=base))
+        remove_stale_staging(base)
+        name = base / f"{STAGING_PREFIX}{encoder_id}-{uuid.uuid4().hex[:12]}"
+        lock = PartLock(name)  # held while the staging dir exists: `remove_stale_staging` leaves it alone
+        if not lock.acquire():
+            raise CacheError(f"{lock.path} is held by another pull; run again")
+        name.mkdir()
+        staging = name
         yield staging
     except OSError as e:
         raise _io_error(e, root, source) from e
@@ -327,9 +341,27 @@ def _staging(root: Path, encoder_id: str, source: str) -> Iterator[Path]:
     finally:
         if staging is not None:
             shutil.rmtree(staging, ignore_errors=True)
+        if lock is not None:
+            lock.release()
         for folder in made:
             with suppress(OSError):  # not empty: something else wrote there meanwhile
                 folder.rmdir()
+
+
+def remove_stale_staging(base: Path) -> int:
+    """Remove the staging dirs of pulls that were killed (no live holder of their lock); returns how many."""
+    removed = 0
+    for path in sorted(base.glob(f"{STAGING_PREFIX}*")):
+        if not path.is_dir() or path.is_symlink():
+            continue
+        lock = PartLock(path)
+        if lock.acquire():
+            try:
+                shutil.rmtree(path, ignore_errors=True)
+                removed += 1
+            finally:
+                lock.release()
+    return removed
 
 
 def _io_error(e: OSError, root: Path, source: str) -> CacheError:

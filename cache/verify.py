@@ -75,6 +75,17 @@ def verify_encoder_file(root: Path, encoder_id: str) -> PartReport:
     return report
 
 
+def offsets_problem(offsets: np.ndarray, n_frames: int) -> str | None:
+    """Whether `offsets` index `n_frames` frames clip by clip; every reader checks it when it opens a part.
+
+    One pass over n_clips + 1 integers: cheap beside the part's frames, and it is what keeps a
+    store whose checksums are valid but whose index was edited from handing out wrong frames.
+    """
+    if len(offsets) == 0 or offsets[0] != 0 or np.any(np.diff(offsets) < 0) or offsets[-1] != n_frames:
+        return "offsets are not a 0-based non-decreasing index ending at frames.shape[0]"
+    return None
+
+
 def verify_part(path: Path) -> PartReport:
     report = PartReport(path)
     if not path.exists():
@@ -104,8 +115,8 @@ def verify_part(path: Path) -> PartReport:
         return report
     offsets, frames = arrays["offsets"], arrays["frames"]
     report.n_clips, report.n_frames = len(arrays["keys"]), len(frames)
-    if offsets[0] != 0 or np.any(np.diff(offsets) < 0) or offsets[-1] != len(frames):
-        report.problems.append("offsets are not a 0-based non-decreasing index ending at frames.shape[0]")
+    if offsets_problem(offsets, len(frames)):
+        report.problems.append(offsets_problem(offsets, len(frames)))
     lengths = {len(arrays[n]) for n in ("keys", "meta", "n_samples")} | {len(offsets) - 1, attrs.n_clips}
     if len(lengths) != 1:
         report.problems.append(f"clip counts disagree across arrays and attrs: {sorted(lengths)}")

@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
-from xares_llm.cli.console import err, out
+from xares_llm.cache.atomic import atomic_write_text
+from xares_llm.cli.console import Listing, err, out, print_json
 from xares_llm.cli.options import EncoderArgsOpt
 
 
@@ -23,7 +23,10 @@ def bench(
     ] = "fp32",
     repeats: Annotated[int, typer.Option("--repeats", help="Timed calls per point (median).", min=1)] = 5,
     warmup: Annotated[int, typer.Option("--warmup", help="Untimed calls before each point.", min=0)] = 1,
-    json_file: Annotated[Path | None, typer.Option("--json", help="Also write the results to this JSON file.")] = None,
+    json_file: Annotated[
+        Path | None,
+        typer.Option("--json", help="Also write the results to this JSON file; `--json -` prints them instead."),
+    ] = None,
     encoder_args: EncoderArgsOpt = None,
 ) -> None:
     """Time the encoder on synthetic clips through the extraction path; warm-up excluded, median of repeats.
@@ -50,16 +53,26 @@ def bench(
     result = bench_encoder(
         encoder, chosen_durations, chosen_batches, device, precision, repeats, warmup, encoder_args, progress
     )
+    if str(json_file) == "-":
+        print_json(result)
+        return
     out.print(bench_table(result))
+    noisy = [p for p in result["points"] if p["wall_iqr_s"] > p["wall_s"]]
+    if noisy:
+        err.print(
+            f"[yellow]warning:[/yellow] {len(noisy)} points vary more between repeats than their median "
+            "(IQR > median): the machine is busy; rerun with more --repeats or on an idle machine",
+            highlight=False,
+        )
     if json_file is not None:
         json_file.parent.mkdir(parents=True, exist_ok=True)
-        json_file.write_text(json.dumps(result, indent=2))
+        atomic_write_text(json_file, json.dumps(result, indent=2))
         err.print(f"wrote {json_file}")
 
 
-def bench_table(result: dict) -> Table:
+def bench_table(result: dict) -> Listing:
     memory = "peak alloc MB" if result["device"].startswith("cuda") else "peak RSS MB"
-    table = Table(title=f"{result['encoder']} on {result['device']} ({result['precision']})", title_justify="left")
+    table = Listing(title=f"{result['encoder']} on {result['device']} ({result['precision']})", title_justify="left")
     columns = ["duration s", "batch", "clips/s", "x real time", "wall ms (IQR)", "CPU ms", memory, "frames/s", "dim"]
     for column in columns:
         table.add_column(column, justify="right")

@@ -3,23 +3,21 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
-from rich.table import Table
 
-from xares_llm.cache import FeatureSplit, read_encoder_info
 from xares_llm.cache.errors import CacheError
 from xares_llm.cache.format import ENCODER_FILE, encoder_dir, features_root, match_encoder_id, part_name
 from xares_llm.cache.profile import read_profiles
-from xares_llm.cache.transfer import Transfer
-from xares_llm.cache.transfer import pull as pull_store
-from xares_llm.cache.transfer import push as push_store
-from xares_llm.cache.verify import PartPlan, parts_to_verify, verify_encoder_file, verify_store
-from xares_llm.cli.console import err, out
-from xares_llm.cli.options import CacheOpt, write_cache
+from xares_llm.cli.console import Listing, err, out, print_json
+from xares_llm.cli.options import CacheOpt, JsonOpt, write_cache
 from xares_llm.cli.progress import make_progress
+
+if TYPE_CHECKING:  # zarr and fsspec load when a command needs them, not for --help
+    from xares_llm.cache.transfer import Transfer
+    from xares_llm.cache.verify import PartPlan
 
 EncoderIdArg = Annotated[str, typer.Argument(help="An encoder-id, as `xares cache ls` prints it.")]
 LocationArg = Annotated[
@@ -43,48 +41,54 @@ def last_extract(store: Path) -> str:
     return ", ".join([*parts, str(device)])
 
 
-def store_row(root: Path, encoder_id: str) -> list[str]:
-    """One `ls` row; a store that cannot be read raises `CacheError` naming what is wrong."""
+LS_COLUMNS = ("encoder-id", "spec", "D", "Hz", "dtype", "precision", "datasets", "clips", "size", "last extract")
+
+
+def store_row(root: Path, encoder_id: str) -> dict:
+    """One `ls` row by column; a store that cannot be read raises `CacheError` naming what is wrong."""
+    from xares_llm.cache import FeatureSplit, read_encoder_info
+
     info = read_encoder_info(root, encoder_id)
     if info is None:
         raise CacheError(f"{encoder_dir(root, encoder_id)}: no {ENCODER_FILE}, so not a readable store")
     base = encoder_dir(root, encoder_id)
     splits = [(d.parent.name, d.name) for d in sorted(base.glob("*/*")) if d.is_dir()]
     clips = sum(len(FeatureSplit(root, encoder_id, ds, split)) for ds, split in splits)
-    return [
-        info.encoder_id,
-        info.spec,
-        str(info.output_dim),
-        f"{info.frame_rate_hz:g}",
-        info.dtype,
-        info.encoder_precision,
-        str(len({ds for ds, _ in splits})),
-        str(clips),
-        f"{folder_bytes(base) / 2**20:.1f} MiB",
-        escape(last_extract(base)),
-    ]
+    values = (
+        info.encoder_id, info.spec, info.output_dim, info.frame_rate_hz, info.dtype, info.encoder_precision,
+        len({ds for ds, _ in splits}), clips, f"{folder_bytes(base) / 2**20:.1f} MiB", last_extract(base),
+    )  # fmt: skip
+    return dict(zip(LS_COLUMNS, values, strict=True))
 
 
-def ls(cache: CacheOpt = None) -> None:
+def ls(cache: CacheOpt = None, as_json: JsonOpt = False) -> None:
     """List the encoder stores in the cache: spec, dims, frame rate, datasets, clips, size and the last
     extraction's speed, peak memory and device."""
     root = write_cache(cache, "cache ls")
-    table = Table(title=f"Feature stores in {root}", title_justify="left")
-    columns = ("encoder-id", "spec", "D", "Hz", "dtype", "precision", "datasets", "clips", "size", "last extract")
-    table.add_column(columns[0], no_wrap=True)  # copied into other commands: keep it whole
-    for column in columns[1:]:
-        table.add_column(column)
     base = features_root(root)
-    unreadable = []
+    rows, unreadable = [], []
     for directory in sorted(base.iterdir()) if base.is_dir() else []:
         if not directory.is_dir() or directory.name.startswith("."):  # .pull-* temp dirs of a running pull
             continue
         try:
-            table.add_row(*store_row(root, directory.name))
+            rows.append(store_row(root, directory.name))
         except CacheError as e:
-            table.add_row(escape(directory.name), "[red]unreadable[/red]", *[""] * (len(columns) - 2))
+            rows.append({"encoder-id": directory.name, "spec": None, "unreadable": str(e)})
             unreadable.append(e)
-    out.print(table)
+    if as_json:
+        print_json(rows)
+    elif not rows:
+        err.print(f"no feature stores in {root}; `xares extract ENCODER --tasks ...` writes one", highlight=False)
+    else:
+        table = Listing(title=f"Feature stores in {root}", title_justify="left")
+        for column in LS_COLUMNS:  # every column folds on a narrow terminal, never cut: ids are pasted elsewhere
+            table.add_column(column)
+        for row in rows:
+            if "unreadable" in row:
+                table.add_row(escape(row["encoder-id"]), "[red]unreadable[/red]", *[""] * (len(LS_COLUMNS) - 2))
+            else:
+                table.add_row(*(escape(f"{row[c]:g}" if c == "Hz" else str(row[c])) for c in LS_COLUMNS))
+        out.print(table)
     for e in unreadable:
         err.print(f"[red]unreadable:[/red] {escape(str(e))}", highlight=False, soft_wrap=True)
 
@@ -130,6 +134,8 @@ def verify(
     store = encoder_dir(root, encoder_id)
     if not store.is_dir():
         raise CacheError(f"no store {encoder_id} in {root}; see `xares cache ls`")
+    from xares_llm.cache.verify import parts_to_verify, verify_encoder_file, verify_store
+
     plan, unplanned = planned_parts(store, tasks, splits)
     for folder in unplanned:
         err.print(f"note: no task config describes {folder}; its set of parts is not checked", highlight=False)
@@ -166,6 +172,8 @@ def report_left_out(transfer: Transfer) -> None:
 
 def push(encoder_id: EncoderIdArg, destination: LocationArg, cache: CacheOpt = None) -> None:
     """Upload one encoder store (verified first) to a Hugging Face dataset repo or an fsspec URL."""
+    from xares_llm.cache.transfer import push as push_store
+
     root = write_cache(cache, "cache push")
     transfer = push_store(root, match_encoder_id(root, encoder_id), destination)
     report_left_out(transfer)
@@ -173,7 +181,12 @@ def push(encoder_id: EncoderIdArg, destination: LocationArg, cache: CacheOpt = N
 
 
 def pull(encoder_id: EncoderIdArg, source: LocationArg, cache: CacheOpt = None) -> None:
-    """Download one encoder store into the cache; it appears only after every chunk verifies."""
-    transfer = pull_store(write_cache(cache, "cache pull"), encoder_id, source)
+    """Download one encoder store into the cache; it appears only after every chunk verifies and every part
+    the task configs list for its dataset/split folders is there."""
+    from xares_llm.cache.transfer import pull as pull_store
+
+    transfer = pull_store(
+        write_cache(cache, "cache pull"), encoder_id, source, lambda store: planned_parts(store, None, [])[0]
+    )
     report_left_out(transfer)
     out.print(f"pulled {transfer.files} files into {escape(str(transfer.path))}", highlight=False)

@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import typer
-from rich.table import Table
+from rich.markup import escape
 from rich.text import Text
 
-from xares_llm.cli.console import err, out
+from xares_llm.cli.console import Listing, err, out
 from xares_llm.cli.options import AutoDeviceOpt, EncoderArg, EncoderArgsOpt
 
 if TYPE_CHECKING:
@@ -44,6 +44,9 @@ def check(encoder: EncoderArg, encoder_args: EncoderArgsOpt = None, device: Auto
 
     results = run_checks(encoder, encoder_args, device)
     out.print(_table(encoder, results))
+    for r in results:
+        if r.name == "same encoder-id" and not r.passed:
+            err.print(f"[yellow]warning:[/yellow] {escape(r.detail)}", highlight=False, soft_wrap=True)
     failed = [r.name for r in results if r.mandatory and not r.passed]
     if not all_mandatory_passed(results):
         err.print(f"[red]FAIL:[/red] {len(failed)} mandatory check(s) failed: {', '.join(failed)}", highlight=False)
@@ -51,8 +54,8 @@ def check(encoder: EncoderArg, encoder_args: EncoderArgsOpt = None, device: Auto
     out.print("[green]all mandatory checks passed[/green]")
 
 
-def _table(encoder: str, results: list[CheckResult]) -> Table:
-    table = Table(title=f"xares check {encoder}", title_justify="left")
+def _table(encoder: str, results: list[CheckResult]) -> Listing:
+    table = Listing(title=f"xares check {encoder}", title_justify="left")
     table.add_column("check", no_wrap=True)
     table.add_column("result", no_wrap=True)
     table.add_column("mandatory", no_wrap=True)

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 
-from xares_llm.audio.download import DEFAULT_WORKERS, Shard, format_bytes, parse_splits, plan_download, run_download
-from xares_llm.audio.sources import default_data_root
 from xares_llm.cli.console import err, out
 from xares_llm.cli.options import CacheOpt, DataOpt, write_cache
-from xares_llm.tasks.schema import resolve_tasks
+from xares_llm.constants import DOWNLOAD_WORKERS
+
+if TYPE_CHECKING:
+    from xares_llm.audio.download import Shard
 
 TasksArg = Annotated[
     str,
@@ -26,12 +27,16 @@ def download(
     split: SplitOpt = "train,test",
     data: DataOpt = None,
     cache: CacheOpt = None,
-    workers: WorkersOpt = DEFAULT_WORKERS,
+    workers: WorkersOpt = DOWNLOAD_WORKERS,
 ) -> None:
     """Download only the shards the tasks need from the Hugging Face hub; present shards are skipped.
 
     Examples: `xares download --tasks task1`, `xares download --tasks esc50,gtzan --split test --data /data/xares`.
     """
+    from xares_llm.audio.download import format_bytes, parse_splits, plan_download, run_download
+    from xares_llm.audio.sources import default_data_root
+    from xares_llm.tasks.schema import resolve_tasks
+
     data_root = data or default_data_root(write_cache(cache, "download"))
     plan = plan_download(resolve_tasks(tasks), parse_splits(split), data_root)
     if plan.local_only:

@@ -8,12 +8,11 @@ from typing import Annotated
 import typer
 
 from xares_llm.cache.root import cache_root_of
-from xares_llm.cli.console import out
-from xares_llm.cli.options import AutoDeviceOpt, ConfigDirOpt, ThreadsOpt
+from xares_llm.cli.options import AutoDeviceOpt, ConfigDirOpt, ThreadsOpt, add_config_dirs
 from xares_llm.cli.progress import EvalReporter, make_progress
-from xares_llm.cli.render import scores_table
+from xares_llm.cli.render import print_scores
 from xares_llm.cli.score import EcheckerOpt, SbertOpt, metric_options
-from xares_llm.config import add_config_dirs
+from xares_llm.errors import XaresError
 
 
 def evaluate(
@@ -46,6 +45,11 @@ def evaluate(
 
       xares eval RUN --tasks esc50,gtzan --batch-size 16 --device cuda
     """
+    if not (run_dir / "run.json").is_file():  # before torch loads: this answer takes no time
+        raise XaresError(
+            f"{run_dir} is not a training run (no run.json); `xares runs` lists the runs under ./runs, "
+            "`xares train` starts one"
+        )
     from xares_llm.lalm.evaluate import evaluate as run_evaluate
 
     add_config_dirs(config_dir)
@@ -69,4 +73,4 @@ def evaluate(
 
     if not current_world().main:
         return  # under torchrun, rank 0 merged the predictions and scores them
-    out.print(scores_table(score_run(run_dir, metric_options(sbert, echecker, cache_root))))
+    print_scores(score_run(run_dir, metric_options(sbert, echecker, cache_root)), run_dir)

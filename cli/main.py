@@ -20,6 +20,7 @@ from xares_llm.cli import (
     download,
     evaluate,
     extract,
+    jobs,
     probe,
     report,
     run,
@@ -125,6 +126,7 @@ COMMANDS: dict[str, Callable] = {
     "report": report.report,
     "bench": bench.bench,
     "runs": runs.list_runs,
+    "jobs": jobs.jobs,
 }
 
 for name, command in COMMANDS.items():

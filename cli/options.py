@@ -22,6 +22,13 @@ CacheOpt = Annotated[
 ]
 
 
+def add_config_dirs(dirs: list[Path] | None) -> None:
+    """--config-dir, registered with the config loader (imported here, when a command runs, not for --help)."""
+    from xares_llm.config import add_config_dirs as add
+
+    add(dirs)
+
+
 def read_cache(value: str | None) -> Path | str:
     """--cache of a command that only reads stores: a local folder, or a URL read through a local mirror."""
     return default_cache_root() if value is None else cache_root_of(value)
@@ -90,6 +97,16 @@ EncoderPrecisionOpt = Annotated[
         ),
     ),
 ]
+ResamplerOpt = Annotated[
+    str,
+    typer.Option(
+        "--resampler",
+        help=(
+            "How clips reach 16 kHz: sinc (torchaudio's sinc_interp_hann, the reference setting) or soxr "
+            "(soxr HQ; other features, so its own encoder-id and store)."
+        ),
+    ),
+]
 StoreDtypeOpt = Annotated[
     str,
     typer.Option(
@@ -97,4 +114,7 @@ StoreDtypeOpt = Annotated[
         help="Stored feature dtype: float16, float32, int8 (one float32 scale per frame, about half of float16 "
         "on disk) or bitround<N> (float16 keeping N of its 10 mantissa bits, e.g. bitround7); each is its own store.",
     ),
+]
+JsonOpt = Annotated[
+    bool, typer.Option("--json", help="Print the listing as JSON (every value whole) instead of a table.")
 ]

@@ -6,10 +6,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.table import Table
 
-from xares_llm.cli.console import err, out
-from xares_llm.cli.options import AutoDeviceOpt, CacheOpt, EncoderArgsOpt, read_cache
+from xares_llm.cli.console import Listing, err, out, print_json
+from xares_llm.cli.options import AutoDeviceOpt, CacheOpt, EncoderArgsOpt, JsonOpt, read_cache
 from xares_llm.cli.score import EcheckerOpt, SbertOpt, metric_options
 
 if TYPE_CHECKING:
@@ -43,6 +42,7 @@ def probe(
     device: AutoDeviceOpt = None,
     sbert: SbertOpt = None,
     echecker: EcheckerOpt = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """Probe tasks with light heads on the stored features: minutes, not GPU-days.
 
@@ -58,13 +58,15 @@ def probe(
 
       xares probe mel --tasks clotho --sbert ./paraphrase-TinyBERT-L6-v2 --echecker none
     """
-    from xares_llm.probe.runner import ProbeOptions, parse_heads
+    from xares_llm.probe.outputs import parse_heads
+
+    chosen = parse_heads(heads)  # before torch loads
+    from xares_llm.probe.runner import ProbeOptions
     from xares_llm.probe.runner import probe as run_probe
     from xares_llm.stores import resolve_store
     from xares_llm.tasks.schema import resolve_tasks
 
     cache_root = read_cache(cache)
-    chosen = parse_heads(heads)
     configs = resolve_tasks(tasks)
     encoder_id, spec = resolve_store(cache_root, encoder, encoder_args)
     out_dir = out_dir or default_out_dir(encoder_id, tasks)
@@ -74,36 +76,42 @@ def probe(
         results = run_probe(cache_root, encoder_id, spec, configs, out_dir, options, status.update)
     for why in results.skipped.values():
         err.print(f"[yellow]skipped[/yellow] {why}", highlight=False, soft_wrap=True)
+    if as_json:
+        print_json(results.to_dict())
+        return
     out.print(probe_table(results))
     out.print(f"wrote {out_dir / 'probe_scores.json'}; rescore a head with: xares score {out_dir / '<head>'}")
 
 
-def probe_table(results: ProbeResults) -> Table:
+def probe_table(results: ProbeResults) -> Listing:
     """One row per task with each head's score, then track means beside the reference LALM's published ones."""
     from xares_llm.probe.outputs import NOTE
     from xares_llm.scoring.baselines import BASELINES
 
     heads = [h for h in results.heads if any(h in p.heads for p in results.tasks.values())]
-    table = Table(title=f"Probe scores ({results.encoder_id}) - not LALM scores", title_justify="left")
+    table = Listing(title=f"Probe scores ({results.encoder_id}) - not LALM scores", title_justify="left")
     for column in ("task", "track", "metric", "test clips"):
         table.add_column(column)
     for head in heads:
         table.add_column(head, justify="right", style="bold")
-    for name in BASELINES:
+    keys = [*results.tasks, *(f"track_{t}" for t in results.tracks())]
+    shown = {name: b for name, b in BASELINES.items() if any(b.get(k) is not None for k in keys)}  # no empty columns
+    for name in shown:
         table.add_column(f"LALM\n{name}", justify="right", style="dim")
     for probe in results.tasks.values():
         scores = [_cell(probe.heads[h].score, h == probe.primary) if h in probe.heads else "" for h in heads]
-        baselines = [_cell(b.get(probe.task)) for b in BASELINES.values()]
+        baselines = [_cell(b.get(probe.task)) for b in shown.values()]
         table.add_row(probe.task, probe.track, probe.metric, str(probe.n_test), *scores, *baselines)
     table.add_section()
     per_head = results.head_tracks()
     for track, mean in results.tracks().items():
         scores = [_cell(per_head.get(h, {}).get(track)) for h in heads]
-        baselines = [_cell(b.get(f"track_{track}")) for b in BASELINES.values()]
+        baselines = [_cell(b.get(f"track_{track}")) for b in shown.values()]
         table.add_row(f"mean {track}", track, "", "", *scores, *baselines)
         table.add_row(f"mean {track} (primary heads)", track, "", "", f"{mean:.3f}", *[""] * (len(heads) - 1))
+    lalm = "; the LALM columns are the reference system's published scores, for orientation only" if shown else ""
     table.caption = (
-        f"{NOTE}; the LALM columns are the reference system's published scores, for orientation only.\n"
+        f"{NOTE}{lalm}.\n"
         "^ the task's primary head (MLP, else linear, else kNN, else CTC), whose scores make the primary means."
     )
     table.caption_justify = "left"

@@ -8,6 +8,7 @@ a live bar shows nothing until it ends, each reporter prints one plain line ever
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from typing import TYPE_CHECKING
@@ -23,12 +24,31 @@ from rich.progress import (
 )
 
 from xares_llm.cli.console import err
+from xares_llm.errors import XaresError
 
 if TYPE_CHECKING:
     from xares_llm.pipeline import Hooks
 
 
-PLAIN_INTERVAL_S = float(os.environ.get("XARES_PROGRESS_SECONDS", "30"))  # off a terminal: a line this often
+PROGRESS_ENV = "XARES_PROGRESS_SECONDS"
+DEFAULT_INTERVAL_S = 30.0
+PLAIN_INTERVAL_S: float | None = None  # off a terminal, a line this often; None: $XARES_PROGRESS_SECONDS or 30
+
+
+def plain_interval() -> float:
+    """Seconds between plain progress lines; a setting that is not a number of seconds is one line."""
+    if PLAIN_INTERVAL_S is not None:
+        return PLAIN_INTERVAL_S
+    text = os.environ.get(PROGRESS_ENV, "").strip()
+    if not text:
+        return DEFAULT_INTERVAL_S
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = math.nan
+    if not math.isfinite(seconds) or seconds < 0:
+        raise XaresError(f"${PROGRESS_ENV} is {text[:40]!r}; set it to a number of seconds, e.g. 30")
+    return seconds
 
 
 def make_progress() -> Progress:
@@ -65,10 +85,11 @@ class Reporter:
         self.task: TaskID | None = None
         self.started = time.monotonic()
         self.last_line = self.started
+        self.interval = plain_interval()
 
     def plain(self, text: str, final: bool = False) -> None:
         now = time.monotonic()
-        if self.progress.disable and (final or now - self.last_line >= PLAIN_INTERVAL_S):
+        if self.progress.disable and (final or now - self.last_line >= self.interval):
             self.last_line = now
             err.print(text, highlight=False, soft_wrap=True)
 
@@ -118,6 +139,8 @@ class TrainReporter(Reporter):
     def start(self, first_step: int, total_steps: int) -> None:
         self.first, self.total = first_step, total_steps
         self.started = time.monotonic()
+        if first_step:
+            err.print(f"resumed from step {first_step} of {total_steps}", highlight=False)
         self.task = self.progress.add_task("train", total=total_steps, completed=first_step, status="")
 
     def step(self, step: int, loss: float, lr: float) -> None:

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from xares_llm.cache.root import local_cache_root
-from xares_llm.cli.console import out
-from xares_llm.cli.options import CacheOpt, ConfigDirOpt
-from xares_llm.cli.render import scores_table
-from xares_llm.config import add_config_dirs
-from xares_llm.metrics import MetricOptions
+from xares_llm.cli.options import CacheOpt, ConfigDirOpt, add_config_dirs
+from xares_llm.cli.render import print_scores
+from xares_llm.errors import XaresError
+
+if TYPE_CHECKING:
+    from xares_llm.metrics import MetricOptions
 
 SbertOpt = Annotated[
     str | None,
@@ -33,6 +34,8 @@ EcheckerOpt = Annotated[
 
 def metric_options(sbert: str | None, echecker: str | None, cache: Path | str | None) -> MetricOptions:
     """FENSE/DATE model choices; the echecker download lands in <cache>/metrics (the local cache beside a URL one)."""
+    from xares_llm.metrics import MetricOptions
+
     return MetricOptions(sbert=sbert, echecker=echecker, cache_dir=local_cache_root(cache), progress=True)
 
 
@@ -54,8 +57,10 @@ def score(
 
       xares score RUN --sbert ./paraphrase-TinyBERT-L6-v2 --echecker none
     """
+    if not run_dir.is_dir():
+        raise XaresError(f"{run_dir}: no such folder; `xares runs` lists the run dirs under ./runs")
     from xares_llm.scoring.score import score_run
 
     add_config_dirs(config_dir)
 
-    out.print(scores_table(score_run(run_dir, metric_options(sbert, echecker, cache))))
+    print_scores(score_run(run_dir, metric_options(sbert, echecker, cache)), run_dir)

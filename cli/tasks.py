@@ -2,33 +2,39 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
-from rich.table import Table
 
-from xares_llm.cli.console import out
-from xares_llm.cli.options import ConfigDirOpt
-from xares_llm.config import add_config_dirs
-from xares_llm.metrics import metric_names
-from xares_llm.tasks.catalog import MixtureSummary, TaskSummary, mixture_summaries, task_summaries
+from xares_llm.cli.console import Listing, out, print_json
+from xares_llm.cli.options import ConfigDirOpt, JsonOpt, add_config_dirs
+
+if TYPE_CHECKING:
+    from xares_llm.tasks.catalog import MixtureSummary, TaskSummary
 
 
 def list_tasks(
     ctx: typer.Context,
     prompts: Annotated[bool, typer.Option("--prompts", help="Show each task's prompt, verbatim, instead.")] = False,
     config_dir: ConfigDirOpt = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """List the tasks (track, metric, shard counts, dataset) and the mixtures' normalised weights.
 
-    Examples: `xares tasks`, `xares tasks --prompts`.
+    Examples: `xares tasks`, `xares tasks --prompts`, `xares tasks --json`.
     """
     if ctx.invoked_subcommand is not None:
         return
+    from xares_llm.tasks.catalog import mixture_summaries, task_summaries
+
     add_config_dirs(config_dir)
     summaries = task_summaries()
+    if as_json:
+        print_json({"tasks": [asdict(t) for t in summaries], "mixtures": [asdict(m) for m in mixture_summaries()]})
+        return
     if prompts:
         out.print(prompt_table(summaries))
         return
@@ -44,7 +50,12 @@ def new(
         str | None, typer.Option("--label-key", help="The json key holding the label (omit to list the keys).")
     ] = None,
     metric: Annotated[
-        str | None, typer.Option("--metric", help=f"One of {', '.join(metric_names())} \\[default: guessed].")
+        str | None,
+        typer.Option(
+            "--metric",
+            help="A metric name: accuracy, map, iwer, icer, fense, date or a plugin's "
+            "\\[default: guessed from the labels].",
+        ),
     ] = None,
     prompt: Annotated[str | None, typer.Option("--prompt", help="The instruction given to the LLM.")] = None,
     out_file: Annotated[Path | None, typer.Option("--out", help="Task YAML to write \\[default: ./NAME.yaml].")] = None,
@@ -73,12 +84,15 @@ def new(
         highlight=False,
         soft_wrap=True,
     )
-    next_step = f"{mixture}: a mixture of this task alone; next: xares run mel --mixture {mixture}"
+    for split, survey in (("train", train_survey), ("test", test_survey)):
+        for reason, count in survey.dropped.most_common():
+            out.print(f"{split}: {count} samples left out, their json: {reason}", highlight=False, soft_wrap=True)
+    next_step = f"{mixture}: a mixture of this task alone; next: xares run mel --mixture {mixture} --recipe demo"
     out.print(next_step, highlight=False, soft_wrap=True)
 
 
-def task_table(rows: list[TaskSummary]) -> Table:
-    table = Table(title="Tasks", title_justify="left")
+def task_table(rows: list[TaskSummary]) -> Listing:
+    table = Listing(title="Tasks", title_justify="left")
     table.add_column("task", style="bold")
     table.add_column("track")
     table.add_column("metric")
@@ -99,9 +113,9 @@ def task_table(rows: list[TaskSummary]) -> Table:
     return table
 
 
-def prompt_table(rows: list[TaskSummary]) -> Table:
+def prompt_table(rows: list[TaskSummary]) -> Listing:
     """Each task's instruction string exactly as the LLM sees it (quoted, so spaces show)."""
-    table = Table(title="Prompts", title_justify="left")
+    table = Listing(title="Prompts", title_justify="left")
     table.add_column("task", style="bold")
     table.add_column("track")
     table.add_column("prompt")
@@ -110,9 +124,9 @@ def prompt_table(rows: list[TaskSummary]) -> Table:
     return table
 
 
-def mixture_table(mixtures: list[MixtureSummary], task_order: list[str]) -> Table:
+def mixture_table(mixtures: list[MixtureSummary], task_order: list[str]) -> Listing:
     """Tasks down, mixtures across; a cell is the task's normalised training weight in that mixture."""
-    table = Table(
+    table = Listing(
         title="Mixtures: normalised training weights",
         title_justify="left",
         caption="* by_shards: the task's share of the mixture's train shards. Each column sums to 1.",

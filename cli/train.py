@@ -4,17 +4,25 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from xares_llm.cli.console import err, out
-from xares_llm.cli.options import AutoDeviceOpt, CacheOpt, ConfigDirOpt, EncoderArgsOpt, ThreadsOpt, read_cache
+from xares_llm.cli.options import (
+    AutoDeviceOpt,
+    CacheOpt,
+    ConfigDirOpt,
+    EncoderArgsOpt,
+    ThreadsOpt,
+    add_config_dirs,
+    read_cache,
+)
 from xares_llm.cli.progress import TrainReporter, make_progress
-from xares_llm.config import add_config_dirs
 from xares_llm.errors import XaresError
-from xares_llm.lalm.recipe import Recipe, load_recipe, parse_overrides
-from xares_llm.tasks.schema import load_mixture
+
+if TYPE_CHECKING:
+    from xares_llm.lalm.recipe import Recipe
 
 RecipeOpt = Annotated[str, typer.Option("--recipe", help="Packaged recipe (reference, t4, demo) or a YAML path.")]
 SetOpt = Annotated[
@@ -76,8 +84,10 @@ def train(
 
       torchrun --nproc_per_node 4 -m xares_llm.cli.main train whisper-base --mixture task1
     """
+    from xares_llm.lalm.recipe import load_recipe, parse_overrides
     from xares_llm.lalm.runs import read_recipe, read_run
     from xares_llm.lalm.train_log import parse_log_kinds
+    from xares_llm.tasks.schema import load_mixture
     from xares_llm.tasks.snapshots import read_run_mixture
 
     add_config_dirs(config_dir)
@@ -132,8 +142,6 @@ def train(
     if result.resumed_from == result.steps_done and result.final_loss is None:
         out.print(f"already finished: {result.steps_done} steps in {run_dir}")
     else:
-        if result.resumed_from:
-            err.print(f"resumed from step {result.resumed_from}")
         loss = "" if result.final_loss is None else f", final loss {result.final_loss:.4f}"
         out.print(f"finished {result.steps_done} steps{loss}: {run_dir}")
     out.print(f"next: xares eval {run_dir}")

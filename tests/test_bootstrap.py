@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 
+from xares_llm.metrics import sample_stats
 from xares_llm.report.bootstrap import bootstrap, mean_estimate, paired_difference, resample_weights
-from xares_llm.scoring.per_sample import sample_stats
 
 
 def accuracy_stats(correct: list[bool]):

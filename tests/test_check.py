@@ -271,3 +271,32 @@ def test_cli_help_shows_examples() -> None:
     result = runner.invoke(app, ["check", "--help"])
     assert result.exit_code == 0
     assert "xares check my_encoders.py:LargeEncoder" in result.output
+
+
+class NormDropEncoder(nn.Module):
+    """20 ms frames, BatchNorm over their features and dropout: train mode changes the output."""
+
+    output_dim = 8
+
+    def __init__(self):
+        super().__init__()
+        self.proj, self.norm, self.drop = nn.Linear(320, 8), nn.BatchNorm1d(8), nn.Dropout(0.1)
+
+    def forward(self, audio, audio_attention_mask=None):
+        frames = self.proj(audio[:, : audio.shape[1] // 320 * 320].reshape(audio.shape[0], -1, 320))
+        return self.drop(self.norm(frames.transpose(1, 2)).transpose(1, 2)), None
+
+
+def test_train_mode_differences_are_reported_and_the_encoder_left_as_it_was():
+    encoder = NormDropEncoder()
+    before = {k: v.clone() for k, v in encoder.state_dict().items()}
+    row = by_name(check_encoder(encoder))["train mode"]
+    assert not row.passed and not row.mandatory  # advisory: the encoder still passes
+    assert "1 BatchNorm layers, 1 dropout layers" in row.detail
+    assert "reference system runs the encoder in train mode" in row.detail
+    assert not encoder.training and all(v.equal(encoder.state_dict()[k]) for k, v in before.items())
+
+
+def test_train_mode_is_quiet_for_an_encoder_without_such_layers():
+    row = by_name(run_checks(str(MINIMAL)))["train mode"]
+    assert row.passed and "same features" in row.detail

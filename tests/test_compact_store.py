@@ -123,7 +123,7 @@ def test_tampered_compact_parts_are_refused_naming_the_part(tmp_path):
     path, _, _ = write(tmp_path / "s", "int8", random_clips(rng))
     meta_path = path / "scales" / "zarr.json"
     meta_path.write_text(json.dumps(zarr_json(meta_path) | {"shape": [3]}))
-    with pytest.raises(CacheError, match=re.escape(f"{path}: scales: shape [3], one scale per frame [50] expected")):
+    with pytest.raises(CacheError, match=re.escape(f"{path}: scales: shape[0] is 3, attributes say 50")):
         FeatureSplit(tmp_path / "s", "enc", "ds", "train")
 
     path, _, _ = write(tmp_path / "b", "bitround5", random_clips(rng))

@@ -33,8 +33,12 @@ def imported_modules() -> dict[str, set[str]]:
 
 
 def declared_distributions() -> set[str]:
+    """The runtime dependencies and the optional extras a user installs by name (not `dev`): an extra's
+    library is imported only inside the feature that needs it (submitit by the launchers)."""
     project = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]
-    return {re.split(r"[<>=!~;\[ ]", spec, maxsplit=1)[0].lower().replace("_", "-") for spec in project["dependencies"]}
+    extras = [spec for name, specs in project["optional-dependencies"].items() if name != "dev" for spec in specs]
+    specs = [*project["dependencies"], *extras]
+    return {re.split(r"[<>=!~;\[ ]", spec, maxsplit=1)[0].lower().replace("_", "-") for spec in specs}
 
 
 def test_every_imported_library_is_a_declared_dependency():

@@ -32,7 +32,7 @@ def test_default_is_fp32_and_each_precision_has_its_own_id():
     assert [infos[p].encoder_precision for p in ENCODER_PRECISIONS] == ["fp32", "fp16", "bf16"]
     ids = candidate_ids("mel", None)  # what `xares train mel` looks for
     assert ids[0] == default.encoder_id and {i.encoder_id for i in infos.values()} <= set(ids)
-    assert len(ids) == len(set(ids)) == len(ENCODER_PRECISIONS) * len(STORE_DTYPES)  # one per precision and dtype
+    assert len(ids) == len(set(ids)) == 2 * len(ENCODER_PRECISIONS) * len(STORE_DTYPES)  # resampler x precision x dtype
 
 
 def test_invalid_precision_is_refused_with_the_allowed_values():

@@ -129,7 +129,8 @@ def test_encoder_bug_stops_the_run_in_one_line(tmp_path):
 
 
 def test_a_test_clip_dropped_at_extraction_is_scored_as_an_empty_prediction(tmp_path):
-    """Dropping clips must never raise a score: a labelled clip the encoder failed on counts as wrong."""
+    """Dropping clips must never raise a score: a labelled clip the encoder failed on counts as wrong.
+    An undecodable clip is in no denominator, as in the reference, and is counted with its reason."""
     from xares_llm.lalm.evaluate import evaluate
     from xares_llm.lalm.recipe import load_recipe
     from xares_llm.lalm.train import train
@@ -148,8 +149,10 @@ def test_a_test_clip_dropped_at_extraction_is_scored_as_an_empty_prediction(tmp_
     train(run_dir, recipe, single_task_mixture(task), encoder_id, tmp_path / "cache")
     rows = {r["key"]: r for r in read_predictions(evaluate(run_dir)[0])}
     dropped = {k: r for k, r in rows.items() if "dropped" in r}
-    assert set(dropped) == {"undecodable", "nan", "huge", "oom"}  # labelled; no_json and no_label have no target
+    assert set(dropped) == {"nan", "huge", "oom"}  # labelled; no_json and no_label have no target
     assert all(r["prediction"] == "" and r["references"] == ["dog"] for r in dropped.values())
     scores = score_run(run_dir).tasks["faults"]
-    assert scores.n_samples == 10 and scores.n_dropped == 6
-    assert scores.test_targets["dropped_scored"] == 4
+    assert scores.n_samples == 9 and scores.n_dropped == 6
+    assert scores.test_targets["dropped_scored"] == 3
+    assert scores.n_left_out == {"no json": 1, "no label": 1, "undecodable": 1}
+    assert "1 no json, 1 no label, 1 undecodable" in (run_dir / "scores.tsv").read_text()

@@ -48,8 +48,24 @@ def test_reused_pid_does_not_block(tmp_path):
     write_record(lock, pid=os.getpid(), start=process_start(os.getpid()) + 1)  # our pid, another start time
     assert lock.acquire() and json.loads(lock.path.read_text())["start"] == process_start(os.getpid())
     lock.release()
-    write_record(lock, pid=1, start=process_start(1))  # a live process: respected, flock or not
-    assert not PartLock(lock.path.with_suffix("")).acquire()
+
+
+def test_a_free_flock_is_free_whatever_the_record_says(tmp_path):
+    """A live pid on this host, with its start time, none, or the older text: no flock, no holder."""
+    part = tmp_path / "part-a.zarr"
+    for record in (
+        {"pid": 1, "start": process_start(1)},
+        {"pid": 1, "start": None},
+        {"pid": os.getppid()},
+    ):
+        write_record(PartLock(part), **record)
+        lock = PartLock(part)
+        assert lock.acquire(), record
+        lock.release()
+    PartLock(part).path.write_text(f"{socket.gethostname()}-1")
+    lock = PartLock(part)
+    assert lock.acquire()
+    lock.release()
 
 
 def test_lock_of_a_killed_holder_is_free_at_once(tmp_path):

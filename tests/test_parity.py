@@ -83,9 +83,12 @@ def test_label_values_have_one_behaviour_each():
     assert targets({"label": ["a", "", 3]}, keys).texts == ["a", "", "3"]  # "" inside a list: an empty target
     found = targets({"label": ["a", {"x": 1}, ["b"]]}, keys)
     assert found.texts == ["a"] and found.unusable == 2
-    assert targets({"label": "", "text": "fallback"}, keys).texts == ["fallback"]  # empty: the next key
+    assert targets({"label": "", "text": "fallback"}, keys).texts == [""]  # "" is a target: the search stops
+    assert targets({"label": None, "text": "fallback"}, keys).texts == ["fallback"]  # null: the next key
+    assert targets({"label": [], "text": "fallback"}, keys).texts == ["fallback"]  # []: the next key
     assert targets({"label": {"x": 1}, "caption": "c"}, keys).texts == ["c"]  # a mapping: the next key
-    assert targets({"label": ""}, keys).texts == []
+    assert targets({"label": ""}, keys).texts == [""]
+    assert load_task("esc50").split_targets({"label": ""}, "test").texts == [""]  # the filter keeps it
     assert targets({}, keys).texts == []
 
 
@@ -116,9 +119,10 @@ def test_targets_and_counts_of_a_split(tmp_path):
     labels = ["dog", "--", "", "hahahahahaha", "cat"]
     store = write_split(tmp_path, "enc", "esc50", [5], lambda p, c: json.dumps({"label": labels[c]}))
     split = read_targets(load_task("esc50"), store, "train")
-    assert split.targets == ["dog", "cat"]
+    assert split.targets == ["dog", "", "cat"]
     assert split.counts.to_dict() == {
-        "clips": 5, "targets": 2, "filtered": 2, "unusable": 0, "unlabelled": 3, "dropped": 0, "dropped_scored": 0
+        "clips": 5, "targets": 3, "filtered": 2, "unusable": 0, "unlabelled": 2, "dropped": 0, "dropped_scored": 0,
+        "left_out": {},
     }  # fmt: skip
 
 
@@ -181,6 +185,8 @@ def test_only_the_reference_settings_are_comparable():
     assert reference_run() == []
     assert reference_run(recipe=load_recipe("t4")) == ["recipe precision: fp16 (reference: fp32)"]
     assert reference_run(encoder_precision="fp16") == ["encoder precision: fp16 (reference: fp32)"]
+    assert reference_run(encoder_resampler="soxr") == ["resampler: soxr (reference: sinc)"]
+    assert reference_run(encoder_resampler=None)[0].startswith("resampler: not recorded")
     assert reference_run(steps_done=10) == ["unfinished: 10 of 100000 steps trained"]
     changed = reference_run(prompts={**PROMPTS, "esc50": "Classify the environmental sound. "})
     assert len(changed) == 1 and changed[0].startswith("task esc50: prompt")
@@ -213,6 +219,32 @@ def test_mask_none_encoders_keep_only_real_frames():
         assert frames.equal(encode_clips(NoMaskEncoder(), [clip])[0])
 
 
+class WindowedNoMask(torch.nn.Module):
+    """25 ms windows every 10 ms (T' = (n - 400) // 160 + 1, not proportional to n), no mask; each frame
+    sums its window, so a frame over padding differs from a frame over audio."""
+
+    output_dim = 1
+
+    def forward(self, audio, audio_attention_mask=None):
+        return audio.unfold(1, 400, 160).sum(dim=2, keepdim=True), None
+
+
+def test_mask_none_frames_depend_on_the_clip_only():
+    from xares_llm.encoders.encoding import encode_clips
+
+    rng = np.random.default_rng(0)
+    clip = rng.uniform(0.5, 1, 16_720).astype(np.float32)  # alone: (16720 - 400) // 160 + 1 = 103 frames
+    alone = encode_clips(WindowedNoMask(), [clip])[0]
+    assert len(alone) == 103
+    others = [rng.uniform(0.5, 1, n).astype(np.float32) for n in (16_000, 17_000, 32_000, 16_720)]
+    for batch in ([clip, others[0]], [others[1], clip], [others[2], clip, others[0]], [clip, others[3], others[1]]):
+        encoded = encode_clips(WindowedNoMask(), batch)
+        for frames, member in zip(encoded, batch, strict=True):
+            assert frames.shape == ((len(member) - 400) // 160 + 1, 1)  # 103 for the clip, never 104 or 105
+        mine = next(f for f, m in zip(encoded, batch, strict=True) if m is clip)
+        np.testing.assert_allclose(mine, alone, rtol=1e-6)
+
+
 def test_training_windows_are_frame_crops(tmp_path):
     """A clip longer than the window gives windows of exactly window_frames at varying starts."""
     import json
@@ -226,3 +258,13 @@ def test_training_windows_are_frame_crops(tmp_path):
     examples = [e for step in range(16) for e in sampler.examples(step)]
     assert {e.stop - e.start for e in examples} == {30}
     assert len({e.start for e in examples}) > 10 and all(0 <= e.start <= 70 for e in examples)
+
+
+def test_accuracy_compares_strings_as_they_are_even_ending_in_nul():
+    """The reference's scikit-learn accuracy goes through numpy string arrays, which drop a trailing NUL;
+    we compare the strings (docs/reference-parity.md): only such strings can differ."""
+    from xares_llm.metrics.classification import accuracy
+
+    assert accuracy(["dog\x00"], [["dog"]]).score == 0.0
+    assert np.array(["dog\x00"])[0] == "dog"  # what the reference's comparison sees
+    assert accuracy(["Dog."], [["dog"]]).score == 1.0

@@ -10,9 +10,9 @@ import torch
 from typer.testing import CliRunner
 
 from xares_llm.cli.main import app
-from xares_llm.metrics import MetricOptions, compute_metric
+from xares_llm.metrics import MetricError, MetricOptions, compute_metric, sample_stats
 from xares_llm.metrics.dummies import write_tiny_echecker, write_tiny_sbert
-from xares_llm.scoring.per_sample import per_sample_path, sample_stats
+from xares_llm.scoring.per_sample import load_stats, per_sample_path, stats_path
 from xares_llm.scoring.predictions import predictions_path, write_predictions
 
 WORDS = ["a", "dog", "barks", "cat", "meows", "rain", "falls", "on", "the", "roof", "car", "passes", "by", "bird"]
@@ -139,3 +139,80 @@ def test_score_writes_per_sample_files(tmp_path):
     assert lines[1]["prediction"] == "cat" and lines[1]["references"] == ["rain"]
     (utterance,) = [json.loads(line) for line in per_sample_path(run, "librispeech").read_text().splitlines()]
     assert utterance["deletions"] == 1 and utterance["reference_units"] == 4 and utterance["error_rate"] == 0.25
+
+
+def test_score_and_report_run_the_sentence_model_once(caption_options, tmp_path, monkeypatch):
+    """`xares score` encodes each caption corpus once (score, per-sample file and saved statistics from
+    one pass); `xares report` resamples the saved statistics and encodes nothing, with the same intervals
+    as a report that has to compute them (a run scored before they were saved)."""
+    from xares_llm.metrics.caption_models import SentenceEncoder
+
+    _, sbert = caption_options
+    preds, refs = caption_data(12)
+    run = tmp_path / "run"
+    for task in ("clotho", "mecat"):
+        rows = [
+            {"task": task, "key": f"k{i}", "prediction": p, "references": r}
+            for i, (p, r) in enumerate(zip(preds, refs, strict=True))
+        ]
+        write_predictions(predictions_path(run, task), rows)
+    calls = []
+    embed = SentenceEncoder.embed
+    monkeypatch.setattr(SentenceEncoder, "embed", lambda self, *a, **k: calls.append(1) or embed(self, *a, **k))
+    options = MetricOptions(sbert=str(sbert), echecker="none")
+    for metric in ("fense", "date"):
+        compute_metric(metric, preds, refs, {}, options)
+    one_pass = len(calls)
+    assert one_pass == 4  # candidates and references, for each metric
+
+    flags = ["--sbert", str(sbert), "--echecker", "none"]
+    result = CliRunner().invoke(app, ["score", str(run), *flags])
+    assert result.exit_code == 0, result.output
+    assert len(calls) == 2 * one_pass
+    report = ["report", str(run), "--format", "md", "--resamples", "50", *flags]
+    result = CliRunner().invoke(app, [*report, "--out", str(tmp_path / "saved")])
+    assert result.exit_code == 0, result.output
+    assert len(calls) == 2 * one_pass  # the report ran no sentence model
+
+    for saved in (run / "per_sample").glob("*.stats.npz"):
+        saved.unlink()
+    result = CliRunner().invoke(app, [*report, "--out", str(tmp_path / "computed")])
+    assert result.exit_code == 0, result.output
+    assert len(calls) == 3 * one_pass  # without saved statistics it computes them
+    saved_md, computed_md = ((tmp_path / d / "report.md").read_text() for d in ("saved", "computed"))
+    assert saved_md == computed_md and "[" in saved_md
+
+
+def test_saved_statistics_of_other_predictions_are_not_used(tmp_path):
+    run = tmp_path / "run"
+    rows = [{"task": "esc50", "key": f"k{i}", "prediction": p, "references": ["dog"]} for i, p in enumerate("ab")]
+    write_predictions(predictions_path(run, "esc50"), rows)
+    assert CliRunner().invoke(app, ["score", str(run)]).exit_code == 0
+    assert load_stats(run, "esc50", "accuracy", {}).full_score() == 0.0
+    assert load_stats(run, "esc50", "map", {"num_classes": 2}) is None  # scored by another metric
+    write_predictions(predictions_path(run, "esc50"), [{**rows[0], "prediction": "dog"}, rows[1]])
+    assert load_stats(run, "esc50", "accuracy", {}) is None  # predictions changed since scoring
+    assert CliRunner().invoke(app, ["score", str(run)]).exit_code == 0
+    stats = load_stats(run, "esc50", "accuracy", {})
+    assert stats.full_score() == 0.5 and stats.records[0] == {"correct": 1.0, "hits": 1, "pairs": 1}
+    stats_path(run, "esc50").write_bytes(b"not a zip file")
+    with pytest.raises(MetricError, match=r"esc50\.stats\.npz: unreadable per-clip statistics"):
+        load_stats(run, "esc50", "accuracy", {})
+
+
+@pytest.mark.parametrize("metric", ["accuracy", "map", "iwer"])
+def test_restricted_to_some_clips_scores_as_the_metric_on_those_clips(metric):
+    """The report's paired difference over the clips two runs share: the others weigh zero."""
+    rng = np.random.default_rng(4)
+    labels = ["dog", "cat", "rain", "car", "bird"]
+    refs = [[";".join(rng.choice(labels, rng.integers(1, 3), replace=False))] for _ in range(40)]
+    preds = [";".join(rng.choice(labels, rng.integers(0, 3), replace=False)) for _ in range(40)]
+    args = {"num_classes": 6} if metric == "map" else {}
+    keep = sorted(rng.choice(40, 25, replace=False).tolist())
+    full = sample_stats(metric, preds, refs, args)
+    restricted = full.restricted(keep)
+    subset = sample_stats(metric, [preds[i] for i in keep], [refs[i] for i in keep], args)
+    assert restricted.clips == 25 and restricted.records == [full.records[i] for i in keep]
+    assert restricted.full_score() == pytest.approx(subset.full_score(), abs=1e-12)
+    w = np.random.default_rng(5).integers(0, 3, (4, 25)).astype(np.float32)
+    assert restricted.scorer(w) == pytest.approx(subset.scorer(w), abs=1e-12)

@@ -148,7 +148,10 @@ def test_weight_change_alone_changes_fingerprint():
 
 
 def test_parts_locked_by_a_live_process_are_left_to_it(tmp_path, demo_store):
+    import multiprocessing
     import socket
+
+    from lockers import hold
 
     tasks = [load_task("demo_count")]
     encoder_id = prepare_encoder("mel", None, "cpu", "float16")[1].encoder_id
@@ -156,12 +159,20 @@ def test_parts_locked_by_a_live_process_are_left_to_it(tmp_path, demo_store):
     split.mkdir(parents=True)
     shards = tasks[0].dataset.shards("test")
     host = socket.gethostname()
-    (split / (part_name(shards[0]) + ".lock")).write_text(f"{host}-1")  # pid 1 is alive
-    (split / (part_name(shards[0]) + ".tmp-" + f"{host}-1-abcd1234")).mkdir()  # that live writer's temp
-    (split / (part_name(shards[1]) + ".lock")).write_text(f"{host}-999999999")  # no such process
+    context = multiprocessing.get_context("spawn")
+    ready = context.Event()
+    holder = context.Process(target=hold, args=(str(split / part_name(shards[0])), ready))  # a live flock
+    holder.start()
+    assert ready.wait(120)
+    (split / (part_name(shards[0]) + ".tmp-" + f"{host}-1-abcd1234")).mkdir()  # a live writer's temp (pid 1)
+    (split / (part_name(shards[1]) + ".lock")).write_text(f"{host}-1")  # pid 1 lives, but holds no flock
     (split / (part_name(shards[1]) + ".tmp-" + f"{host}-999999999-abcd1234")).mkdir()  # a killed run's temp
     (split / (part_name(shards[1]) + ".tmp-" + f"{host}-1-abcd5678")).mkdir()  # killed, its pid reused since
-    report = extract("mel", tasks, tmp_path, demo_store.data_root, splits=["test"])
+    try:
+        report = extract("mel", tasks, tmp_path, demo_store.data_root, splits=["test"])
+    finally:
+        holder.kill()
+        holder.join()
     assert report.elsewhere == 1 and [p.name for p in report.written] == [part_name(shards[1])]
     remaining = sorted(p.name for p in split.iterdir())
     assert remaining == sorted(

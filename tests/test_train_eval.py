@@ -182,7 +182,7 @@ def test_training_stops_at_a_non_finite_loss_and_stays_resumable(demo_store, tmp
             demo_store.cache_root,
         )
     info = read_run(run_dir)
-    assert info.status == "running" and not checkpoints(run_dir)
+    assert info.status == "failed" and "training stopped at step" in info.stopped and not checkpoints(run_dir)
 
 
 def test_eval_refuses_a_run_whose_last_loss_is_not_finite(trained_run, tmp_path):

@@ -13,7 +13,10 @@ Data flow (docs/architecture.md)::
       -> mixture sampler -> random window -> length buckets    lalm/sampler.py
       -> projector -> [audio | prompt | answer] -> LLM (+ LoRA) -> loss    lalm/model.py, lalm/train.py
       -> [audio | prompt] -> batched greedy generation, left-padded        lalm/evaluate.py
-    => run dir: checkpoints, predictions/<task>.jsonl, scores.json         scoring/score.py
+    => run dir: checkpoints, predictions/<task>.jsonl                      lalm/runs.py, lalm/evaluate.py
+      -> each metric once: corpus score + per-clip statistics              metrics/ (one registry entry each)
+    => scores.json, per_sample/<task>.jsonl and .stats.npz                 scoring/score.py, scoring/per_sample.py
+      -> bootstrap intervals from the saved statistics, no model           report/
 
 The public surface, one function per stage (each module is imported only when used, so the CLI
 starts fast): `xares_llm.extract.run.extract`, `xares_llm.lalm.train.train`, `xares_llm.lalm.evaluate.evaluate`,

@@ -25,6 +25,9 @@ CONFIG_PATH_ENV = "XARES_CONFIG_PATH"
 # The top-level field that tells each kind of config apart, whatever its file is called.
 KIND_MARKERS = {"tasks": "dataset", "mixtures": "weights", "recipes": "llm"}
 
+MAX_CONFIG_BYTES = 1 << 20  # the largest packaged config is a few kB
+MAX_QUOTE_CHARS = 200  # what an error line quotes of a value or of the YAML parser's message
+
 _config_dirs: list[Path] = []  # from --config-dir, searched before $XARES_CONFIG_PATH
 
 
@@ -67,8 +70,8 @@ def known_names(kind: str) -> list[str]:
 def config_kind(path: Path) -> str | None:
     """'tasks', 'mixtures' or 'recipes' by the file's content; None when it is none of them."""
     try:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        data = read_yaml(Path(path))
+    except (OSError, ConfigError):
         return None
     if not isinstance(data, dict):
         return None
@@ -103,14 +106,40 @@ def resolve_config_path(kind: str, name_or_path: str) -> Path:
     )
 
 
+class _ConfigLoader(yaml.SafeLoader):
+    """safe_load without aliases: a config never needs them, and nested ones expand exponentially."""
+
+    def compose_node(self, parent: yaml.Node | None, index: object) -> yaml.Node | None:
+        if self.check_event(yaml.AliasEvent):
+            mark = self.peek_event().start_mark
+            raise yaml.composer.ComposerError(None, None, "aliases (*name) are not allowed in a config", mark)
+        return super().compose_node(parent, index)
+
+
+def load_yaml_text(text: str) -> object:
+    """One YAML document as plain data: no tags that build objects (safe_load), no aliases."""
+    return yaml.load(text, Loader=_ConfigLoader)
+
+
 def read_yaml(path: Path) -> dict:
+    """A config file's top-level mapping; `ConfigError` naming the file when it is not UTF-8 YAML of one."""
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        if path.stat().st_size > MAX_CONFIG_BYTES:
+            raise ConfigError(f"{path}: {path.stat().st_size} bytes; a config is at most {MAX_CONFIG_BYTES}")
+        data = load_yaml_text(path.read_bytes().decode("utf-8"))
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from e
     except yaml.YAMLError as e:
-        raise ConfigError(f"{path}: not valid YAML: {e}") from e
+        raise ConfigError(f"{path}: not valid YAML: {one_line(str(e))}") from e
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping of fields at the top level")
     return data
+
+
+def one_line(text: str, limit: int = MAX_QUOTE_CHARS) -> str:
+    """`text` on one line, cut to `limit` characters: an error quotes a file, never all of it."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 3] + "..."
 
 
 def validate(model: type[Model], data: dict, source: Path | str) -> Model:
@@ -121,8 +150,8 @@ def validate(model: type[Model], data: dict, source: Path | str) -> Model:
         problems = []
         for err in e.errors():
             field = ".".join(str(p) for p in err["loc"]) or "(top level)"
-            got = f" (got {err['input']!r})" if err["type"] != "missing" and "input" in err else ""
-            problems.append(f"field '{field}': {err['msg']}{got}")
+            got = f" (got {one_line(repr(err['input']))})" if err["type"] != "missing" and "input" in err else ""
+            problems.append(one_line(f"field '{field}': {err['msg']}{got}", 2 * MAX_QUOTE_CHARS))
         raise ConfigError(f"{source}: " + "; ".join(problems)) from e
 
 
@@ -130,9 +159,13 @@ def load_config(model: type[Model], kind: str, name_or_path: str, overrides: dic
     """Load a packaged or user config of `kind` into `model`, applying dotted `overrides` first."""
     path = resolve_config_path(kind, name_or_path)
     data = read_yaml(path)
-    for dotted, value in (overrides or {}).items():
+    if not overrides:
+        return validate(model, data, path)
+    validate(model, data, path)  # a fault of the file is the file's; what is left is the overrides'
+    for dotted, value in overrides.items():
         set_dotted(data, dotted, value)
-    return validate(model, data, path)
+    given = ", ".join(f"{k}={v}" for k, v in overrides.items())
+    return validate(model, data, f"--set {given} (on {path.name})")
 
 
 def set_dotted(data: dict, dotted: str, value: object) -> None:

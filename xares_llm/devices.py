@@ -30,3 +30,11 @@ def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
     if precision == "auto":
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
     return {"fp16": torch.float16, "bf16": torch.bfloat16}[precision]
+
+
+def device_name(device: str | torch.device) -> str:
+    """The card's name on CUDA, the processor's elsewhere: what a cost record says ran the work."""
+    import platform
+
+    device = torch.device(device)
+    return torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu"

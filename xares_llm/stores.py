@@ -26,7 +26,7 @@ def resolve_store(cache_root: Path | str, encoder: str, encoder_args: str | dict
     from xares_llm.encoders.describe import candidate_ids
 
     try:
-        candidates = candidate_ids(encoder, encoder_args)  # store dtype and encoder precision are in the fingerprint
+        candidates = candidate_ids(encoder, encoder_args)  # resampler, precision, store dtype: in the fingerprint
     except EncoderError as e:
         if len(matches) > 1:  # not a spec either (`mel` prefixes every mel store's id, and is one)
             raise StoreError(f"encoder-id prefix {encoder!r} is ambiguous: {', '.join(matches)}") from e
@@ -34,7 +34,7 @@ def resolve_store(cache_root: Path | str, encoder: str, encoder_args: str | dict
         raise StoreError(
             f"{encoder!r} is neither a store in {cache_root} (stores: {known}) nor a loadable encoder: {e}"
         ) from e
-    for candidate in candidates:  # the reference precision (fp32) first, then the default store dtype
+    for candidate in candidates:  # the reference resampler and precision first, then the default store dtype
         if candidate in infos:
             return candidate, encoder
     create = (
@@ -44,5 +44,5 @@ def resolve_store(cache_root: Path | str, encoder: str, encoder_args: str | dict
     )
     raise StoreError(
         f"no feature store for {encoder} in {cache_root} (none of its {len(candidates)} encoder-ids, one per "
-        f"store dtype and encoder precision, e.g. {candidates[0]}); {create}"
+        f"resampler, encoder precision and store dtype, e.g. {candidates[0]}); {create}"
     )

@@ -155,9 +155,25 @@ def write_demo_shards(data_root: Path, size: DemoSize | None = None, overwrite: 
     return written
 
 
+def is_demo(task) -> bool:
+    """A demo task: generated here, no hub repo."""
+    return task.dataset.repo is None and task.track == "demo"
+
+
+def missing_demo_shards(data_root: Path) -> int:
+    """How many demo shards are not under `data_root` yet (`ensure_demo_shards` would write them)."""
+    paths = [
+        data_root / shard_relative_path(task, split, index)
+        for task in DEMO_TASKS
+        for split in ("train", "test")
+        for index in range(DEMO_SHARDS_PER_SPLIT)
+    ]
+    return sum(not path.is_file() for path in paths)
+
+
 def ensure_demo_shards(tasks: list, data_root: Path) -> None:
     """Write the demo shards under `data_root` when a demo task (no hub repo) is among `tasks`."""
-    if any(t.dataset.repo is None and t.track == "demo" for t in tasks):
+    if any(is_demo(t) for t in tasks):
         try:
             write_demo_shards(data_root)
         except OSError as e:

@@ -13,11 +13,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from xares_llm.audio.sources import BACKOFF_SECONDS, RETRIES, fetch_shard, with_retries
+from xares_llm.constants import DOWNLOAD_WORKERS
 from xares_llm.errors import ConfigError, DataError
 from xares_llm.tasks.schema import SPLITS, Split, TaskConfig
 
 PATHS_INFO_BATCH = 100  # paths per hub `paths-info` request when sizing a download
-DEFAULT_WORKERS = 4  # shards downloaded at once
+DEFAULT_WORKERS = DOWNLOAD_WORKERS
 
 
 @dataclass(frozen=True)
@@ -117,6 +118,7 @@ def remote_sizes(
                 task=batch[0].task,
                 retries=retries,
                 backoff_s=backoff_s,
+                suggest_download=False,
             )
             found = {info.path: getattr(info, "size", None) for info in infos}
             absent = [s for s in batch if found.get(s.relative) is None]
@@ -156,6 +158,7 @@ def run_download(
             quiet=True,
             retries=retries,
             backoff_s=backoff_s,
+            suggest_download=False,
         )
         if on_done is not None:
             on_done(shard, path.stat().st_size)

@@ -68,10 +68,12 @@ def fetch_shard(
     quiet: bool = False,
     retries: int = RETRIES,
     backoff_s: float = BACKOFF_SECONDS,
+    suggest_download: bool = True,
 ) -> Path:
     """Download one shard of a hub dataset repo into `data_root`, keeping the repo layout.
 
-    `quiet` hides the hub's own per-file progress bar (for callers that draw their own).
+    `quiet` hides the hub's own per-file progress bar (for callers that draw their own);
+    `suggest_download=False` (from `xares download` itself) leaves that command out of the advice.
     """
     from huggingface_hub import hf_hub_download
 
@@ -80,7 +82,10 @@ def fetch_shard(
     def call() -> Path:
         return Path(hf_hub_download(repo, relative, repo_type="dataset", local_dir=data_root, **kwargs))
 
-    return with_retries(call, repo, relative, data_root, task=task, retries=retries, backoff_s=backoff_s)
+    return with_retries(
+        call, repo, relative, data_root, task=task, retries=retries, backoff_s=backoff_s,
+        suggest_download=suggest_download,
+    )  # fmt: skip
 
 
 def with_retries(
@@ -92,6 +97,7 @@ def with_retries(
     task: str | None = None,
     retries: int = RETRIES,
     backoff_s: float = BACKOFF_SECONDS,
+    suggest_download: bool = True,
 ) -> T:
     """Run one hub request, retrying transient failures with exponential backoff.
 
@@ -107,8 +113,11 @@ def with_retries(
             transient = is_transient(e)
             if not transient or attempt == retries:
                 raise DataError(
-                    download_failure(e, repo, relative, data_root, task=task, attempts=attempt + 1, transient=transient)
-                ) from e
+                    download_failure(
+                        e, repo, relative, data_root, task=task, attempts=attempt + 1, transient=transient,
+                        suggest_download=suggest_download,
+                    )
+                ) from e  # fmt: skip
             wait = min(backoff_s * 2**attempt, BACKOFF_MAX_SECONDS)
             log.warning("%s from %s failed (%s); retry %d/%d in %.0f s", relative, repo, e, attempt + 1, retries, wait)
             time.sleep(wait)
@@ -156,6 +165,7 @@ def download_failure(
     task: str | None = None,
     attempts: int = 1,
     transient: bool = False,
+    suggest_download: bool = True,
 ) -> str:
     """One message: what failed, why in words, and how to get the file another way."""
     from huggingface_hub.errors import (
@@ -182,13 +192,20 @@ def download_failure(
         why = f"{detail}: {first_line}" if first_line else detail
         if transient:
             why += f" (gave up after {attempts} attempts)"
-    how = f"`xares download --tasks {task} --data {data_root}`" if task else "`xares download --tasks <task>`"
+    ways = []
+    if suggest_download:  # not from `xares download`, which just failed
+        ways.append(
+            f"`xares download --tasks {task} --data {data_root}`" if task else "`xares download --tasks <task>`"
+        )
     if " " not in relative:  # one file: the hub's own CLI can fetch exactly it
-        how += f" or `hf download {repo} {relative} --repo-type dataset --local-dir {data_root}`"
-    return (
-        f"could not download {relative} from dataset repo {repo}: {why}. Pre-download with {how}, "
-        "or point --data / XARES_DATA at a local mirror of the repo layout."
-    )
+        ways.append(f"`hf download {repo} {relative} --repo-type dataset --local-dir {data_root}`")
+    offline = "HF_HUB_OFFLINE" in why
+    where = " on a connected machine (then copy the files here)" if offline else ""
+    how = f"Pre-download with {' or '.join(ways)}{where}, or point" if ways else "Point"
+    if offline and not suggest_download:
+        how = f"Unset HF_HUB_OFFLINE, or run this on a connected machine and copy {data_root} here, or point"
+    mirror = "--data / XARES_DATA at a local mirror of the repo layout"
+    return f"could not download {relative} from dataset repo {repo}: {why}. {how} {mirror}."
 
 
 def _cause_chain(error: BaseException) -> list[BaseException]:

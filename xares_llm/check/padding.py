@@ -11,7 +11,7 @@ import torch
 
 from xares_llm.check.context import REFERENCE_BATCH, Context, Skip
 from xares_llm.constants import SAMPLE_RATE
-from xares_llm.encoders.encoding import encode_clips, pad_batch, unpack_output, valid_frame_counts
+from xares_llm.encoders.encoding import encode_clips, pad_batch, unpack_output
 
 SILENCE_SECONDS = 1.0  # an all-zero clip: real datasets have them, and x / x.std() turns them into NaN
 # Batched vs single-clip output: max |difference| relative to the clip's max |feature|. CUDA gets
@@ -35,14 +35,14 @@ def check_padding_mask(ctx: Context) -> tuple[bool, str]:
         )
     frames = features.shape[1]
     lengths = [len(c) for c in clips]
-    counts = valid_frame_counts(frames, mask, lengths, audio.shape[1])
+    if mask is None:  # extraction never pads such an encoder, so its padding frames are never read
+        return True, (
+            "no mask (None): extraction runs this encoder on clips of one exact length at a time (no padding, "
+            "one forward per distinct length); return a feature mask to batch mixed lengths"
+        )
+    counts = [int(v) for v in mask.bool().sum(dim=1).tolist()]
     rows = features.detach().float().cpu()
     ctx.state.finite_inputs.append(("a padded batch", torch.cat([rows[i, :c] for i, c in enumerate(counts)])))
-    if mask is None:
-        return True, (
-            "no mask (None): padded clips keep ceil(samples / padded samples * T') frames; "
-            "exactness is tested by batch consistency"
-        )
     longest = max(lengths)
     for n, count in zip(lengths, counts, strict=True):
         seconds = n / SAMPLE_RATE
@@ -61,19 +61,18 @@ def check_padding_mask(ctx: Context) -> tuple[bool, str]:
 def check_batch_consistency(ctx: Context) -> tuple[bool, str]:
     ctx.require("mask length")
     clips = ctx.probe_clips()
+    # a partner of the first clip's exact length: an encoder without a mask is batched only with those
+    partner = np.resize(clips[-1], len(clips[0]))
     try:
-        batched = encode_clips(ctx.encoder, clips, ctx.device)
+        batched = encode_clips(ctx.encoder, [*clips, partner], ctx.device)[: len(clips)]
         single = [encode_clips(ctx.encoder, [clip], ctx.device)[0] for clip in clips]
     except Exception as e:
         return False, f"encoding the probe clips raised {type(e).__name__}: {e}"
     rtol = BATCH_RTOL[ctx.device.type]
-    # With mask=None the frame count of a padded clip comes from the length ratio (see
-    # valid_frame_counts), which may round to one frame more than the clip gives alone.
-    frame_slack = 1 if ctx.state.output[1] is None else 0
     worst = 0.0
     for clip, b, s in zip(clips, batched, single, strict=True):
         seconds = len(clip) / SAMPLE_RATE
-        if abs(b.shape[0] - s.shape[0]) > frame_slack:
+        if b.shape[0] != s.shape[0]:
             return False, (
                 f"the {seconds:.2f} s clip gives {b.shape[0]} valid frames in a padded batch but "
                 f"{s.shape[0]} alone; the number of real frames must depend only on the clip's length"

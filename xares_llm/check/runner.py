@@ -6,10 +6,12 @@ from collections.abc import Callable, Sequence
 
 import torch
 
-from xares_llm.check import contract, cost, coverage, padding
+from xares_llm.check import contract, cost, coverage, padding, train_mode
 from xares_llm.check.context import CheckResult, Context, Skip
 from xares_llm.devices import resolve_device
+from xares_llm.encoders.fingerprint import content_digest
 from xares_llm.encoders.loader import load_encoder
+from xares_llm.encoders.registry import ENCODERS
 
 Check = Callable[[Context], tuple[bool, str]]
 
@@ -21,7 +23,25 @@ def run_checks(spec: str, kwargs: str | dict | None = None, device: str | None =
     """
     torch_device = resolve_device(device)
     loaded = load_encoder(spec, kwargs)
-    return check_encoder(loaded.module, torch_device)
+    stable = None if spec in ENCODERS else same_weights_twice(spec, kwargs, content_digest(loaded))
+    results = check_encoder(loaded.module, torch_device)
+    return results if stable is None else [*results, stable]
+
+
+def same_weights_twice(spec: str, kwargs: str | dict | None, first: str) -> CheckResult:
+    """Your own encoder, constructed a second time, must hold the same weights: a random init without a
+    seed gets a new encoder-id, so each extraction writes a new store and none is ever reused.
+    (Built-ins load fixed weights and are not constructed twice.)"""
+    again = content_digest(load_encoder(spec, kwargs))
+    if again == first:
+        return CheckResult("same encoder-id", True, False, "constructed twice: the same weights, the same encoder-id")
+    return CheckResult(
+        "same encoder-id",
+        False,
+        False,
+        "constructed twice, the weights differ (a random init without a seed?): every extraction would get a "
+        "new encoder-id and store; seed it (torch.manual_seed in __init__) or load saved weights",
+    )
 
 
 def check_encoder(encoder: object, device: str | torch.device = "cpu") -> list[CheckResult]:
@@ -58,6 +78,7 @@ def steps(ctx: Context) -> list[tuple[str, bool, Check]]:
         ("finite output", True, padding.check_finite),  # last of these: it covers the batches' output too
         ("30 s clip", True, cost.check_long_clip),
         ("coverage", True, coverage.check_coverage),
+        ("train mode", False, train_mode.check_train_mode),
         ("frame rate", declares_rate, cost.check_frame_rate),
         ("time", False, cost.check_time),
         ("peak memory", on_cuda, cost.check_memory),

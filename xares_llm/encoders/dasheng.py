@@ -31,6 +31,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from xares_llm.cache.atomic import atomic_file, atomic_write_text
 from xares_llm.constants import SAMPLE_RATE
 from xares_llm.encoders._common import lengths_to_mask, load_failed, real_lengths, resolve_layer
 from xares_llm.errors import EncoderError
@@ -306,17 +307,18 @@ def _shape_facts(state: dict[str, torch.Tensor]) -> dict:
 
 def save_checkpoint(model: DashengModel, directory: str | Path) -> Path:
     """Write `model` in the hub layout (config.json + model.safetensors, ``encoder.`` keys); for tests and ports."""
-    from safetensors.torch import save_file
+    from safetensors.torch import save
 
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     config = {"model_type": "dasheng", "architectures": ["DashengModel"], "encoder_kwargs": asdict(model.config)}
-    (directory / "config.json").write_text(json.dumps(config, indent=2), encoding="utf-8")
+    atomic_write_text(directory / "config.json", json.dumps(config, indent=2))
     state = {
         "encoder." + key.replace("init_bn.", "init_bn.1.", 1): tensor.contiguous()
         for key, tensor in model.state_dict().items()
     }
-    save_file(state, directory / "model.safetensors")
+    with atomic_file(directory / "model.safetensors") as f:
+        f.write(save(state))
     return directory
 
 

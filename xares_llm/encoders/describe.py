@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from xares_llm import __version__
+from xares_llm.audio.decoding import REFERENCE_RESAMPLER, RESAMPLERS
 from xares_llm.cache import EncoderInfo
 from xares_llm.cache.dtypes import DTYPE_CHOICES, STORE_DTYPES
 from xares_llm.cache.format import ENCODER_PRECISIONS, REFERENCE_PRECISION
@@ -25,32 +26,50 @@ from xares_llm.errors import EncoderError, StoreError
 PROBE_SECONDS = 10.0  # audio used to measure an encoder's frame rate when it does not declare one
 
 
-def preprocessing_settings() -> dict:
-    return {"sample_rate": SAMPLE_RATE, "mono": "channel mean", "peak_normalise": "if |x| > 1", "resampler": "soxr HQ"}
+RESAMPLER_NAMES = {"sinc": "sinc_interp_hann width 6 rolloff 0.99", "soxr": "soxr HQ"}
 
 
-def check_precision(precision: str, device: torch.device) -> None:
-    """One-line refusals for a precision this device cannot honour."""
+def preprocessing_settings(resampler: str = REFERENCE_RESAMPLER) -> dict:
+    """What turns a file into the encoder's input; part of the fingerprint (in this order of operations)."""
+    return {
+        "sample_rate": SAMPLE_RATE,
+        "mono": "channel mean",
+        "peak_normalise": "if |x| > 1, before resampling",
+        "resampler": RESAMPLER_NAMES[resampler],
+    }
+
+
+def check_settings(precision: str, resampler: str, device: torch.device) -> None:
+    """One-line refusals for a precision this device cannot honour or an unknown resampler."""
     if precision not in ENCODER_PRECISIONS:
         raise EncoderError(
             f"--encoder-precision must be one of {', '.join(ENCODER_PRECISIONS)} "
             f"({REFERENCE_PRECISION} is the reference setting), got {precision!r}"
         )
+    if resampler not in RESAMPLERS:
+        choices = f"{', '.join(RESAMPLERS)} ({REFERENCE_RESAMPLER} is the reference setting)"
+        raise EncoderError(f"--resampler must be one of {choices}, got {resampler!r}")
     if precision == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
         raise EncoderError(f"--encoder-precision bf16: {device} has no bfloat16 support; use fp16 or fp32")
 
 
 def prepare_encoder(
-    spec: str, kwargs: str | dict | None, device: str, dtype: str, precision: str = REFERENCE_PRECISION
+    spec: str,
+    kwargs: str | dict | None,
+    device: str,
+    dtype: str,
+    precision: str = REFERENCE_PRECISION,
+    resampler: str = REFERENCE_RESAMPLER,
 ) -> tuple[LoadedEncoder, EncoderInfo]:
     """Load the encoder, put it in eval mode on `device`, and describe it for encoder.json.
 
-    `precision` is the encoder's compute precision (fp16/bf16 = autocast); it is part of the fingerprint.
+    `precision` is the encoder's compute precision (fp16/bf16 = autocast) and `resampler` how clips
+    reach 16 kHz; both are part of the fingerprint.
     """
     if dtype not in STORE_DTYPES:
         raise StoreError(f"--dtype must be {DTYPE_CHOICES}, got {dtype!r}")
     torch_device = resolve_device(device)
-    check_precision(precision, torch_device)
+    check_settings(precision, resampler, torch_device)
     device = str(torch_device)
     loaded = load_encoder(spec, kwargs)
     module = loaded.module.eval().to(device)
@@ -59,7 +78,7 @@ def prepare_encoder(
         raise EncoderError(f"encoder {spec!r} declares sampling_rate={rate}; the benchmark feeds {SAMPLE_RATE} Hz")
     if not isinstance(getattr(module, "output_dim", None), int):
         raise EncoderError(f"encoder {spec!r} has no integer `output_dim`; run `xares check {spec}`")
-    digest = fingerprint(loaded, preprocessing_settings(), dtype, precision)
+    digest = fingerprint(loaded, preprocessing_settings(resampler), dtype, precision)
     frame_rate = getattr(module, "frame_rate_hz", None) or measure_frame_rate(module, device)
     info = EncoderInfo(
         encoder_id=make_encoder_id(loaded, digest),
@@ -74,18 +93,19 @@ def prepare_encoder(
         encoder_precision=precision,
         windowing={"max_input_seconds": getattr(module, "max_input_seconds", None)},
         xares_version=__version__,
+        resampler=resampler,
     )
     return loaded, info
 
 
 def candidate_ids(spec: str, kwargs: str | dict | None) -> list[str]:
-    """Every encoder-id `spec` can have, one per encoder precision and store dtype (both are in the
-    fingerprint), the reference precision first and the default dtype first within it."""
+    """Every encoder-id `spec` can have, one per resampler, encoder precision and store dtype (all in
+    the fingerprint), the reference settings first and the default dtype first within them."""
     loaded = load_encoder(spec, kwargs)
     content = content_digest(loaded)
-    settings = preprocessing_settings()
     return [
-        make_encoder_id(loaded, fingerprint(loaded, settings, dtype, precision, content))
+        make_encoder_id(loaded, fingerprint(loaded, preprocessing_settings(resampler), dtype, precision, content))
+        for resampler in RESAMPLERS
         for precision in ENCODER_PRECISIONS
         for dtype in STORE_DTYPES
     ]

@@ -7,7 +7,7 @@ extraction, `xares check`, the benchmarks and the online-encoder baseline all ag
 from __future__ import annotations
 
 import contextlib
-import math
+import weakref
 from collections.abc import Sequence
 from typing import Protocol, runtime_checkable
 
@@ -37,19 +37,8 @@ class ContractEncoder(Protocol):
         ...
 
 
-def valid_frame_counts(
-    n_frames: int, feature_mask: torch.Tensor | None, n_samples: Sequence[int], padded_samples: int
-) -> list[int]:
-    """Frames of each clip that belong to real audio.
-
-    With a feature mask: its per-row sum. With ``mask=None`` (the contract: "every frame is real"),
-    padding frames still exist in a padded batch, so we keep ``ceil(n_samples / padded * T')``:
-    the fraction of the padded input that is real, in frames. The reference system feeds those
-    padding frames to the LLM; we do not.
-    """
-    if feature_mask is not None:
-        return [int(v) for v in feature_mask.bool().sum(dim=1).tolist()]
-    return [min(n_frames, math.ceil(n / padded_samples * n_frames)) for n in n_samples]
+# Encoders seen returning ``mask=None``: later calls batch them by exact length from the start.
+_MASKLESS: weakref.WeakSet = weakref.WeakSet()
 
 
 def padded_input_samples(encoder: object, spec: str) -> int | None:
@@ -69,7 +58,14 @@ def pad_batch(clips: Sequence[np.ndarray], pin_memory: bool = False) -> tuple[to
     """Clips of float32 samples -> audio (B, T) zero-padded, mask (B, T) with 1 on real samples.
 
     `pin_memory` allocates both in page-locked memory, so the copy to a GPU can run asynchronously.
+    A single clip is passed as it is, without padding or copy.
     """
+    if len(clips) == 1 and len(clips[0]):
+        # one clip (a long one is batched alone): its own samples and a mask that is a view of one
+        # element, not a padded copy (a 2-hour clip is 460 MB, its int64 mask 920 MB); the encoder
+        # only reads its input, and a copy to a GPU from pageable memory is merely synchronous
+        audio = torch.from_numpy(np.asarray(clips[0], dtype=np.float32)).unsqueeze(0)
+        return audio, torch.ones(1, 1, dtype=torch.long).expand(1, audio.shape[1])
     longest = max(1, max(len(c) for c in clips))
     audio = torch.zeros(len(clips), longest, pin_memory=pin_memory)
     mask = torch.zeros(len(clips), longest, dtype=torch.long, pin_memory=pin_memory)
@@ -110,6 +106,12 @@ def encode_clips(
     are concatenated in order. On CUDA the padded batch is built in pinned memory and copied with
     ``non_blocking=True``: the copy overlaps the host work queued behind it, and the stream orders it
     before the encoder's kernels.
+
+    An encoder that returns ``mask=None`` says every frame is real, yet a padded batch has padding
+    frames that no rule can tell apart exactly (a clip's frame count is not proportional to its
+    length). Such an encoder is run on groups of windows of one exact length, which have no padding,
+    so each clip gets the frames it gets alone, whatever the batch. The reference system feeds the
+    padding frames to the LLM instead (docs/reference-parity.md).
     """
     device = torch.device(device)
     max_seconds = getattr(encoder, "max_input_seconds", None)
@@ -120,22 +122,52 @@ def encode_clips(
         for window in windows(clip, max_samples):
             pieces.append(window)
             owner.append(index)
+    one_length = len({len(p) for p in pieces}) == 1
+    frames = None if encoder in _MASKLESS and not one_length else forward(encoder, pieces, device, autocast_dtype)
+    if frames is None:
+        with contextlib.suppress(TypeError):  # an encoder that takes no weak reference is probed each call
+            _MASKLESS.add(encoder)
+        frames = [np.empty(0)] * len(pieces)
+        for length in dict.fromkeys(len(p) for p in pieces):
+            group = [i for i, p in enumerate(pieces) if len(p) == length]
+            found = forward(encoder, [pieces[i] for i in group], device, autocast_dtype, maskless_ok=True)
+            for i, piece_frames in zip(group, found, strict=True):
+                frames[i] = piece_frames
+    per_clip: list[list[np.ndarray]] = [[] for _ in clips]
+    for index, piece_frames in zip(owner, frames, strict=True):
+        per_clip[index].append(piece_frames)
+    return [
+        torch.from_numpy(np.concatenate(parts) if len(parts) > 1 else np.ascontiguousarray(parts[0]))
+        for parts in per_clip
+    ]
+
+
+def forward(
+    encoder: ContractEncoder,
+    pieces: Sequence[np.ndarray],
+    device: torch.device,
+    autocast_dtype: torch.dtype | None,
+    maskless_ok: bool = False,
+) -> list[np.ndarray] | None:
+    """Each piece's real frames from one padded batch; None when the encoder returned ``mask=None`` for
+    pieces of several lengths (their padding frames are unknown) unless `maskless_ok`."""
     cuda = device.type == "cuda"
     audio, mask = pad_batch(pieces, pin_memory=cuda)
     with autocast_context(device, autocast_dtype):
         output = encoder(audio.to(device, non_blocking=cuda), mask.to(device, non_blocking=cuda))
     features, feature_mask = unpack_output(output)
-    counts = valid_frame_counts(features.shape[1], feature_mask, [len(p) for p in pieces], audio.shape[1])
+    if feature_mask is None and not maskless_ok and len({len(p) for p in pieces}) > 1:
+        return None
     # Per-row selection in numpy: torch's boolean indexing costs milliseconds per row here.
     rows = features.detach().float().cpu().numpy()
-    masks = feature_mask.bool().cpu().numpy() if feature_mask is not None else None
-    per_clip: list[list[np.ndarray]] = [[] for _ in clips]
-    for row, (index, count) in enumerate(zip(owner, counts, strict=True)):
-        per_clip[index].append(rows[row][masks[row]] if masks is not None else rows[row, :count])
-    return [
-        torch.from_numpy(np.concatenate(parts) if len(parts) > 1 else np.ascontiguousarray(parts[0]))
-        for parts in per_clip
-    ]
+    if feature_mask is None:  # pieces of one length: no padding, every frame is real
+        return list(rows)
+    masks = feature_mask.bool().cpu().numpy()
+    kept = []
+    for row, keep in zip(rows, masks, strict=True):
+        count = int(keep.sum())
+        kept.append(row[:count] if keep[:count].all() else row[keep])  # a prefix is a view, not a copy
+    return kept
 
 
 def unpack_output(output: object) -> tuple[torch.Tensor, torch.Tensor | None]:

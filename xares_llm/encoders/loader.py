@@ -23,6 +23,11 @@ import torch
 
 from xares_llm.encoders.registry import ENCODERS, EncoderEntry
 from xares_llm.errors import EncoderError
+from xares_llm.hub import require_model
+
+ENCODER_HINT = (
+    ', or give a local folder with --encoder-args \'{"model": "/path/to/model"}\' (or try the weight-free mel)'
+)
 
 
 @dataclass
@@ -59,7 +64,10 @@ def load_encoder(spec: str, kwargs: str | dict | None = None) -> LoadedEncoder:
         cls, defaults = (
             (_import_target(entry.target), entry.defaults) if isinstance(entry, EncoderEntry) else (entry, {})
         )
-        return _construct(cls, spec, {**defaults, **user_kwargs}, source_text=None, slug=spec)
+        chosen = {**defaults, **user_kwargs}
+        if isinstance(chosen.get("model"), str):  # a built-in's weights: seconds to say they cannot be had
+            require_model(chosen["model"], chosen.get("revision"), ENCODER_HINT)
+        return _construct(cls, spec, chosen, source_text=None, slug=spec)
     path_part, _, class_name = spec.partition(":") if spec.count(":") == 1 else (spec, "", "")
     if path_part.endswith(".py"):
         path = Path(path_part).expanduser().resolve()

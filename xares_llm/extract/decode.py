@@ -14,7 +14,6 @@ shard is shared by the tasks of one dataset; the label check uses the unit's tas
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -22,7 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-from xares_llm.audio.decoding import AUDIO_EXTENSIONS, decode_audio
+from xares_llm.audio.decoding import AUDIO_EXTENSIONS, REFERENCE_RESAMPLER, SKIPPED_EXTENSIONS, decode_audio
+from xares_llm.audio.sample_json import SampleJsonError, parse_sample_json
 from xares_llm.audio.shards import Sample, ShardDamage, read_samples
 from xares_llm.audio.sources import shard_path
 from xares_llm.cache.format import SourceInfo
@@ -58,6 +58,7 @@ class WorkUnit:
     shard: str  # repo-relative shard path
     data_root: Path
     part_path: Path
+    resampler: str = REFERENCE_RESAMPLER  # the store's (encoder.json `resampler`)
 
     @property
     def local_path(self) -> Path:
@@ -115,7 +116,7 @@ def decode_windows(
     window = DecodedWindow(source)
     try:
         for sample in read_samples(unit.local_path):
-            add_sample(window, sample, label_keys)
+            add_sample(window, sample, label_keys, unit.resampler)
             if len(window.keys) >= max_clips or window.samples >= max_samples:
                 yield window
                 window = DecodedWindow(source)
@@ -129,7 +130,9 @@ def decode_windows(
     yield window
 
 
-def add_sample(decoded: DecodedWindow, sample: Sample, label_keys: list[str]) -> None:
+def add_sample(
+    decoded: DecodedWindow, sample: Sample, label_keys: list[str], resampler: str = REFERENCE_RESAMPLER
+) -> None:
     """Decode one sample into `decoded`, or record why it is dropped."""
     key, files = sample.key, sample.files
     if sample.problem:
@@ -137,25 +140,24 @@ def add_sample(decoded: DecodedWindow, sample: Sample, label_keys: list[str]) ->
         return
     ext = next((e for e in AUDIO_EXTENSIONS if e in files), None)
     if ext is None:
-        decoded.dropped.append(dropped(key, DropReason.NO_AUDIO, f"found {', '.join(sorted(files)) or 'nothing'}"))
+        skipped = [SKIPPED_EXTENSIONS[e] for e in SKIPPED_EXTENSIONS if e in files]
+        detail = skipped[0] if skipped else f"found {', '.join(sorted(files)) or 'nothing'}"
+        decoded.dropped.append(dropped(key, DropReason.NO_AUDIO, detail))
         return
     if "json" not in files:
         decoded.dropped.append(dropped(key, DropReason.NO_JSON))
         return
     try:
-        meta_text = files["json"].decode("utf-8")
-        meta = json.loads(meta_text)
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        meta = parse_sample_json(files["json"])
+    except SampleJsonError as e:
         decoded.dropped.append(dropped(key, DropReason.BAD_JSON, str(e)))
         return
-    if not isinstance(meta, dict):
-        decoded.dropped.append(dropped(key, DropReason.BAD_JSON, f"a JSON {type(meta).__name__}, not an object"))
-        return
+    meta_text = files["json"].decode("utf-8")
     if not targets(meta, label_keys).texts:
         decoded.dropped.append(dropped(key, DropReason.NO_LABEL, f"none of {', '.join(label_keys)} or the fallbacks"))
         return
     try:
-        audio = decode_audio(files[ext], f"{key}.{ext}")
+        audio = decode_audio(files[ext], f"{key}.{ext}", resampler)
     except DataError as e:
         decoded.dropped.append(dropped(key, DropReason.UNDECODABLE, str(e), meta_text))
         return

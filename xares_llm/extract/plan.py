@@ -15,6 +15,7 @@ import gzip
 import os
 import shutil
 import tarfile
+import tempfile
 import time
 import zlib
 from dataclasses import dataclass, field
@@ -22,8 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
-from xares_llm.audio.decoding import AUDIO_EXTENSIONS, decode_audio
-from xares_llm.audio.demo_data import ensure_demo_shards
+from xares_llm.audio.decoding import AUDIO_EXTENSIONS, REFERENCE_RESAMPLER, decode_audio
+from xares_llm.audio.demo_data import is_demo, missing_demo_shards, write_demo_shards
 from xares_llm.audio.shards import KEY_PATTERN
 from xares_llm.cache import PartBuffer, SourceInfo
 from xares_llm.cache.format import REFERENCE_PRECISION
@@ -105,6 +106,7 @@ class ExtractPlan:
     rows: list[SplitPlan]
     cache_root: Path
     free_bytes: int
+    generated: int = 0  # demo shards not written yet: extraction generates them (the plan used scratch copies)
 
     def store_bytes(self, row: SplitPlan) -> int:
         """Bytes the parts of `row` still to write will take."""
@@ -267,12 +269,23 @@ def plan_extract(
     device: str | None = None,
     dtype: str = "float16",
     precision: str = REFERENCE_PRECISION,
+    resampler: str = REFERENCE_RESAMPLER,
     threads: int | None = None,
 ) -> ExtractPlan:
-    """The plan of `xares extract ... --plan`: the same encoder, units and writer an extraction would use."""
-    ensure_demo_shards(tasks, data_root)
-    setup = set_up(
-        encoder, tasks, cache_root, data_root, splits, encoder_args, batch_seconds, device, dtype, precision, threads
-    )
-    todo = [u for u in setup.units if not is_up_to_date(u)]
-    return estimate(setup.extractor, setup.units, todo, cache_root)
+    """The plan of `xares extract ... --plan`: the same encoder, units and writer an extraction would use.
+
+    A plan writes nothing: demo shards that extraction would generate are generated into a scratch
+    folder for the estimate (when every task is a demo task) and counted in `generated`."""
+    generated = missing_demo_shards(data_root) if any(is_demo(t) for t in tasks) else 0
+    with tempfile.TemporaryDirectory(prefix="xares-plan-") as scratch:
+        if generated and all(is_demo(t) for t in tasks):
+            write_demo_shards(Path(scratch))
+            data_root = Path(scratch)
+        setup = set_up(
+            encoder, tasks, cache_root, data_root, splits, encoder_args, batch_seconds, device, dtype, precision,
+            threads, resampler,
+        )  # fmt: skip
+        todo = [u for u in setup.units if not is_up_to_date(u)]
+        plan = estimate(setup.extractor, setup.units, todo, cache_root)
+    plan.generated = generated
+    return plan

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import platform
 import socket
 from datetime import UTC, datetime
 
-import torch
-
 from xares_llm.cache import EncoderInfo
+from xares_llm.devices import device_name
 from xares_llm.extract.report import ExtractReport
 from xares_llm.extract.stream import StageSeconds, StreamSettings
 from xares_llm.memory import PeakMemory
@@ -40,7 +38,7 @@ def run_profile(
             memory.peak_mb,
             decode_wait_s=stages.decode_wait,
         ),
-        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu",
+        "device_name": device_name(device),
         "memory": "torch.cuda.max_memory_allocated" if device.type == "cuda" else "process peak RSS",
         "dtype": info.dtype,
         "parts": len(report.written),

@@ -33,6 +33,7 @@ from pathlib import Path
 
 import torch
 
+from xares_llm.audio.decoding import REFERENCE_RESAMPLER
 from xares_llm.audio.demo_data import ensure_demo_shards
 from xares_llm.cache import PartLock, remove_stale_locks, remove_stale_temps
 from xares_llm.cache.format import REFERENCE_PRECISION, encoder_dir
@@ -47,7 +48,7 @@ from xares_llm.extract.report import ExtractProgress, ExtractReport, note_up_to_
 from xares_llm.extract.setup import set_up
 from xares_llm.extract.store import store_errors, write_encoder_info
 from xares_llm.extract.stream import StageSeconds, StreamSettings, stream_parts
-from xares_llm.extract.units import SplitChoice, claim_units, up_to_date_record
+from xares_llm.extract.units import SplitChoice, claim_units, slice_units, up_to_date_record
 from xares_llm.memory import PeakMemory
 from xares_llm.tasks.schema import TaskConfig
 
@@ -65,6 +66,7 @@ def extract(
     device: str | None = None,  # None: cuda when available
     dtype: str = "float16",
     precision: str = REFERENCE_PRECISION,
+    resampler: str = REFERENCE_RESAMPLER,
     decode_workers: int = 0,
     progress: ExtractProgress | None = None,
     max_dropped: float = DEFAULT_MAX_DROPPED,
@@ -73,17 +75,19 @@ def extract(
     window_seconds: float = DEFAULT_WINDOW_SECONDS,
     window_clips: int = DEFAULT_WINDOW_CLIPS,
     force: bool = False,
+    part_slice: tuple[int, int] | None = None,
 ) -> ExtractReport:
     """Extract every missing part of `tasks` x `splits` for `encoder` into the cache at `cache_root`.
 
     Shards are fetched and decoded ahead of the encoder: in one background thread, or in
     `decode_workers` processes (for a fast GPU encoder that one core cannot keep fed). The encoder
-    computes in `precision`: fp32 (the reference) or fp16/bf16 autocast, on any device. Parts left
+    computes in `precision`: fp32 (the reference) or fp16/bf16 autocast, on any device; clips reach
+    16 kHz through `resampler` (sinc, the reference's, or soxr). Parts left
     partial or failed are listed in the report's `not_complete` (see the module docstring). A shard
     is decoded and encoded in windows of at most `window_seconds` of audio and `window_clips` clips.
     A run that extracted anything appends its cost to the store's profile (`xares_llm.cache.profile`).
     Unless `force`, a run whose estimated store (`xares_llm.extract.plan`) exceeds the free disk is refused
-    before it starts.
+    before it starts. `part_slice` (K, N) keeps the K-th of N slices of the planned parts (a job array's task).
     """
     started = time.perf_counter()
     if not 0 <= max_dropped <= 1:
@@ -95,9 +99,12 @@ def extract(
     )
     ensure_demo_shards(tasks, data_root)
     setup = set_up(
-        encoder, tasks, cache_root, data_root, splits, encoder_args, batch_seconds, device, dtype, precision, threads
-    )
+        encoder, tasks, cache_root, data_root, splits, encoder_args, batch_seconds, device, dtype, precision, threads,
+        resampler,
+    )  # fmt: skip
     extractor, info, units = setup.extractor, setup.extractor.info, setup.units
+    if part_slice is not None:
+        units = slice_units(units, *part_slice)
     report = ExtractReport(encoder_id=info.encoder_id, store=encoder_dir(cache_root, info.encoder_id))
     with store_errors(report.store):
         remove_stale_temps(report.store)

@@ -32,10 +32,11 @@ def set_up(
     dtype: str,
     precision: str,
     threads: int | None,
+    resampler: str,
 ) -> ExtractSetup:
     """Load the encoder on its device and plan one unit per shard; nothing is written."""
     device = str(resolve_device(device))
-    loaded, info = prepare_encoder(encoder, encoder_args, device, dtype, precision)
+    loaded, info = prepare_encoder(encoder, encoder_args, device, dtype, precision, resampler)
     use_threads(loaded.module, threads)
-    units = plan_units(tasks, splits or list(SPLITS), cache_root, data_root, info.encoder_id)
+    units = plan_units(tasks, splits or list(SPLITS), cache_root, data_root, info.encoder_id, resampler)
     return ExtractSetup(Extractor(loaded.module, info, device, batch_seconds), units)

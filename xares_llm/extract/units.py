@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+from xares_llm.audio.decoding import REFERENCE_RESAMPLER
 from xares_llm.cache import PartAttrs, PartLock, part_name, read_part_record, remove_part_temps, split_dir
 from xares_llm.cache.format import STATUS_COMPLETE, STATUS_PARTIAL
+from xares_llm.errors import DataError
 from xares_llm.extract.decode import WorkUnit, source_info
 from xares_llm.extract.report import ExtractProgress, ExtractReport, note_up_to_date
 from xares_llm.extract.store import store_errors
@@ -17,7 +19,12 @@ SplitChoice = list[Split] | dict[str, list[Split]]
 
 
 def plan_units(
-    tasks: list[TaskConfig], splits: SplitChoice, cache_root: Path, data_root: Path, encoder_id: str
+    tasks: list[TaskConfig],
+    splits: SplitChoice,
+    cache_root: Path,
+    data_root: Path,
+    encoder_id: str,
+    resampler: str = REFERENCE_RESAMPLER,
 ) -> list[WorkUnit]:
     """One unit per distinct (dataset, split, shard).
 
@@ -31,9 +38,30 @@ def plan_units(
             for shard in task.dataset.shards(split):
                 units.setdefault(
                     (task.dataset.name, split, shard),
-                    WorkUnit(task, split, shard, data_root, directory / part_name(shard)),
+                    WorkUnit(task, split, shard, data_root, directory / part_name(shard), resampler),
                 )
     return list(units.values())
+
+
+def parse_slice(text: str) -> tuple[int, int]:
+    """``"K/N"`` (1 <= K <= N) -> (K, N): the K-th of N slices of the planned parts."""
+    k, sep, n = text.partition("/")
+    try:
+        part, parts = int(k), int(n)
+    except ValueError:
+        part, parts = 0, 0
+    if not sep or not 1 <= part <= parts:
+        raise DataError(f"--slice takes K/N with 1 <= K <= N (for example 2/8); got {text!r}")
+    return part, parts
+
+
+def slice_units(units: list[WorkUnit], part: int, parts: int) -> list[WorkUnit]:
+    """Every N-th planned unit starting at the K-th: the same split for any process given the same tasks.
+
+    Round robin spreads each dataset's shards over the slices. Slices never overlap; the part locks
+    stay the safety net when two processes are given the same slice or a task is requeued.
+    """
+    return units[part - 1 :: parts]
 
 
 def up_to_date_record(unit: WorkUnit) -> PartAttrs | None:

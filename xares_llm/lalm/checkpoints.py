@@ -8,7 +8,6 @@ with ``weights_only=True``: a run dir received from someone else cannot run code
 from __future__ import annotations
 
 import os
-import pickle
 import shutil
 import tempfile
 from pathlib import Path
@@ -43,11 +42,12 @@ def save_checkpoint(run_dir: Path, step: int, model: AudioLLM, state: dict, keep
         if final.exists():
             shutil.rmtree(final)
         os.replace(tmp, final)
-    except OSError as e:
+    except (OSError, SafetensorError, RuntimeError) as e:  # a full disk is each of these, by who wrote last
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)
+        why = getattr(e, "strerror", None) or str(e).strip().splitlines()[0]
         raise XaresError(
-            f"cannot write checkpoint {final}: {e.strerror or e}; free disk space or fix permissions, "
+            f"cannot write checkpoint {final}: {why}; free disk space or fix permissions, "
             "then rerun the same `xares train` command to resume from the last checkpoint"
         ) from e
     prune_checkpoints(run_dir, keep)
@@ -76,8 +76,9 @@ def load_state(path: Path) -> dict:
     """The training state, refusing anything but tensors and plain containers (no code from the file)."""
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError) as e:
-        first_line = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+    except Exception as e:  # the weights-only unpickler raises nearly any type on damaged bytes; none may escape
+        text = str(e).strip()
+        first_line = text.splitlines()[0][:200] if text else type(e).__name__
         raise XaresError(
             f"refusing training state {path}: it is not a plain tensor file ({first_line}); "
             "delete that checkpoint dir to resume from an earlier one"

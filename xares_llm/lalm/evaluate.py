@@ -16,12 +16,14 @@ from typing import Protocol
 import numpy as np
 import torch
 
+from xares_llm.cache.atomic import atomic_write_text
 from xares_llm.cache.root import cache_root_of
 from xares_llm.devices import resolve_device
 from xares_llm.distributed import World, barrier, current_world, init_process_group
 from xares_llm.errors import XaresError
 from xares_llm.lalm.checkpoints import build_model, load_trainable
 from xares_llm.lalm.model import Batch
+from xares_llm.lalm.run_lock import refuse_if_training
 from xares_llm.lalm.runs import LOG_FILE, TOKENIZER_DIR, WEIGHTS_FILE, checkpoints, read_log, read_recipe, require_run
 from xares_llm.lalm.sampler import pad_frames
 from xares_llm.lalm.tokenizer import load_tokenizer
@@ -76,6 +78,7 @@ def evaluate(
     """
     run_dir = Path(run_dir)
     info = require_run(run_dir)
+    refuse_if_training(run_dir)
     if not info.finished and not allow_unfinished:
         raise XaresError(
             f"{run_dir} is unfinished ({info.steps_done} of {info.steps} steps); rerun `xares train` to finish it, "
@@ -159,7 +162,7 @@ def merge_ranks(run_dir: Path, task: str, outputs: dict[int, str], world: World)
         return outputs
     part = Path(run_dir) / PREDICTIONS_DIR / f".{task}.rank{world.rank}.json"
     part.parent.mkdir(parents=True, exist_ok=True)
-    part.write_text(json.dumps(outputs, ensure_ascii=False))
+    atomic_write_text(part, json.dumps(outputs, ensure_ascii=False))
     barrier(world)
     merged: dict[int, str] = {}
     if world.main:

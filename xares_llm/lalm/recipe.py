@@ -21,7 +21,7 @@ SCIENTIFIC = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)[eE][+-]?\d+$")
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)  # .nan/.inf are YAML floats, never settings
 
 
 class LLMConfig(Strict):
@@ -100,7 +100,7 @@ class Recipe(Strict):
     precision: Literal["fp32", "fp16", "bf16", "auto"] = "fp32"
     decoding: DecodingConfig = DecodingConfig()
     eval_batch_size: int = Field(8, ge=1)
-    seed: int = 42
+    seed: int = Field(42, ge=0, lt=2**32)  # numpy and torch seeds are unsigned
     checkpoint_every: int = Field(1000, ge=1)
     keep_checkpoints: int = Field(2, ge=1)
     log_every: int = Field(10, ge=1)

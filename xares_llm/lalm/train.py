@@ -20,6 +20,7 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 
 from xares_llm.cache import read_encoder_info
+from xares_llm.cache.atomic import atomic_write_text
 from xares_llm.cache.root import is_url
 from xares_llm.devices import autocast_dtype, resolve_device
 from xares_llm.distributed import (
@@ -34,6 +35,7 @@ from xares_llm.errors import XaresError
 from xares_llm.lalm.checkpoints import build_model, load_state, load_trainable, save_checkpoint
 from xares_llm.lalm.model import Batch, TrainLoss
 from xares_llm.lalm.recipe import Recipe
+from xares_llm.lalm.run_lock import holds_run_lock
 from xares_llm.lalm.runs import (
     LOG_FILE,
     RECIPE_FILE,
@@ -48,6 +50,7 @@ from xares_llm.lalm.runs import (
     write_run,
 )
 from xares_llm.lalm.sampler import BatchBuilder, MixtureSampler, TrainBatches, window_frames
+from xares_llm.lalm.stop import deferred_stop
 from xares_llm.lalm.tokenizer import load_tokenizer
 from xares_llm.lalm.train_log import StepRecord, open_train_log
 from xares_llm.stores import resolve_store as resolve_store  # re-exported: callers of xares_llm.lalm.train
@@ -139,18 +142,20 @@ def start_or_resume(
         cache_root=cache_root if is_url(cache_root) else str(Path(cache_root).resolve()),
         store_dtype=encoder_info.dtype,
         encoder_precision=encoder_info.encoder_precision,
+        encoder_resampler=encoder_info.resampler,
     )
     tokenizer = load_tokenizer(
         recipe.llm.tokenizer or recipe.llm.name, recipe.llm.revision
     )  # may fail: before any file
     run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / RECIPE_FILE).write_text(recipe.to_yaml())
+    atomic_write_text(run_dir / RECIPE_FILE, recipe.to_yaml())
     write_run_tasks(run_dir, tasks, mixture)
     tokenizer.save_pretrained(str(run_dir / TOKENIZER_DIR))
     write_run(run_dir, info)
     return info
 
 
+@holds_run_lock
 def train(
     run_dir: Path,
     recipe: Recipe,
@@ -217,6 +222,7 @@ def train(
         truncate_log(run_dir / LOG_FILE, first_step)
         info.train_targets = {d.task.name: d.counts.to_dict() for d in data}
         info.device, info.precision = dev.type, str(amp_dtype).removeprefix("torch.") if amp_dtype else "fp32"
+        info.mark_running()
         write_run(run_dir, info)
 
     sampler = MixtureSampler(
@@ -241,7 +247,9 @@ def train(
     loss_value = None
     task_names = [t.name for t in tasks]
     step_start = time.perf_counter()
-    with open_train_log(run_dir, log_kinds or [], first_step) if world.main else contextlib.nullcontext() as log:
+    log_context = open_train_log(run_dir, log_kinds or [], first_step) if world.main else contextlib.nullcontext()
+    # one process: Ctrl-C or SIGTERM ends the step and checkpoints it (ranks would disagree on the step)
+    with recording_stop(run_dir, info, world), deferred_stop(world.size == 1) as stop, log_context as log:
         for step, batch in enumerate(batches, start=first_step + 1):
             # forward and backward, under autocast on CUDA
             with torch.autocast(dev.type, dtype=amp_dtype) if amp_dtype else contextlib.nullcontext():
@@ -269,7 +277,7 @@ def train(
                 log.flush()
             if progress:
                 progress.step(step, loss_value, lr)
-            if step % recipe.checkpoint_every == 0 or step == recipe.steps:
+            if step % recipe.checkpoint_every == 0 or step == recipe.steps or stop.requested:
                 log.flush()
                 state = {
                     "step": step,
@@ -282,12 +290,26 @@ def train(
                 save_checkpoint(run_dir, step, model, state, recipe.keep_checkpoints)
                 info.steps_done = step
                 write_run(run_dir, info)
+            if stop.requested and step < recipe.steps:
+                raise KeyboardInterrupt(f"{stop.signal} at step {step}; checkpointed")
     if world.main:
         info.status = "finished"
         info.steps_done = recipe.steps
         write_run(run_dir, info)
     barrier(world)
     return TrainResult(run_dir, recipe.steps, first_step, loss_value)
+
+
+@contextlib.contextmanager
+def recording_stop(run_dir: Path, info: RunInfo, world: World):
+    """Record `interrupted` or `failed` in run.json when training ends by an exception or a signal."""
+    try:
+        yield
+    except BaseException as error:
+        if world.main:
+            info.mark_stopped(error)
+            write_run(run_dir, info)
+        raise
 
 
 def task_losses(result: TrainLoss, row_tasks: list[str], names: list[str], world: World) -> tuple[dict, int]:
@@ -322,4 +344,4 @@ def truncate_log(path: Path, last_step: int) -> None:
     if not path.is_file():
         return
     kept = [json.dumps(entry) for entry in read_log(path) if entry["step"] <= last_step]
-    path.write_text("".join(f"{line}\n" for line in kept))
+    atomic_write_text(path, "".join(f"{line}\n" for line in kept))

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import torch
 
+from xares_llm.cache.atomic import atomic_file, atomic_write_text
+
 SPECIAL_TOKEN_IDS = {0: "[PAD]", 100: "[UNK]", 101: "[CLS]", 102: "[SEP]", 103: "[MASK]"}
 FIRST_WORD_ID = 104  # words follow the special and [unused] tokens, as in bert-base-uncased
 ECHECKER_CLASSES = 6  # fense's checker: 5 error types + "any error" as the last output
@@ -24,7 +26,7 @@ def write_wordpiece_vocab(path: Path, words: Iterable[str]) -> list[str]:
     """vocab.txt: special tokens at bert-base ids, [unusedN] fillers, then `words` (deduplicated)."""
     tokens = [SPECIAL_TOKEN_IDS.get(i, f"[unused{i}]") for i in range(FIRST_WORD_ID)]
     tokens += sorted({w for w in words if w not in tokens})
-    path.write_text("\n".join(tokens) + "\n", encoding="utf-8")
+    atomic_write_text(path, "\n".join(tokens) + "\n")
     return tokens
 
 
@@ -69,7 +71,7 @@ def write_tiny_sbert(
     ]
     if normalize:
         modules.append({"idx": 2, "name": "2", "path": "2_Normalize", "type": "sentence_transformers.models.Normalize"})
-    (out_dir / "modules.json").write_text(json.dumps(modules, indent=2))
+    atomic_write_text(out_dir / "modules.json", json.dumps(modules, indent=2))
     (out_dir / "1_Pooling").mkdir(exist_ok=True)
     pooling = {
         "word_embedding_dimension": hidden_size,
@@ -78,8 +80,8 @@ def write_tiny_sbert(
         "pooling_mode_max_tokens": False,
         "pooling_mode_mean_sqrt_len_tokens": False,
     }
-    (out_dir / "1_Pooling" / "config.json").write_text(json.dumps(pooling, indent=2))
-    (out_dir / "sentence_bert_config.json").write_text(json.dumps({"max_seq_length": max_seq_length}))
+    atomic_write_text(out_dir / "1_Pooling" / "config.json", json.dumps(pooling, indent=2))
+    atomic_write_text(out_dir / "sentence_bert_config.json", json.dumps({"max_seq_length": max_seq_length}))
     return out_dir
 
 
@@ -110,7 +112,8 @@ def write_tiny_echecker(
     state = {"model_type": str(backbone_dir), "num_classes": ECHECKER_CLASSES, "state_dict": model.state_dict()}
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(state, path)
+    with atomic_file(path) as f:
+        torch.save(state, f)
     return path
 
 

@@ -13,10 +13,10 @@ import hashlib
 import logging
 import os
 import urllib.request
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+from xares_llm.cache.atomic import atomic_file
 from xares_llm.metrics.base import MetricError
 
 log = logging.getLogger(__name__)
@@ -110,23 +110,19 @@ def resolve_sbert(requested: str | None) -> ModelFiles:
 def download_file(url: str, dest: Path, sha256: str) -> Path:
     """Stream `url` to `dest` atomically (temp file + rename), refusing a file whose sha256 differs."""
     dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(f"{dest.name}.tmp-{uuid.uuid4().hex[:8]}")
     digest = hashlib.sha256()
     log.info("downloading %s -> %s", url, dest)
     try:
-        with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_SECONDS) as response, open(tmp, "wb") as out:
+        with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_SECONDS) as response, atomic_file(dest) as out:
             while chunk := response.read(_HASH_CHUNK_BYTES):
                 digest.update(chunk)
                 out.write(chunk)
-        if digest.hexdigest() != sha256:
-            raise MetricError(
-                f"{url}: downloaded file has sha256 {digest.hexdigest()}, expected {sha256}; not using it"
-            )
-        os.replace(tmp, dest)
+            if digest.hexdigest() != sha256:  # raised inside: the temp is removed, dest never replaced
+                raise MetricError(
+                    f"{url}: downloaded file has sha256 {digest.hexdigest()}, expected {sha256}; not using it"
+                )
     except OSError as e:
         raise MetricError(f"could not download {url} ({e}); download it by hand and pass its path") from e
-    finally:
-        tmp.unlink(missing_ok=True)
     return dest
 
 

@@ -4,6 +4,8 @@ Entries are ``"module:function"`` strings imported on first use, so scoring accu
 torch or transformers; plugins add metrics through the ``xares_llm.metrics`` entry-point group
 (`xares_llm.registry`). A metric function takes ``(predictions, references, **args)`` and, when it
 needs models, ``options``; `compute_metric` checks names, arguments and inputs once for all of them.
+One entry gives both forms of a metric: the corpus score and, in ``result.stats``, its per-clip
+statistics from the same pass (a plugin may leave them out).
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable
 
-from xares_llm.metrics.base import MetricError, MetricOptions, MetricResult, check_inputs
+from xares_llm.metrics.base import MetricError, MetricOptions, MetricResult, SampleStats, check_inputs
 from xares_llm.registry import Registry
 
 MetricFn = Callable[..., MetricResult]
@@ -69,6 +71,20 @@ def compute_metric(
     # Metrics without models are always computed the official way; model-based ones say themselves.
     result.settings = {"metric": name, "args": args, "official": True, **result.settings}
     return result
+
+
+def sample_stats(
+    name: str,
+    predictions: list[str],
+    references: list[list[str]],
+    args: dict | None = None,
+    options: MetricOptions | None = None,
+) -> SampleStats:
+    """The per-clip statistics of `compute_metric`; KeyError for a metric that has none."""
+    stats = compute_metric(name, predictions, references, args, options).stats
+    if stats is None:
+        raise KeyError(f"no per-sample form for metric {name!r}")
+    return stats
 
 
 for _name, _target in (

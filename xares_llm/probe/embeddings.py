@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from xares_llm.cache import FeatureSplit, read_encoder_info, read_part_attrs
+from xares_llm.cache.atomic import atomic_file, atomic_write_text
 from xares_llm.cache.format import DERIVED_DIR, encoder_dir
 from xares_llm.cache.remote import local_path
 
@@ -96,11 +96,9 @@ def pooled_split(cache_root: Path | str, encoder_id: str, dataset: str, split: s
     key, inputs = store_key(cache_root, encoder_id, store)
     folder, stem = cache_folder(cache_root, encoder_id), f"{dataset}@{split}"
     array_path, info_path = folder / f"{stem}-{key}.npy", folder / f"{stem}-{key}.json"
-    if array_path.is_file() and info_path.is_file():
-        counts = json.loads(info_path.read_text())
-        stats = np.load(array_path, allow_pickle=False)
-        if stats.shape[0] == len(store) and stats.dtype == np.float32:
-            return Pooled(stats, counts["empty"], counts["nonfinite_frames"], "hit")
+    cached = read_cache(array_path, info_path, len(store))
+    if cached is not None:
+        return cached
     pooled = pool_split(store)
     try:
         write_cache(folder, stem, key, pooled, inputs)
@@ -110,16 +108,31 @@ def pooled_split(cache_root: Path | str, encoder_id: str, dataset: str, split: s
     return pooled
 
 
+def read_cache(array_path: Path, info_path: Path, n_clips: int) -> Pooled | None:
+    """The cached statistics when both files are whole and agree with the split; None (pool again) otherwise.
+
+    The array is mapped, not read, until its header's shape and dtype are checked, so a header
+    claiming more rows than the split has costs nothing.
+    """
+    try:
+        counts = json.loads(info_path.read_text(encoding="utf-8"))
+        stats = np.load(array_path, mmap_mode="r", allow_pickle=False)
+    except Exception:  # absent, not JSON, not an .npy (numpy parses its header as Python literals and raises
+        return None  # SyntaxError, TokenError, ValueError...): a miss either way, pooled again and rewritten
+    fields = [counts.get(k) for k in ("empty", "nonfinite_frames", "n_clips")] if isinstance(counts, dict) else [None]
+    if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in fields) or fields[2] != n_clips:
+        return None
+    if stats.dtype != np.float32 or stats.ndim != 2 or stats.shape[0] != n_clips or stats.shape[1] % 2:
+        return None
+    return Pooled(np.array(stats), fields[0], fields[1], "hit")
+
+
 def write_cache(folder: Path, stem: str, key: str, pooled: Pooled, inputs: dict) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     for old in folder.glob(f"{stem}-*"):
         if not old.name.startswith(f"{stem}-{key}"):
             old.unlink(missing_ok=True)
-    suffix = f".tmp-{os.getpid()}"
-    array_tmp, info_tmp = folder / f"{stem}-{key}.npy{suffix}", folder / f"{stem}-{key}.json{suffix}"
-    with array_tmp.open("wb") as f:
+    with atomic_file(folder / f"{stem}-{key}.npy") as f:
         np.save(f, pooled.stats, allow_pickle=False)
     info = {"empty": pooled.empty, "nonfinite_frames": pooled.nonfinite_frames, "n_clips": len(pooled.stats)}
-    info_tmp.write_text(json.dumps(info | {"key_inputs": inputs}, indent=2))
-    array_tmp.replace(folder / f"{stem}-{key}.npy")
-    info_tmp.replace(folder / f"{stem}-{key}.json")
+    atomic_write_text(folder / f"{stem}-{key}.json", json.dumps(info | {"key_inputs": inputs}, indent=2))

@@ -13,6 +13,8 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from xares_llm.cache.atomic import atomic_write_text
+from xares_llm.errors import XaresError
 from xares_llm.scoring.predictions import predictions_path, write_counts, write_predictions
 from xares_llm.tasks.schema import TaskConfig
 from xares_llm.tasks.snapshots import write_task_snapshots
@@ -20,7 +22,18 @@ from xares_llm.tasks.snapshots import write_task_snapshots
 PROBE_SCORES = "probe_scores.json"
 KIND = "xares-probe/1"
 NOTE = "probe scores from light heads on frozen features: they rank encoders but are not LALM scores"
+HEADS = ("linear", "mlp", "knn", "ctc")
 PRIMARY_ORDER = ("mlp", "linear", "knn", "ctc")  # the head of a task whose score enters the track means
+
+
+def parse_heads(text: str) -> tuple[str, ...]:
+    heads = tuple(dict.fromkeys(h.strip() for h in text.split(",") if h.strip()))
+    unknown = [h for h in heads if h not in HEADS]
+    if unknown or not heads:
+        raise XaresError(
+            f"--heads: unknown head(s) {', '.join(unknown) or '(none given)'}; allowed: {', '.join(HEADS)}"
+        )
+    return heads
 
 
 @dataclass
@@ -110,7 +123,5 @@ def write_head_predictions(out_dir: Path, head: str, task: TaskConfig, rows: lis
 def write_results(out_dir: Path, results: ProbeResults) -> Path:
     path = Path(out_dir) / PROBE_SCORES
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(results.to_dict(), indent=2, sort_keys=True))
-    tmp.replace(path)
+    atomic_write_text(path, json.dumps(results.to_dict(), indent=2, sort_keys=True))
     return path

@@ -21,12 +21,18 @@ from xares_llm.probe.captioning import nearest_captions
 from xares_llm.probe.classify import class_data, knn, train_dense
 from xares_llm.probe.ctc import train_ctc
 from xares_llm.probe.embeddings import POOLINGS, pooled_split
-from xares_llm.probe.outputs import HeadScore, ProbeResults, TaskProbe, write_head_predictions, write_results
+from xares_llm.probe.outputs import (
+    HEADS,
+    HeadScore,
+    ProbeResults,
+    TaskProbe,
+    write_head_predictions,
+    write_results,
+)
 from xares_llm.provenance import software_versions
 from xares_llm.tasks.data import TaskSplit, open_splits
 from xares_llm.tasks.schema import Split, TaskConfig
 
-HEADS = ("linear", "mlp", "knn", "ctc")
 FAMILIES = {
     "accuracy": "classification",
     "map": "classification",
@@ -49,16 +55,6 @@ class ProbeOptions:
     seed: int = 0
     device: str | None = None  # None/auto: cuda when available
     metric_options: MetricOptions | None = None  # FENSE/DATE models
-
-
-def parse_heads(text: str) -> tuple[str, ...]:
-    heads = tuple(dict.fromkeys(h.strip() for h in text.split(",") if h.strip()))
-    unknown = [h for h in heads if h not in HEADS]
-    if unknown or not heads:
-        raise XaresError(
-            f"--heads: unknown head(s) {', '.join(unknown) or '(none given)'}; allowed: {', '.join(HEADS)}"
-        )
-    return heads
 
 
 def probe(

@@ -1,8 +1,8 @@
 """95 % bootstrap intervals of task scores, of track means, and of paired differences between runs.
 
 A resample draws the test clips with replacement (n of n); it is handed to the metric as clip
-multiplicities (see `xares_llm.scoring.per_sample`), so corpus-level metrics are recomputed on it. The draws
-are seeded per task (the report's seed and the task name), so equal seeds give equal intervals, and
+multiplicities (`xares_llm.metrics.base.SampleStats`), so corpus-level metrics are recomputed on it.
+The draws are seeded per task (the report's seed and the task name), so equal seeds give equal intervals, and
 two runs compared on one task see the same resamples: that pairing is what makes the interval of a
 difference narrower than the two intervals side by side. A mean over tasks takes the mean of the
 tasks' r-th replicates, r = 1..R: tasks are resampled independently, so that is a bootstrap of the mean.
@@ -67,7 +67,7 @@ def bootstrap(
     stats: SampleStats, task: str, seed: int = 0, resamples: int = RESAMPLES, level: float = LEVEL
 ) -> Estimate:
     """The task score and its percentile interval over `resamples` resamples of its test clips."""
-    weights = resample_weights(len(stats.records), resamples, task_seed(seed, task))
+    weights = resample_weights(stats.clips, resamples, task_seed(seed, task))
     return _estimate(stats.full_score(), np.asarray(stats.scorer(weights), dtype=np.float64), level)
 
 
@@ -75,9 +75,9 @@ def paired_difference(
     first: SampleStats, second: SampleStats, task: str, seed: int = 0, resamples: int = RESAMPLES, level: float = LEVEL
 ) -> Estimate:
     """second - first on the same clips (aligned by the caller), the same resamples for both."""
-    if len(first.records) != len(second.records):
+    if first.clips != second.clips:
         raise ValueError("paired difference needs the two runs' clips aligned one to one")
-    weights = resample_weights(len(first.records), resamples, task_seed(seed, task))
+    weights = resample_weights(first.clips, resamples, task_seed(seed, task))
     diff = np.asarray(second.scorer(weights), dtype=np.float64) - np.asarray(first.scorer(weights), dtype=np.float64)
     return _estimate(second.full_score() - first.full_score(), diff, level)
 

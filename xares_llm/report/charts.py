@@ -8,12 +8,14 @@
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from xares_llm.cache.atomic import atomic_file
 from xares_llm.metrics import norm
 from xares_llm.report.load import ResultDir
 from xares_llm.report.tables import Report
@@ -38,7 +40,8 @@ def _figure(width: float, height: float):
 
 def _save(fig, path: Path, title: str) -> Chart:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=DPI, facecolor="white")
+    with atomic_file(path) as f:
+        fig.savefig(f, format="png", dpi=DPI, facecolor="white")
     return Chart(title, path)
 
 
@@ -107,13 +110,19 @@ def loss_curve(result: ResultDir, out_dir: Path, index: int) -> Chart | None:
     return _save(fig, out_dir / f"loss_{index}.png", f"{result.label}: training loss")
 
 
+def natural_order(name: str) -> list:
+    """Digits compare as numbers: ``class 2`` before ``class 10``."""
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]
+
+
 def confusion(result: ResultDir, task: str, out_dir: Path, index: int) -> Chart | None:
     """Rows: true class (the most frequent ones); columns: predicted; each row normalised to 1."""
     rows = result.tasks[task].rows
     pairs = [(norm(ref), norm(r["prediction"])) for r in rows for ref in r["references"]]
     if not pairs:
         return None
-    classes = [c for c, _ in Counter(t for t, _ in pairs).most_common(CONFUSION_CLASSES)]
+    frequent = [c for c, _ in Counter(t for t, _ in pairs).most_common(CONFUSION_CLASSES)]
+    classes = sorted(frequent, key=natural_order)  # the most frequent classes, read in order (2 before 10)
     others = len({t for t, _ in pairs}) > len(classes) or any(p not in classes for _, p in pairs)
     names = classes + (["other"] if others else [])
     position = {c: i for i, c in enumerate(classes)}

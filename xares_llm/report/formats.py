@@ -6,6 +6,7 @@ import csv
 import io
 
 from xares_llm.report.bootstrap import Estimate
+from xares_llm.report.seeds import seeds_markdown
 from xares_llm.report.tables import Report, Row
 
 DIGITS = 3
@@ -42,6 +43,9 @@ def difference_header(report: Report) -> str:
 
 def text_cells(report: Report, row: Row) -> list[str]:
     """One row's cells, in `headers` order."""
+    if row.kind == "cost":  # hours, not a score: more digits, no interval
+        runs = ["" if c is None else f"{c.score:.4f}" for c in row.cells]
+        return [row.label, "", "", "", *runs] + [""] * (len(headers(report)) - 4 - len(runs))
     cells = [row.label, row.track, row.domain, row.metric, *(estimate_text(c) for c in row.cells)]
     if report.paired:
         cells.append(estimate_text(row.difference, signed=True))
@@ -71,7 +75,8 @@ def markdown(report: Report) -> str:
         if row.kind != "task":
             cells = [f"**{c}**" if c else c for c in cells]
         lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
-    return "\n".join(lines) + "\n\n" + "\n".join(f"- {line}" for line in footnotes(report)) + "\n"
+    text = "\n".join(lines) + "\n\n" + "\n".join(f"- {line}" for line in footnotes(report)) + "\n"
+    return text + ("\n" + seeds_markdown(report.seed_groups, report.labels) if report.seed_groups else "")
 
 
 def csv_text(report: Report) -> str:

@@ -42,6 +42,8 @@ class ResultDir:
     log: list[dict] = field(default_factory=list)
     encoder_id: str | None = None
     differences: list[str] = field(default_factory=list)  # why not comparable with the reference
+    provenance: dict = field(default_factory=dict)  # the settings scores.json records (seed groups compare them)
+    cost: dict = field(default_factory=dict)  # device-hours per stage (xares_llm/scoring/cost.py)
 
 
 def load_result_dir(path: Path) -> ResultDir:
@@ -63,6 +65,8 @@ def _load_scores(path: Path, scores_file: Path, kind: str) -> ResultDir:
         entries = data["tasks"]
     except (json.JSONDecodeError, KeyError, TypeError) as e:
         raise XaresError(f"{scores_file}: not a scores file ({e}); rescore with `xares score`") from e
+    if kind == "probe":
+        return _load_probe(path, scores_file, data)
     tasks = {}
     for name, entry in entries.items():
         try:
@@ -81,15 +85,52 @@ def _load_scores(path: Path, scores_file: Path, kind: str) -> ResultDir:
             raise XaresError(f"{scores_file}: task {name!r} lacks a field ({e}); rescore with `xares score`") from e
     info = read_run(path) if kind == "run" else None
     log_file = path / LOG_FILE
+    head_of = _read_probe(path.parent)  # a probe's head folder, rescored: titled with the probe's encoder
     return ResultDir(
         path=path,
-        label=path.name,
+        label=f"probe {head_of.get('encoder_id', '')} {path.name}" if head_of else path.name,
         kind=kind,
         tasks=tasks,
         log=read_log(log_file) if log_file.is_file() else [],
         encoder_id=info.encoder_id if info else data.get("encoder_id"),
         differences=list(data.get("differences") or []),
+        provenance=dict(data.get("provenance") or {}),
+        cost=dict(data.get("cost") or {}),
     )
+
+
+def _load_probe(path: Path, scores_file: Path, data: dict) -> ResultDir:
+    """A probe output as one column: each task's primary head (the one its track means use), titled with
+    the encoder; its predictions and task config are in the head's folder."""
+    from xares_llm.tasks.snapshots import read_run_tasks
+
+    tasks = {}
+    for name, entry in data["tasks"].items():
+        try:
+            head = entry["primary_head"]
+            score = entry["heads"][head]
+            config = read_run_tasks(path / head, [name])[0]
+            tasks[name] = TaskResult(
+                task=name,
+                track=str(entry.get("track", "")),
+                metric=str(score["metric"]),
+                args=dict(config.metric.args),
+                score=float(score["score"]),
+                n_samples=int(entry.get("n_test", 0)),
+                official=bool((score.get("settings") or {}).get("official", True)),
+                rows=_predictions(path / head, name),
+            )
+        except (KeyError, TypeError, ValueError) as e:
+            raise XaresError(f"{scores_file}: task {name!r} lacks a field ({e}); rerun `xares probe`") from e
+    encoder = data.get("encoder_id") or path.name
+    return ResultDir(path=path, label=f"probe {encoder}", kind="probe", tasks=tasks, encoder_id=data.get("encoder_id"))
+
+
+def _read_probe(path: Path) -> dict:
+    try:
+        return json.loads((path / PROBE_SCORES).read_text())
+    except (OSError, json.JSONDecodeError):
+        return {}
 
 
 def _predictions(path: Path, task: str) -> list[dict]:

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from xares_llm.metrics import MetricError, MetricOptions
-from xares_llm.metrics.base import SampleStats
+from xares_llm.metrics import MetricError, MetricOptions, SampleStats, sample_stats
 from xares_llm.report.bootstrap import RESAMPLES, Estimate, bootstrap, mean_estimate, paired_difference
 from xares_llm.report.load import ResultDir
+from xares_llm.report.seeds import SeedGroup, seed_groups
 from xares_llm.scoring.baselines import BASELINES, CHALLENGE_PUBLIC, DOMAINS, baseline_mean, task_domain
-from xares_llm.scoring.per_sample import sample_stats
+from xares_llm.scoring.per_sample import load_stats
 
 TRACK_ORDER = ("A", "B", "demo")
 
@@ -44,6 +44,7 @@ class Report:
     resamples: int
     notes: list[str] = field(default_factory=list)
     stats: dict[tuple[int, str], SampleStats] = field(default_factory=dict, repr=False)  # (run, task) -> stats
+    seed_groups: list[SeedGroup] = field(default_factory=list)  # runs differing only in seed (report/seeds.py)
 
     @property
     def paired(self) -> bool:
@@ -102,6 +103,14 @@ def build_report(
             report.notes.append(f"mean {track} leaves out {', '.join(skipped)}: not scored by every run")
     if len(by_track) > 1 and common_all:
         report.rows.append(_mean_row("overall", "overall", "", common_all, names, report))
+    # a baseline or challenge column with nothing for these tasks is dropped, not shown empty
+    report.baseline_names = [n for n in names if any(r.baselines.get(n) is not None for r in report.rows)]
+    report.challenge = challenge and any(r.challenge for r in report.rows)
+    report.seed_groups = seed_groups(report.rows, results)
+    costs = [r.cost.get("device_hours") for r in results]
+    if any(c is not None for c in costs):  # scores.json's cost (xares_llm/scoring/cost.py), per run
+        cells = [None if c is None else Estimate(c) for c in costs]
+        report.rows.append(Row("cost", "cost (device-hours)", "", n_samples=[None] * len(costs), cells=cells))
     return report
 
 
@@ -117,12 +126,20 @@ def _mean_row(kind: str, label: str, track: str, rows: list[Row], names: list[st
 
 
 def _stats(report: Report, index: int, result: ResultDir, task: str, options: MetricOptions | None) -> SampleStats:
-    """Per-sample stats of one run's task, computed once per report (caption metrics run their models)."""
+    """Per-sample stats of one run's task, once per report: those `xares score` saved, else computed
+    from the predictions (runs scored before they were saved; caption metrics then run their models)."""
     if (index, task) not in report.stats:
         entry = result.tasks[task]
-        preds = [r["prediction"] for r in entry.rows]
-        refs = [r["references"] for r in entry.rows]
-        report.stats[index, task] = sample_stats(entry.metric, preds, refs, entry.args, options)
+        try:
+            stats = load_stats(result.path, task, entry.metric, entry.args)
+        except MetricError as e:
+            report.notes.append(f"{result.label}/{task}: {e}; recomputed")
+            stats = None
+        if stats is None:
+            preds = [r["prediction"] for r in entry.rows]
+            refs = [r["references"] for r in entry.rows]
+            stats = sample_stats(entry.metric, preds, refs, entry.args, options)
+        report.stats[index, task] = stats
     return report.stats[index, task]
 
 
@@ -148,7 +165,10 @@ def _task_estimate(report: Report, index: int, result: ResultDir, task: str, opt
 
 
 def _difference(report: Report, results: list[ResultDir], task: str, options: MetricOptions | None) -> Estimate | None:
-    """Paired difference (second - first) over the clips both runs scored, matched by key."""
+    """Paired difference (second - first) over the clips both runs scored, matched by key.
+
+    The other clips weigh zero in every resample, so no metric runs again (DATE keeps the TF-IDF
+    weights of each run's whole test set, as it does on every resample)."""
     first, second = (r.tasks[task] for r in results)
     if not first.rows or not second.rows:
         return None
@@ -157,22 +177,18 @@ def _difference(report: Report, results: list[ResultDir], task: str, options: Me
         if keys_a == keys_b:
             stats = [_stats(report, i, r, task, options) for i, r in enumerate(results)]
         else:
-            common = [k for k in keys_a if k in set(keys_b)]
+            positions = [{k: i for i, k in enumerate(keys)} for keys in (keys_a, keys_b)]
+            common = [k for k in keys_a if k in positions[1]]
             if not common:
                 report.notes.append(f"{task}: the two runs share no test clip key, so no paired difference")
                 return None
             if len(common) < max(len(keys_a), len(keys_b)):
                 report.notes.append(f"{task}: difference over the {len(common)} clips both runs scored")
-            stats = [_aligned_stats(entry, common, options) for entry in (first, second)]
+            stats = [
+                _stats(report, i, r, task, options).restricted([where[k] for k in common])
+                for i, (r, where) in enumerate(zip(results, positions, strict=True))
+            ]
     except (MetricError, KeyError) as e:
         report.notes.append(f"{task}: no paired difference ({e})")
         return None
     return paired_difference(stats[0], stats[1], task, report.seed, report.resamples)
-
-
-def _aligned_stats(entry, keys: list[str], options: MetricOptions | None) -> SampleStats:
-    by_key = {r["key"]: r for r in entry.rows}
-    rows = [by_key[k] for k in keys]
-    return sample_stats(
-        entry.metric, [r["prediction"] for r in rows], [r["references"] for r in rows], entry.args, options
-    )

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from xares_llm.cache.atomic import atomic_file
+from xares_llm.cache.atomic import atomic_file, atomic_write_text
 
 PREDICTIONS_DIR = "predictions"
 
@@ -32,10 +32,7 @@ def counts_path(run_dir: Path, task: str) -> Path:
 
 def write_counts(run_dir: Path, task: str, counts: dict) -> None:
     """What evaluation left out of a task's test split (see `xares_llm.tasks.data.TargetCounts`)."""
-    path = counts_path(run_dir, task)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(counts, indent=2))
-    tmp.replace(path)
+    atomic_write_text(counts_path(run_dir, task), json.dumps(counts, indent=2))
 
 
 def read_counts(run_dir: Path, task: str) -> dict | None:

@@ -7,8 +7,11 @@ docs/reference-parity.md explains each value and every place where we deliberate
 
 from __future__ import annotations
 
+from xares_llm.audio.decoding import REFERENCE_RESAMPLER
 from xares_llm.cache.format import REFERENCE_PRECISION
 from xares_llm.lalm.recipe import Recipe, load_recipe
+from xares_llm.scoring.single_task import single_task_differences
+from xares_llm.tasks.schema import TaskConfig, load_task
 
 REFERENCE_SYSTEM = "xares-llm 0.0.12"
 TRACK_STEPS = 100_000  # training steps of each track's mixture
@@ -87,10 +90,28 @@ def recipe_differences(recipe: Recipe) -> list[str]:
     reference = reference_recipe()
     lines = []
     for name in SCORE_FIELDS:
-        ours, theirs = getattr(recipe, name), getattr(reference, name)
-        if ours != theirs:
-            lines.append(f"recipe {name}: {_show(ours)} (reference: {_show(theirs)})")
+        ours, theirs = _plain(getattr(recipe, name)), _plain(getattr(reference, name))
+        for key, mine, reference_value in _leaf_differences(name, ours, theirs):
+            lines.append(f"recipe {key}: {_show(mine)} (reference: {_show(reference_value)})")
     return lines
+
+
+def _plain(value: object) -> object:
+    dump = getattr(value, "model_dump", None)
+    return dump(mode="json") if dump else value
+
+
+def _leaf_differences(key: str, ours: object, theirs: object) -> list[tuple[str, object, object]]:
+    """The differing fields of two values, dotted down to the first level where they stop being both dicts,
+    so one reason is one short line (``llm.name``, not the whole llm block)."""
+    if ours == theirs:
+        return []
+    if isinstance(ours, dict) and isinstance(theirs, dict):
+        found = []
+        for name in dict.fromkeys([*ours, *theirs]):
+            found += _leaf_differences(f"{key}.{name}", ours.get(name), theirs.get(name))
+        return found
+    return [(key, ours, theirs)]
 
 
 def differences(
@@ -101,8 +122,13 @@ def differences(
     filter_targets: dict[str, bool],
     encoder_precision: str | None,
     steps_done: int,
+    encoder_resampler: str | None = REFERENCE_RESAMPLER,
+    single_task: TaskConfig | None = None,
 ) -> list[str]:
-    """Every setting of a run that makes its scores incomparable with the reference; [] = comparable."""
+    """Every setting of a run that makes its scores incomparable with the reference; [] = comparable.
+
+    `single_task` is the task of a single-task run as its run snapshot holds it: it must read what the
+    reference's single-task config reads (`xares_llm.scoring.single_task`)."""
     lines = recipe_differences(recipe)
     expected = reference_steps(mixture, train_tasks)
     if expected is None:
@@ -120,9 +146,16 @@ def differences(
             lines.append(f"task {task}: target filter off (reference: on)")
     if encoder_precision is not None and encoder_precision != REFERENCE_PRECISION:
         lines.append(f"encoder precision: {encoder_precision} (reference: {REFERENCE_PRECISION})")
+    if encoder_resampler != REFERENCE_RESAMPLER:
+        shown = encoder_resampler or "not recorded (stores made before it was used soxr)"
+        lines.append(f"resampler: {shown} (reference: {REFERENCE_RESAMPLER})")
+    if single_task is not None and single_task.name in PROMPTS:
+        lines += single_task_differences(single_task, load_task(single_task.name))
     return lines
 
 
 def _show(value: object) -> str:
-    dump = getattr(value, "model_dump", None)
-    return str(dump(mode="json") if dump else value)
+    """A value in a reason; a whole block (a model config) by its size: its fields are in recipe.yaml."""
+    if isinstance(value, dict):
+        return f"a block of {len(value)} fields"
+    return str(value)

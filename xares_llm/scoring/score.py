@@ -1,8 +1,9 @@
 """Score a run from its predictions files: per task, per track mean, overall.
 
-Needs no model for the string metrics, so `xares score RUN` reruns them in seconds. Writes
-``scores.json`` (task -> metric, score, samples, settings, task version), ``scores.tsv`` and
-``per_sample/<task>.jsonl`` (see `xares_llm.scoring.per_sample`).
+Needs no model for the string metrics, so `xares score RUN` reruns them in seconds. Each metric runs
+once per task and gives both the score and its per-clip form. Writes ``scores.json`` (task -> metric,
+score, samples, settings, task version), ``scores.tsv``, and ``per_sample/<task>.jsonl`` and
+``per_sample/<task>.stats.npz`` (see `xares_llm.scoring.per_sample`).
 """
 
 from __future__ import annotations
@@ -12,12 +13,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from xares_llm.cache import complete_parts, read_part_attrs
+from xares_llm.cache.atomic import atomic_write_text
 from xares_llm.cache.format import split_dir
 from xares_llm.cache.remote import local_path
 from xares_llm.errors import XaresError
 from xares_llm.lalm.runs import read_recipe, read_run
 from xares_llm.metrics import MetricOptions, compute_metric
 from xares_llm.provenance import software_versions
+from xares_llm.scoring.cost import run_cost
 from xares_llm.scoring.per_sample import write_per_sample
 from xares_llm.scoring.predictions import PREDICTIONS_DIR, read_counts, read_predictions
 from xares_llm.tasks.schema import SPLITS
@@ -39,6 +42,9 @@ class TaskScore:
     prompt: str = ""
     n_references: int = 0  # (clip, reference) targets scored
     n_dropped: int = 0  # test samples extraction could not use (those with known labels score as empty)
+    # of those, the ones in no denominator, by reason (undecodable and empty audio, as the reference;
+    # samples without audio, json or target cannot be scored); see xares_llm/tasks/data.py NOT_CLIPS
+    n_left_out: dict[str, int] = field(default_factory=dict)
     n_unlabelled: int = 0  # test clips in the store without a target (no label, or all filtered)
     test_targets: dict = field(default_factory=dict)  # what evaluation left out (TargetCounts)
 
@@ -51,6 +57,7 @@ class Scores:
     comparable_to_reference: bool = False
     differences: list[str] = field(default_factory=list)  # why not comparable, one line each
     provenance: dict = field(default_factory=dict)  # versions, recipe, seed, devices and precisions
+    cost: dict = field(default_factory=dict)  # device-hours per stage (xares_llm/scoring/cost.py)
 
     def to_dict(self) -> dict:
         return {
@@ -60,6 +67,7 @@ class Scores:
             "comparable_to_reference": self.comparable_to_reference,
             "differences": self.differences,
             "provenance": self.provenance,
+            "cost": self.cost,
         }
 
 
@@ -91,9 +99,11 @@ def score_run(run_dir: Path, options: MetricOptions | None = None) -> Scores:
             prompt=task.prompt,
             n_references=sum(len(r["references"]) for r in rows),
             n_dropped=counts.get("dropped", 0),
+            n_left_out=counts.get("left_out", {}),
             n_unlabelled=counts.get("unlabelled", 0),
             test_targets=counts,
         )
+        write_per_sample(run_dir, task.name, rows, task.metric.name, result.settings["args"], result.stats)
     scores = summarise(results)
     scores.provenance, scores.differences = describe_run(run_dir, results)
     scores.differences += [
@@ -102,16 +112,15 @@ def score_run(run_dir: Path, options: MetricOptions | None = None) -> Scores:
         if not s.settings.get("official", True)
     ]
     scores.comparable_to_reference = not scores.differences
-    (run_dir / SCORES_JSON).write_text(json.dumps(scores.to_dict(), indent=2, sort_keys=True))
+    scores.cost = run_cost(run_dir, list(results))
+    atomic_write_text(run_dir / SCORES_JSON, json.dumps(scores.to_dict(), indent=2, sort_keys=True))
     write_tsv(run_dir / SCORES_TSV, scores)
-    # per_sample/<task>.jsonl: each clip's share of its score (caption metrics run their models again)
-    write_per_sample(run_dir, {s.task: (s.metric, s.settings.get("args", {})) for s in results.values()}, options)
     return scores
 
 
 def describe_run(run_dir: Path, results: dict[str, TaskScore]) -> tuple[dict, list[str]]:
     """The settings that produced the scores, and every one that differs from the reference system."""
-    from xares_llm.scoring.reference import differences
+    from xares_llm.scoring.reference import TRACK_MIXTURES, differences
 
     provenance: dict = {"software": software_versions()}
     info = read_run(run_dir)
@@ -127,6 +136,7 @@ def describe_run(run_dir: Path, results: dict[str, TaskScore]) -> tuple[dict, li
         "recipe": recipe.model_dump(mode="json"),
         "extraction": {
             "precision": info.encoder_precision,
+            "resampler": info.encoder_resampler,
             "store_dtype": info.store_dtype,
             "devices": extraction_devices(info.cache_root, info.encoder_id, list(tasks.values())),
         },
@@ -138,6 +148,7 @@ def describe_run(run_dir: Path, results: dict[str, TaskScore]) -> tuple[dict, li
             "targets": info.train_targets,
         },
     }
+    single = info.mixture not in TRACK_MIXTURES and len(info.train_tasks) == 1
     found = differences(
         recipe,
         info.mixture,
@@ -146,6 +157,8 @@ def describe_run(run_dir: Path, results: dict[str, TaskScore]) -> tuple[dict, li
         {name: task.filter_targets for name, task in tasks.items()},
         info.encoder_precision,
         info.steps_done,
+        info.encoder_resampler,
+        single_task=tasks.get(info.mixture) if single else None,
     )
     return provenance, found
 
@@ -177,8 +190,16 @@ def summarise(results: dict[str, TaskScore]) -> Scores:
 
 
 def write_tsv(path: Path, scores: Scores) -> None:
-    lines = ["task\ttrack\tmetric\tscore\tn_samples"]
-    lines += [f"{s.task}\t{s.track}\t{s.metric}\t{s.score:.6f}\t{s.n_samples}" for s in scores.tasks.values()]
-    lines += [f"mean\t{track}\t\t{value:.6f}\t" for track, value in scores.tracks.items()]
-    lines.append(f"overall\t\t\t{scores.overall:.6f}\t")
-    path.write_text("\n".join(lines) + "\n")
+    lines = ["task\ttrack\tmetric\tscore\tn_samples\tleft_out"]
+    lines += [
+        f"{s.task}\t{s.track}\t{s.metric}\t{s.score:.6f}\t{s.n_samples}\t{left_out_text(s.n_left_out)}"
+        for s in scores.tasks.values()
+    ]
+    lines += [f"mean\t{track}\t\t{value:.6f}\t\t" for track, value in scores.tracks.items()]
+    lines.append(f"overall\t\t\t{scores.overall:.6f}\t\t")
+    atomic_write_text(path, "\n".join(lines) + "\n")
+
+
+def left_out_text(left_out: dict[str, int]) -> str:
+    """``2 undecodable, 1 empty audio``: the test samples in no denominator, by reason."""
+    return ", ".join(f"{n} {reason}" for reason, n in sorted(left_out.items()))

@@ -7,15 +7,21 @@ and `scores.json`.
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from xares_llm.audio.sample_json import SampleJsonError, parse_sample_json
 from xares_llm.cache import FeatureSplit
 from xares_llm.errors import StoreError
 from xares_llm.tasks.schema import Split, TaskConfig
+
+# Drop reasons (xares_llm/extract/decode.py `DropReason`) of samples that are not test clips: the
+# reference's decoder warns and moves on, and it filters empty audio, so they are not in its
+# denominator. Every other dropped sample with a known target (encoder failure, non-finite frames)
+# is scored as a wrong answer: the reference has no such case, and a drop must never raise a score.
+NOT_CLIPS = ("undecodable", "empty audio")
 
 
 @dataclass
@@ -29,8 +35,9 @@ class TargetCounts:
     unlabelled: int = 0  # clips left without any target
     dropped: int = 0  # source samples extraction could not use (the parts' `dropped` attrs)
     dropped_scored: int = 0  # of those, clips whose labels are known: scored as empty predictions
+    left_out: dict[str, int] = field(default_factory=dict)  # the others, by reason: in no denominator
 
-    def to_dict(self) -> dict[str, int]:
+    def to_dict(self) -> dict:
         return asdict(self)
 
 
@@ -72,8 +79,9 @@ def open_splits(
     """Open each task's store for `split`; missing parts name themselves and the command that creates them."""
     stores, missing = [], {}
     for task in tasks:
-        store = FeatureSplit(cache_root, encoder_id, task.dataset.name, split)
-        expected = len(task.dataset.shards(split))
+        shards = task.dataset.shards(split)
+        store = FeatureSplit(cache_root, encoder_id, task.dataset.name, split, shards)
+        expected = len(shards)
         if len(store.parts) < expected:
             missing[task.name] = f"{task.name}: {store.directory} has {len(store.parts)} of {expected} parts"
         stores.append(store)
@@ -84,12 +92,28 @@ def open_splits(
     return [read_targets(task, store, split) for task, store in zip(tasks, stores, strict=True)]
 
 
+def stored_meta(store: FeatureSplit, index: int, text: str) -> dict:
+    """Clip `index`'s stored json `text`; a store from elsewhere may hold anything, refused in one line."""
+    try:
+        return parse_sample_json(text)
+    except SampleJsonError as e:
+        raise StoreError(f"{store.directory}: clip {store.key(index)!r}: its stored json is unusable ({e})") from e
+
+
+def dropped_meta(part: Path, entry: dict) -> dict:
+    """A dropped clip's json from the part's attributes, checked like a stored clip's."""
+    try:
+        return parse_sample_json(str(entry["meta"]))
+    except SampleJsonError as e:
+        raise StoreError(f"{part}: dropped clip {str(entry.get('key'))[:80]!r}: its json is unusable ({e})") from e
+
+
 def read_targets(task: TaskConfig, store: FeatureSplit, split: Split) -> TaskSplit:
     """Every (clip, target) pair of `task` in `store`, with the counts of what was left out."""
     counts = TargetCounts(clips=len(store))
     clip_index, texts = [], []
-    for index, meta in enumerate(store.iter_meta()):
-        found = task.split_targets(meta, split)
+    for index, text in enumerate(store.iter_meta_text()):
+        found = task.split_targets(stored_meta(store, index, text), split)
         counts.filtered += found.filtered
         counts.unusable += found.unusable
         if not found.texts:
@@ -101,11 +125,14 @@ def read_targets(task: TaskConfig, store: FeatureSplit, split: Split) -> TaskSpl
         keys = task.labels.keys(split)
         raise StoreError(f"task {task.name}: no clip in {store.directory} has a target under keys {keys}")
     dropped = []
-    for attrs in store.part_attrs:  # read once, when the store opened
+    for part, attrs in zip(store.parts, store.part_attrs, strict=True):  # attrs read once, when the store opened
         for entry in attrs.dropped:
             counts.dropped += 1
-            found = task.split_targets(json.loads(entry["meta"]), split) if "meta" in entry else None
-            if found is not None and found.texts:
-                dropped.append(DroppedClip(entry["key"], found.texts, entry["reason"]))
+            reason = entry["reason"]
+            found = task.split_targets(dropped_meta(part, entry), split) if "meta" in entry else None
+            if found is not None and found.texts and reason not in NOT_CLIPS:
+                dropped.append(DroppedClip(entry["key"], found.texts, reason))
+            else:
+                counts.left_out[reason] = counts.left_out.get(reason, 0) + 1
     counts.dropped_scored = len(dropped)
     return TaskSplit(task, store, np.array(clip_index, dtype=np.int64), texts, counts, dropped)

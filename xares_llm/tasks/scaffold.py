@@ -8,14 +8,16 @@ count; one label from a small set -> ``accuracy``; free text -> ``iwer``.
 from __future__ import annotations
 
 import glob
-import json
 import tarfile
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
 
+from xares_llm.audio.sample_json import SampleJsonError, parse_sample_json
+from xares_llm.cache.atomic import atomic_write_text
 from xares_llm.config import validate
 from xares_llm.errors import ConfigError, DataError
 from xares_llm.metrics import metric_names
@@ -36,6 +38,7 @@ class ShardSurvey:
     keys: Counter = field(default_factory=Counter)  # json key -> samples that have it
     examples: dict[str, object] = field(default_factory=dict)  # json key -> its first value
     labels: list[str] = field(default_factory=list)  # label texts under the chosen key
+    dropped: Counter = field(default_factory=Counter)  # why samples whose json is unusable were left out
 
 
 def expand_shards(pattern: str, option: str) -> list[str]:
@@ -50,6 +53,9 @@ def survey(shards: list[str], label_key: str | None) -> ShardSurvey:
     found = ShardSurvey(shards)
     for shard in shards:
         for meta in json_members(shard):
+            if isinstance(meta, SampleJsonError):
+                found.dropped[str(meta)] += 1
+                continue
             found.clips += 1
             found.keys.update(meta.keys())
             for key, value in meta.items():
@@ -59,14 +65,17 @@ def survey(shards: list[str], label_key: str | None) -> ShardSurvey:
     return found
 
 
-def json_members(shard: str):
-    """Each sample's parsed json, in tar order; audio members are skipped unread."""
+def json_members(shard: str) -> Iterator[dict | SampleJsonError]:
+    """Each sample's parsed json in tar order, or why it is unusable; audio members are skipped unread."""
     try:
         with tarfile.open(shard, "r|*") as tar:
             for member in tar:
                 if member.isfile() and member.name.endswith(".json"):
-                    yield json.loads(tar.extractfile(member).read().decode("utf-8"))
-    except (tarfile.TarError, OSError, EOFError, UnicodeDecodeError, json.JSONDecodeError) as e:
+                    try:
+                        yield parse_sample_json(tar.extractfile(member).read())
+                    except SampleJsonError as e:
+                        yield e
+    except (tarfile.TarError, OSError, EOFError) as e:
         raise DataError(f"cannot read {shard}: {type(e).__name__}: {e}") from e
 
 
@@ -126,8 +135,8 @@ def new_task(
 def write_task(task: TaskConfig, out: Path) -> Path:
     """Write the task YAML and a one-task mixture beside it (``<stem>_mix.yaml``); returns the mixture path."""
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(yaml.safe_dump(task.model_dump(mode="json"), sort_keys=False, allow_unicode=True))
+    atomic_write_text(out, yaml.safe_dump(task.model_dump(mode="json"), sort_keys=False, allow_unicode=True))
     mixture = MixtureConfig(name=f"{task.name}_mix", weights={out.name: 1.0}, evaluate=[out.name])
     mixture_path = out.with_name(f"{out.stem}_mix.yaml")
-    mixture_path.write_text(yaml.safe_dump(mixture.model_dump(mode="json"), sort_keys=False))
+    atomic_write_text(mixture_path, yaml.safe_dump(mixture.model_dump(mode="json"), sort_keys=False))
     return mixture_path

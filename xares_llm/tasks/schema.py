@@ -28,11 +28,11 @@ from braceexpand import braceexpand
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from xares_llm.config import config_kind, find_config, load_config, resolve_config_path
+from xares_llm.constants import SPLITS as STORE_SPLITS
 from xares_llm.errors import ConfigError
 
 Split = Literal["train", "test"]
-SPLITS: tuple[Split, ...] = ("train", "test")
-TRACK_MIXTURES = {"A": "task1", "B": "task2", "all": "all"}  # the mixture each track trains on
+SPLITS: tuple[Split, ...] = STORE_SPLITS
 FALLBACK_LABEL_KEYS = ("captions", "caption", "text")  # tried after the task's own keys, as the reference does
 # The reference's target filter (see `filter_reason`).
 COMBINING_FIRST, COMBINING_LAST = 0x0301, 0x036F  # combining diacritical marks it counts
@@ -42,7 +42,7 @@ REPETITIVE_MIN_DISTINCT = 4
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)  # no .nan/.inf weights
 
 
 class DatasetConfig(Strict):
@@ -202,17 +202,19 @@ def targets(meta: dict, keys: list[str]) -> SampleTargets:
     """The targets of one sample: the first key with a value wins, then the fallbacks.
 
     Label values, one behaviour each, as the reference system reads them (docs/tasks.md):
-    - a non-empty string is one target; a number or bool becomes its string (``7`` -> ``"7"``);
+    - a string is one target, the empty string included (the reference's `[""]` is a non-empty list,
+      so it ends its key search and its filter keeps it); a number or bool becomes its string
+      (``7`` -> ``"7"``);
     - a non-empty list gives one target per element; an empty string inside it is an empty
       target (the reference scores it so); a mapping or list inside it is unusable and counted;
-    - None, an empty string, an empty list or a mapping: no value, the next key is tried.
+    - None, an empty list or a mapping: no value, the next key is tried.
     """
     for key in [*keys, *FALLBACK_LABEL_KEYS]:
         value = meta.get(key)
         if isinstance(value, list) and value:
             texts = [as_text(v) for v in value if is_scalar(v)]
             return SampleTargets(texts, unusable=len(value) - len(texts))
-        if is_scalar(value) and value != "":
+        if is_scalar(value):
             return SampleTargets([as_text(value)])
     return SampleTargets([])
 

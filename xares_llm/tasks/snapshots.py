@@ -10,7 +10,8 @@ from pathlib import Path
 
 import yaml
 
-from xares_llm.config import validate
+from xares_llm.cache.atomic import atomic_write_text
+from xares_llm.config import read_yaml, validate
 from xares_llm.tasks.schema import Mixture, MixtureConfig, TaskConfig, load_task
 
 TASKS_DIR = "tasks"
@@ -20,7 +21,7 @@ MIXTURE_FILE = "mixture.yaml"
 def write_run_tasks(run_dir: Path, tasks: list[TaskConfig], mixture: Mixture) -> None:
     write_task_snapshots(run_dir, tasks)
     mixture_yaml = yaml.safe_dump(mixture.to_config().model_dump(mode="json"), sort_keys=False)
-    (Path(run_dir) / MIXTURE_FILE).write_text(mixture_yaml)
+    atomic_write_text(Path(run_dir) / MIXTURE_FILE, mixture_yaml)
 
 
 def write_task_snapshots(run_dir: Path, tasks: list[TaskConfig]) -> None:
@@ -28,7 +29,7 @@ def write_task_snapshots(run_dir: Path, tasks: list[TaskConfig]) -> None:
     folder = Path(run_dir) / TASKS_DIR
     folder.mkdir(parents=True, exist_ok=True)
     for task in tasks:
-        (folder / f"{task.name}.yaml").write_text(yaml.safe_dump(task.model_dump(mode="json"), sort_keys=False))
+        atomic_write_text(folder / f"{task.name}.yaml", yaml.safe_dump(task.model_dump(mode="json"), sort_keys=False))
 
 
 def read_run_tasks(run_dir: Path, names: list[str]) -> list[TaskConfig]:
@@ -39,7 +40,7 @@ def read_run_tasks(run_dir: Path, names: list[str]) -> list[TaskConfig]:
 
 def read_run_mixture(run_dir: Path) -> Mixture:
     """The mixture a run trains on, with the task configs it was started with."""
-    config = validate(MixtureConfig, yaml.safe_load((Path(run_dir) / MIXTURE_FILE).read_text()), run_dir)
+    config = validate(MixtureConfig, read_yaml(Path(run_dir) / MIXTURE_FILE), Path(run_dir) / MIXTURE_FILE)
     names = list(dict.fromkeys([*config.weights, *config.evaluate]))
     tasks = {task.name: task for task in read_run_tasks(run_dir, names)}
     return Mixture(config.name, dict(config.weights), list(config.evaluate), tasks)
