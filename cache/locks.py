@@ -80,6 +80,21 @@ def owner_alive(owner: dict | None, age_s: float) -> bool:
     return False  # asked only once we hold the flock: no process on this host holds the claim
 
 
+def process_alive(owner: dict | None, age_s: float) -> bool:
+    """Whether the process a record names still runs: on this host its pid is alive with the recorded
+    start time (a reused pid is another process); on another host, for `OTHER_HOST_EXPIRY_S` after the
+    record was written. For what a record says, never for a lock: a lock is held only by its flock."""
+    if owner is None:
+        return False
+    if owner.get("host") != socket.gethostname():
+        return age_s < OTHER_HOST_EXPIRY_S
+    pid = owner.get("pid")
+    if not isinstance(pid, int) or not pid_alive(pid):
+        return False
+    recorded, actual = owner.get("start"), process_start(pid)
+    return recorded is None or actual is None or recorded == actual
+
+
 class PartLock:
     """An exclusive claim on one part (``part-X.zarr.lock``); `acquire` never waits."""
 

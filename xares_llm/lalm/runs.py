@@ -24,7 +24,7 @@ from pathlib import Path
 
 from xares_llm import __version__
 from xares_llm.cache.atomic import atomic_write_text
-from xares_llm.cache.locks import owner_alive, owner_record
+from xares_llm.cache.locks import owner_record, process_alive
 from xares_llm.config import read_yaml, validate
 from xares_llm.errors import XaresError
 from xares_llm.lalm.recipe import Recipe
@@ -81,7 +81,7 @@ def live_status(run_dir: Path, info: RunInfo) -> str:
     if info.status != "running":
         return info.status
     age = time.time() - (Path(run_dir) / RUN_FILE).stat().st_mtime
-    return "running" if owner_alive(info.owner, age) else "stale"
+    return "running" if process_alive(info.owner, age) else "stale"
 
 
 def read_run(run_dir: Path) -> RunInfo | None:
