@@ -14,9 +14,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from xares_llm.cache import complete_parts, read_part_attrs
 from xares_llm.cache.atomic import atomic_write_text
-from xares_llm.cache.format import encoder_dir, split_dir
+from xares_llm.cache.format import PartAttrs, encoder_dir, split_dir
+from xares_llm.cache.metadata import complete_part_attrs
 from xares_llm.cache.profile import read_profiles
 from xares_llm.cache.remote import local_path
 from xares_llm.lalm.runs import read_run
@@ -80,6 +80,22 @@ def total_hours(cost: dict) -> float | None:
     return round(sum(known), 6) if known else None
 
 
+def store_parts(cache_root: str | None, encoder_id: str, datasets: list[str]) -> list[PartAttrs] | None:
+    """The attrs of every complete part of `datasets` in the store, each read once; None without the cache.
+
+    A URL cache is looked up in its local mirror (cache/remote.py), which holds every part the run read.
+    """
+    root = None if cache_root is None else local_path(cache_root)
+    if root is None or not root.is_dir():
+        return None
+    return [
+        attrs
+        for dataset in sorted(set(datasets))
+        for split in SPLITS
+        for _, attrs in complete_part_attrs(split_dir(root, encoder_id, dataset, split))
+    ]
+
+
 def extraction_share(cache_root: str | None, encoder_id: str, datasets: list[str]) -> dict | None:
     """This run's share of the store's extraction profile; None without the cache or a profile."""
     root = None if cache_root is None else local_path(cache_root)
@@ -90,12 +106,7 @@ def extraction_share(cache_root: str | None, encoder_id: str, datasets: list[str
     if not profiled_clips:
         return None
     hours = sum(float(p.get("wall_s", 0)) for p in profiles) / 3600
-    clips = 0
-    for dataset in sorted(set(datasets)):
-        for split in SPLITS:
-            for part in complete_parts(split_dir(root, encoder_id, dataset, split)):
-                attrs = read_part_attrs(part)
-                clips += attrs.n_clips if attrs else 0
+    clips = sum(attrs.n_clips for attrs in store_parts(cache_root, encoder_id, datasets))
     return {
         "device_hours": round(hours * clips / profiled_clips, 6),
         "clips": clips,

@@ -12,18 +12,14 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from xares_llm.cache import complete_parts, read_part_attrs
 from xares_llm.cache.atomic import atomic_write_text
-from xares_llm.cache.format import split_dir
-from xares_llm.cache.remote import local_path
 from xares_llm.errors import XaresError
 from xares_llm.lalm.runs import read_recipe, read_run
 from xares_llm.metrics import MetricOptions, compute_metric
 from xares_llm.provenance import software_versions
-from xares_llm.scoring.cost import run_cost
+from xares_llm.scoring.cost import run_cost, store_parts
 from xares_llm.scoring.per_sample import write_per_sample
 from xares_llm.scoring.predictions import PREDICTIONS_DIR, read_counts, read_predictions
-from xares_llm.tasks.schema import SPLITS
 from xares_llm.tasks.snapshots import read_run_tasks
 
 SCORES_JSON = "scores.json"
@@ -164,20 +160,9 @@ def describe_run(run_dir: Path, results: dict[str, TaskScore]) -> tuple[dict, li
 
 
 def extraction_devices(cache_root: str | None, encoder_id: str, tasks: list) -> list[str] | None:
-    """Where the encoder ran for these tasks' parts (each part records it); None without the cache.
-
-    A URL cache is looked up in its local mirror (cache/remote.py), which holds every part the run read.
-    """
-    root = None if cache_root is None else local_path(cache_root)
-    if root is None or not root.is_dir():
-        return None
-    devices = set()
-    for task in tasks:
-        for split in SPLITS:
-            for part in complete_parts(split_dir(root, encoder_id, task.dataset.name, split)):
-                attrs = read_part_attrs(part)
-                devices.add(attrs.writer.get("device") or "unknown" if attrs else "unknown")
-    return sorted(devices)
+    """Where the encoder ran for these tasks' parts (each part records it); None without the cache."""
+    parts = store_parts(cache_root, encoder_id, [task.dataset.name for task in tasks])
+    return None if parts is None else sorted({attrs.writer.get("device") or "unknown" for attrs in parts})
 
 
 def summarise(results: dict[str, TaskScore]) -> Scores:
