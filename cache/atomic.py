@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import socket
 import uuid
 from collections.abc import Iterator
@@ -48,3 +49,11 @@ def atomic_file(path: Path, mode: str = "wb", encoding: str | None = None) -> It
 def atomic_write_text(path: Path, text: str) -> None:
     with atomic_file(path, "w", encoding="utf-8") as f:
         f.write(text)
+
+
+def remove_path(path: Path) -> None:
+    """Remove a temp left behind, a folder or a file; a link is removed itself, never followed."""
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)

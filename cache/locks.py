@@ -84,10 +84,8 @@ def process_alive(owner: dict | None, age_s: float) -> bool:
     """Whether the process a record names still runs: on this host its pid is alive with the recorded
     start time (a reused pid is another process); on another host, for `OTHER_HOST_EXPIRY_S` after the
     record was written. For what a record says, never for a lock: a lock is held only by its flock."""
-    if owner is None:
-        return False
-    if owner.get("host") != socket.gethostname():
-        return age_s < OTHER_HOST_EXPIRY_S
+    if owner is None or owner.get("host") != socket.gethostname():
+        return owner_alive(owner, age_s)
     pid = owner.get("pid")
     if not isinstance(pid, int) or not pid_alive(pid):
         return False

@@ -26,7 +26,7 @@ import zarr.storage
 from zarr.codecs import Crc32cCodec, ZstdCodec
 from zarr.codecs.numcodecs import BitRound
 
-from xares_llm.cache.atomic import temp_path
+from xares_llm.cache.atomic import remove_path, temp_path
 from xares_llm.cache.dtypes import INT8, array_dtype, bitround_bits, held_dtype, quantise_int8, quiet_numcodecs
 from xares_llm.cache.errors import CacheError
 from xares_llm.cache.format import SCALES, STATUS_COMPLETE, TMP_MARKER, PartAttrs, SourceInfo
@@ -324,13 +324,6 @@ def _owner_is_gone(owner: str) -> bool:
     return not pid_alive(int(pid))
 
 
-def _remove(path: Path) -> None:
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path, ignore_errors=True)
-    else:
-        path.unlink(missing_ok=True)
-
-
 def remove_stale_temps(directory: Path) -> int:
     """Delete temps (part directories, files) whose writer process is gone; returns how many were removed.
 
@@ -341,7 +334,7 @@ def remove_stale_temps(directory: Path) -> int:
     removed = 0
     for path in directory.iterdir():
         if TMP_MARKER in path.name and _owner_is_gone(path.name.split(TMP_MARKER, 1)[1].rsplit("-", 1)[0]):
-            _remove(path)
+            remove_path(path)
             removed += 1
     return removed
 
@@ -356,5 +349,5 @@ def remove_part_temps(final_path: Path) -> int:
         return 0
     temps = [p for p in final_path.parent.iterdir() if p.name.startswith(final_path.name + TMP_MARKER)]
     for path in temps:
-        _remove(path)
+        remove_path(path)
     return len(temps)

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import ParamSpec, TypeVar
 
+from xares_llm.cache.atomic import remove_path
 from xares_llm.cache.errors import CacheError
 from xares_llm.cache.locks import PartLock, parse_owner
 from xares_llm.distributed import current_world
@@ -95,8 +95,5 @@ def remove_checkpoint_temps(run_dir: Path) -> int:
     folder = Path(run_dir) / CHECKPOINTS_DIR
     stale = sorted(folder.glob(f"{CHECKPOINT_TEMP}*")) if folder.is_dir() else []
     for path in stale:
-        if path.is_dir() and not path.is_symlink():
-            shutil.rmtree(path, ignore_errors=True)
-        else:
-            path.unlink(missing_ok=True)
+        remove_path(path)
     return len(stale)
