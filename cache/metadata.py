@@ -121,22 +121,26 @@ def _codecs_named(codecs: object, name: str) -> Iterator[dict]:
 
 
 def frames_data_type(part: Path) -> object:
-    """The data type the frames array's zarr.json claims (checked by `_array_problem`)."""
+    """The data type the frames array's zarr.json claims (checked by `_array_meta`)."""
     try:
         return _load_json(part / "frames" / ZARR_JSON).get("data_type")
     except (OSError, ValueError):
         return None
 
 
-def _array_problem(part: Path, name: str) -> str | None:
-    """What makes array `name` of `part` something other than what writer.py writes, or None."""
+def _array_meta(part: Path, name: str) -> tuple[dict | None, str | None]:
+    """Array `name`'s zarr.json, and what makes it something other than what writer.py writes (None if nothing)."""
     path = part / name / ZARR_JSON
     if not path.is_file():
-        return "array is missing" if not (part / name).exists() else f"no {ZARR_JSON} (not a Zarr v3 array)"
+        return None, "array is missing" if not (part / name).exists() else f"no {ZARR_JSON} (not a Zarr v3 array)"
     try:
         meta = _load_json(path)
     except ValueError as e:
-        return f"{ZARR_JSON}: {e}"
+        return None, f"{ZARR_JSON}: {e}"
+    return meta, _array_problem(name, meta)
+
+
+def _array_problem(name: str, meta: dict) -> str | None:
     if meta.get("zarr_format") != 3 or meta.get("node_type") != "array":
         return f"{ZARR_JSON} is not a Zarr v3 array"
     if meta.get("data_type") not in ARRAY_DTYPES[name]:
@@ -181,16 +185,16 @@ def part_metadata(path: Path) -> dict | None:
         found = attrs.get("format") if isinstance(attrs, dict) else None
         raise StoreFileError(path, f"part format {found!r}; this version reads {FORMAT}")
     int8 = frames_data_type(path) == INT8
+    metas = {}
     for name in part_arrays(int8):
-        problem = _array_problem(path, name)
+        metas[name], problem = _array_meta(path, name)
         if problem:
             why = " (int8 frames need their scales)" if name == SCALES else ""
             raise StoreFileError(path, f"{name}: {problem}{why}")
     if not int8 and (path / SCALES).exists():
         raise StoreFileError(path, f"{SCALES}: only int8 parts have one, these frames are not int8")
     shapes = {}
-    for name in part_arrays(int8):
-        meta = _load_json(path / name / ZARR_JSON)
+    for name, meta in metas.items():
         problem = layout_problem(meta, 2 if name == "frames" else 1)
         if problem:
             raise StoreFileError(path, f"{name}: {problem}")
