@@ -42,6 +42,7 @@ class ResultDir:
     log: list[dict] = field(default_factory=list)
     encoder_id: str | None = None
     differences: list[str] = field(default_factory=list)  # why not comparable with the reference
+    comparable: bool = False  # scores.json's comparable_to_reference
     provenance: dict = field(default_factory=dict)  # the settings scores.json records (seed groups compare them)
     cost: dict = field(default_factory=dict)  # device-hours per stage (xares_llm/scoring/cost.py)
 
@@ -94,6 +95,7 @@ def _load_scores(path: Path, scores_file: Path, kind: str) -> ResultDir:
         log=read_log(log_file) if log_file.is_file() else [],
         encoder_id=info.encoder_id if info else data.get("encoder_id"),
         differences=list(data.get("differences") or []),
+        comparable=bool(data.get("comparable_to_reference")),
         provenance=dict(data.get("provenance") or {}),
         cost=dict(data.get("cost") or {}),
     )

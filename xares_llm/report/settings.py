@@ -29,13 +29,12 @@ def settings_rows(results: list[ResultDir]) -> list[dict[str, str]]:
 
 
 def _run_row(result: ResultDir) -> dict[str, str]:
-    data = _read(result.path / SCORES_JSON)
-    provenance = data.get("provenance") or {}
+    provenance = result.provenance
     recipe, training = provenance.get("recipe") or {}, provenance.get("training") or {}
     extraction = provenance.get("extraction") or {}
     steps = training.get("steps_done"), training.get("steps")
-    differences = data.get("differences") or []
-    comparable = "yes" if data.get("comparable_to_reference") else f"no: {differences[0]}" if differences else "no"
+    differences = result.differences
+    comparable = "yes" if result.comparable else f"no: {differences[0]}" if differences else "no"
     values = (
         result.label, "run", provenance.get("encoder_id", result.encoder_id), provenance.get("encoder_spec"),
         recipe.get("name"), f"{steps[0]}/{steps[1]}" if None not in steps else None, provenance.get("seed"),
